@@ -1,0 +1,42 @@
+# gitops-hive: `make demo` runs the product, `make test` checks it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_ROOT ?= $(CURDIR)/.demo/hive
+
+.PHONY: demo test lint format deps system-deps bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+deps: $(STAMP)
+
+# As root, install the Debian packages the tests use; otherwise say what is missing.
+system-deps:
+	@sh scripts/system-deps.sh
+
+demo: $(STAMP)
+	$(BIN)/python -m gitops_hive.demo --root $(DEMO_ROOT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gitops_hive tests benchmarks
+	$(BIN)/ruff format --check gitops_hive tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format gitops_hive tests benchmarks
+	$(BIN)/ruff check --fix gitops_hive tests benchmarks
+
+test: $(STAMP) system-deps lint
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/commit_to_pending.py
+	$(BIN)/python benchmarks/approve_to_running.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from gitops_hive.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""The approval state machine and the submission rule, as pure functions."""
+
+from __future__ import annotations
+
+import re
+
+from gitops_hive.errors import Conflict, HiveError, InvalidProposal
+from gitops_hive.records import Approval, ApprovalStatus
+
+HEX = re.compile(r"[0-9a-f]{7,40}")
+
+TRANSITIONS: dict[ApprovalStatus, frozenset[ApprovalStatus]] = {
+    ApprovalStatus.PENDING: frozenset(
+        {ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.SUPERSEDED}
+    ),
+    ApprovalStatus.APPROVED: frozenset({ApprovalStatus.BUILDING}),
+    ApprovalStatus.BUILDING: frozenset({ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED}),
+    ApprovalStatus.DEPLOYED: frozenset(),
+    ApprovalStatus.FAILED: frozenset(),
+    ApprovalStatus.DENIED: frozenset(),
+    ApprovalStatus.SUPERSEDED: frozenset(),
+}
+RESUMABLE = (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING)
+
+
+def can_move(old: ApprovalStatus, new: ApprovalStatus) -> bool:
+    return new in TRANSITIONS[old]
+
+
+def normalise_sha_argument(sha: str) -> str:
+    """Lower-case and check that a reviewer's sha is 7 to 40 hex digits."""
+    value = sha.strip().lower()
+    if not HEX.fullmatch(value):
+        raise HiveError(f"--sha {sha!r} is not a commit sha: give 7 to 40 hex digits")
+    return value
+
+
+def check_approvable(approval: Approval, sha: str, deployed: str | None) -> None:
+    """Refuse unless the approval is pending, valid, and `sha` names its pinned head."""
+    if approval.status is not ApprovalStatus.PENDING:
+        raise Conflict(f"approval #{approval.id} is already {approval.status.value}")
+    if not approval.valid:
+        first = approval.errors[0]["message"] if approval.errors else "invalid"
+        raise InvalidProposal(
+            f"approval #{approval.id} failed validation ({first}); fix it in proposed/ and commit"
+        )
+    if not approval.head.startswith(sha):
+        raise Conflict(
+            f"sha {sha} is not the pinned head of approval #{approval.id} "
+            f"({approval.head}); review the diff again"
+        )
+    if approval.base != deployed:
+        raise Conflict(
+            f"{approval.agent}'s deployed commit changed since approval #{approval.id} was "
+            "submitted; submit again to review against it"
+        )
+
+
+def check_deny_reason(reason: str | None) -> str:
+    cleaned = (reason or "").strip()
+    if not cleaned:
+        raise HiveError("deny needs a reason: --reason TEXT (it reaches the manager)")
+    if len(cleaned) > 4000:
+        raise HiveError("the reason is over 4000 characters; shorten it")
+    return cleaned
+
+
+def should_auto_submit(
+    *,
+    head: str | None,
+    deployed: str | None,
+    auto_submit: bool,
+    has_history: bool,
+    pending_head: str | None,
+    last_for_head: ApprovalStatus | None,
+) -> bool:
+    """Whether the ref watcher submits proposed/ main by itself."""
+    if head is None or not auto_submit or not has_history:
+        return False
+    if head in (deployed, pending_head):
+        return False
+    # The operator already refused this exact commit, or it is on its way.
+    return last_for_head not in (
+        ApprovalStatus.DENIED,
+        ApprovalStatus.FAILED,
+        ApprovalStatus.APPROVED,
+        ApprovalStatus.BUILDING,
+    )
+
+
+def agent_status(
+    *,
+    deployed: str | None,
+    has_pending: bool,
+    last_status: ApprovalStatus | None,
+    runtime_status: str,
+    desired: str,
+) -> str:
+    """draft | pending | running | stopped | crashed | failed."""
+    if deployed is None:
+        if has_pending or last_status in (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING):
+            return "pending"
+        return "failed" if last_status is ApprovalStatus.FAILED else "draft"
+    if desired == "stopped":
+        return "stopped"
+    return runtime_status if runtime_status in ("running", "crashed") else "stopped"

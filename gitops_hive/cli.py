@@ -1,0 +1,363 @@
+"""hivectl: parse, call the controller, print. Every HiveError is one line and exit 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gitops_hive.client import ControlClient
+from gitops_hive.errors import HiveError
+from gitops_hive.layout import HiveLayout, default_root
+from gitops_hive.names import validate_name
+
+EXIT_ERROR = 2
+
+
+class HiveGroup(click.Group):
+    """Turns HiveError into `error: ...` on stderr and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HiveError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(EXIT_ERROR)
+
+
+def _layout(ctx: click.Context) -> HiveLayout:
+    root: Path = ctx.obj["root"]
+    return HiveLayout(root)
+
+
+def _client(ctx: click.Context) -> ControlClient:
+    layout = _layout(ctx)
+    return ControlClient(layout.control_socket, layout.root)
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo(
+            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@click.group(cls=HiveGroup)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HIVE_ROOT",
+    default=None,
+    help="Hive root (default: $HIVE_ROOT, else $XDG_STATE_HOME/gitops-hive).",
+)
+@click.version_option(package_name="gitops-hive")
+@click.pass_context
+def main(ctx: click.Context, root: Path | None) -> None:
+    """gitops-hive: review and apply what your agents commit."""
+    ctx.ensure_object(dict)
+    ctx.obj["root"] = (root or default_root()).absolute()
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create hive.toml, hive.db, agents/, run/ and the operator token."""
+    from gitops_hive.setup import init_root
+
+    root = _layout(ctx).root
+    made = init_root(root)
+    if made:
+        click.echo(f"initialised {root}: {', '.join(made)}")
+    else:
+        click.echo(f"{root} is already a hive; nothing changed")
+    click.echo(f"next: hivectl --root {root} serve")
+
+
+@main.command()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def serve(ctx: click.Context, verbose: bool) -> None:
+    """Run the controller in the foreground: watcher, approvals, reconcile, control socket."""
+    from gitops_hive.controller import run_controller
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    asyncio.run(run_controller(_layout(ctx).root))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the agent as JSON.")
+@click.pass_context
+def draft(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Create NAME's proposed/ repo from the template, with no container."""
+    validate_name(name)
+    agent = _client(ctx).post("/api/agents", {"name": name})
+    if as_json:
+        _print_json(agent)
+        return
+    path = _layout(ctx).agent(name).proposed
+    click.echo(
+        f"drafted {name} at {_short(agent['proposed'])}: edit {path}, commit, then "
+        f"`hivectl submit {name}`"
+    )
+
+
+def _echo_approval(approval: dict[str, Any], verb: str) -> None:
+    valid = "valid" if approval["valid"] else "INVALID"
+    click.echo(
+        f"{verb} approval #{approval['id']} for {approval['agent']}: "
+        f"{approval['kind']} {approval['head']} ({valid})"
+    )
+    for error in approval.get("errors", []):
+        where = error["file"] + (f":{error['line']}" if error.get("line") else "")
+        key = f" {error['key']}:" if error.get("key") else ""
+        click.echo(f"  {where}:{key} {error['message']}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
+@click.pass_context
+def spawn(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Draft NAME from the template and submit it for approval at once."""
+    validate_name(name)
+    approval = _client(ctx).post("/api/agents", {"name": name, "submit": True})
+    if as_json:
+        _print_json(approval)
+    else:
+        _echo_approval(approval, "queued")
+
+
+@main.command()
+@click.argument("name")
+@click.argument("ref", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
+@click.pass_context
+def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> None:
+    """Pin REF of NAME's proposed/ repo (default: main) and queue it for approval."""
+    validate_name(name)
+    approval = _client(ctx).post(f"/api/agents/{name}/submit", {"ref": ref})
+    if as_json:
+        _print_json(approval)
+    else:
+        _echo_approval(approval, "queued")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def pending(ctx: click.Context, as_json: bool) -> None:
+    """List approvals waiting for a decision."""
+    approvals = _client(ctx).get("/api/approvals?status=pending")
+    if as_json:
+        _print_json(approvals)
+        return
+    if not approvals:
+        click.echo("nothing pending")
+        return
+    _table(
+        [
+            [
+                f"#{a['id']}",
+                a["agent"],
+                a["kind"],
+                a["head"],
+                "yes" if a["valid"] else "NO",
+                _when(a["created"]),
+                a["summary"][:50],
+            ]
+            for a in approvals
+        ],
+        ["ID", "AGENT", "KIND", "HEAD", "VALID", "CREATED", "SUMMARY"],
+    )
+
+
+def _approval_arg(value: str) -> int:
+    raw = value.lstrip("#")
+    if not raw.isdigit():
+        raise HiveError(f"approval id {value!r} is not a number: see `hivectl pending`")
+    return int(raw)
+
+
+@main.command()
+@click.argument("approval_id", metavar="ID")
+@click.option(
+    "--base",
+    type=click.Choice(["deployed", "approved", "previous"]),
+    default="deployed",
+    show_default=True,
+    help="What to compare the proposal with.",
+)
+@click.option("--stat", is_flag=True, help="Only list the files changed.")
+@click.pass_context
+def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
+    """Show an approval and its diff against a base."""
+    number = _approval_arg(approval_id)
+    client = _client(ctx)
+    approval = client.get(f"/api/approvals/{number}")
+    click.echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
+    click.echo(f"head  {approval['head']}  {approval['summary']}")
+    click.echo(f"base  {approval['base'] or '(empty tree)'}")
+    if approval["rewrites_history"]:
+        click.echo(
+            "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
+        )
+    for error in approval["errors"]:
+        where = error["file"] + (f":{error['line']}" if error.get("line") else "")
+        key = f" {error['key']}:" if error.get("key") else ""
+        click.echo(f"INVALID {where}:{key} {error['message']}")
+    if approval.get("decided_by"):
+        click.echo(
+            f"decided by {approval['decided_by']} at {_when(approval['decided_at'])}"
+            + (f": {approval['reason']}" if approval.get("reason") else "")
+        )
+    if approval.get("log"):
+        click.echo("build log:\n" + approval["log"])
+    click.echo("")
+    fmt = "stat" if stat else "patch"
+    click.echo(client.get(f"/api/approvals/{number}/diff?base={base}&format={fmt}"), nl=False)
+
+
+@main.command()
+@click.argument("approval_id", metavar="ID")
+@click.option("--sha", required=True, help="The pinned head you reviewed (7 to 40 hex digits).")
+@click.option("--no-wait", is_flag=True, help="Return once approved; do not wait for the build.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_json: bool) -> None:
+    """Approve ID, naming the sha you reviewed; waits until it is deployed or failed."""
+    number = _approval_arg(approval_id)
+    if not no_wait and not as_json:
+        click.echo(f"approving #{number}; building...", err=True)
+    result = _client(ctx).post(
+        f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait}
+    )
+    if as_json:
+        _print_json(result)
+        return
+    click.echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
+    if result["status"] == "failed":
+        click.echo(result.get("log") or "", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("approval_id", metavar="ID")
+@click.option("--reason", required=True, help="Why; it reaches the manager.")
+@click.pass_context
+def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
+    """Deny ID with a reason."""
+    number = _approval_arg(approval_id)
+    result = _client(ctx).post(f"/api/approvals/{number}/deny", {"reason": reason})
+    click.echo(f"approval #{number}: denied ({result['reason']})")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def agents(ctx: click.Context, as_json: bool) -> None:
+    """List every agent with its status and commits."""
+    found = _client(ctx).get("/api/agents")
+    if as_json:
+        _print_json(found)
+        return
+    if not found:
+        click.echo("no agents yet: `hivectl spawn NAME` creates one")
+        return
+    _table(
+        [
+            [
+                a["name"],
+                a["status"],
+                _short(a["deployed"]),
+                _short(a["proposed"]),
+                a["model"],
+                f"#{a['pending']}" if a["pending"] else "-",
+                "" if a["auto_submit"] else "auto-submit paused",
+            ]
+            for a in found
+        ],
+        ["NAME", "STATUS", "DEPLOYED", "PROPOSED", "MODEL", "PENDING", ""],
+    )
+
+
+@main.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, newest first.")
+@click.pass_context
+def history(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Every proposal of NAME and what became of it, newest first."""
+    validate_name(name)
+    entries = _client(ctx).get(f"/api/agents/{name}/history")
+    if as_json:
+        _print_json(entries)
+        return
+    _table(
+        [
+            [
+                f"#{e['id']}",
+                e["kind"],
+                e["head"],
+                e["status"],
+                e["decided_by"] or "-",
+                _when(e["decided_at"]),
+                (e["reason"] or "")[:40],
+            ]
+            for e in entries
+        ],
+        ["ID", "KIND", "HEAD", "STATUS", "BY", "WHEN", "REASON"],
+    )
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    help="An earlier deployed sha (default: the one before the current).",
+)
+@click.pass_context
+def rollback(ctx: click.Context, name: str, to: str | None) -> None:
+    """Deploy a new commit with an earlier deployment's tree; pauses auto-submit."""
+    validate_name(name)
+    result = _client(ctx).post(f"/api/agents/{name}/rollback", {"to": to})
+    click.echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
+    click.echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
+    if result["status"] == "failed":
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("name")
+@click.pass_context
+def resume(ctx: click.Context, name: str) -> None:
+    """Let the watcher submit NAME's proposed/ main again."""
+    validate_name(name)
+    result = _client(ctx).post(f"/api/agents/{name}/resume")
+    click.echo(f"auto-submit for {name} resumed")
+    if result.get("submitted"):
+        _echo_approval(result["submitted"], "queued")

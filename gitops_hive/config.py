@@ -1,0 +1,171 @@
+"""hive.toml: one settings table drives defaults, validation, the commented template and docs."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from gitops_hive.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One hive.toml key: dotted path, type, default and the comment written above it."""
+
+    key: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "manager",
+        str,
+        "manager",
+        "The agent that may propose changes for others and message anyone.",
+    ),
+    Setting(
+        "default_model",
+        str,
+        "sonnet",
+        "Model used when neither a git note nor agent.toml names one.",
+    ),
+    Setting("models", list, ["haiku", "sonnet", "opus"], "Models an override may name."),
+    Setting(
+        "runtime.kind",
+        str,
+        "process",
+        "process: agents run as supervised children of the controller.",
+    ),
+    Setting(
+        "runtime.command",
+        list,
+        ["{python}", "-m", "gitops_hive.scripted_agent"],
+        "The command each agent runs; {python} is the controller's own interpreter.",
+    ),
+    Setting(
+        "runtime.start_grace",
+        float,
+        1.0,
+        "Seconds a new agent must stay up before its deploy counts as started.",
+    ),
+    Setting(
+        "runtime.restart_backoff",
+        float,
+        1.0,
+        "First delay, in seconds, before restarting an agent that exited.",
+    ),
+    Setting("runtime.restart_backoff_max", float, 60.0, "Longest restart delay, in seconds."),
+    Setting("limits.max_file_bytes", int, 1_048_576, "Largest file allowed in an agent repo."),
+    Setting(
+        "limits.max_tree_bytes", int, 20_971_520, "Largest total size of an agent repo's tree."
+    ),
+    Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
+    Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+RUNTIME_KINDS = ("process",)
+
+
+@dataclass(frozen=True)
+class HiveConfig:
+    """The validated contents of hive.toml."""
+
+    values: dict[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def manager(self) -> str:
+        return str(self.values["manager"])
+
+    @property
+    def runtime_command(self) -> list[str]:
+        return [part.replace("{python}", sys.executable) for part in self.values["runtime.command"]]
+
+
+def default_config() -> HiveConfig:
+    """The configuration a fresh `init` writes."""
+    return HiveConfig({s.key: s.default for s in SETTINGS})
+
+
+def render_template() -> str:
+    """hive.toml as `init` writes it, every setting with its comment."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("gitops-hive controller configuration. Restart `hivectl serve` after"))
+    doc.add(tomlkit.comment("an edit. Every key is optional; docs/configuration.md lists them."))
+    doc.add(tomlkit.nl())
+    tables: dict[str, Any] = {}
+    for setting in SETTINGS:
+        head, _, leaf = setting.key.rpartition(".")
+        target: Any = doc
+        if head:
+            if head not in tables:
+                tables[head] = tomlkit.table()
+                doc.add(head, tables[head])
+            target = tables[head]
+        target.add(tomlkit.comment(setting.help))
+        target.add(leaf, setting.default)
+    return tomlkit.dumps(doc)
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and not any(s.key == dotted for s in SETTINGS):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def parse_config(text: str, path: Path) -> HiveConfig:
+    """Validate hive.toml text; raise ConfigError naming the file and key."""
+    try:
+        doc = tomlkit.parse(text).unwrap()
+    except TOMLKitError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    values = {s.key: s.default for s in SETTINGS}
+    for key, value in _flatten(doc).items():
+        setting = _BY_KEY.get(key)
+        if setting is None:
+            known = ", ".join(sorted(_BY_KEY))
+            raise ConfigError(f"{path}: unknown key '{key}'; known keys: {known}")
+        if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, setting.type) or isinstance(value, bool):
+            raise ConfigError(
+                f"{path}: '{key}' must be a {setting.type.__name__}, not {type(value).__name__}"
+            )
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{path}: '{key}' must be a list of strings")
+        values[key] = value
+    if values["runtime.kind"] not in RUNTIME_KINDS:
+        raise ConfigError(
+            f"{path}: runtime.kind {values['runtime.kind']!r} is not one of {list(RUNTIME_KINDS)}"
+        )
+    if not values["runtime.command"]:
+        raise ConfigError(f"{path}: runtime.command must not be empty")
+    return HiveConfig(values)
+
+
+def load_config(path: Path) -> HiveConfig:
+    """Read and validate hive.toml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found: run `hivectl --root {path.parent} init` first"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    return parse_config(text, path)

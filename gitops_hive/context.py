@@ -1,0 +1,52 @@
+"""What every controller operation works with, built once by the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gitops_hive.bus import EventBus, KeyedLocks
+from gitops_hive.config import HiveConfig
+from gitops_hive.layout import HiveLayout
+from gitops_hive.runtime.base import Runtime
+from gitops_hive.store import Database
+from gitops_hive.validation import Limits
+
+T = TypeVar("T")
+
+
+@dataclass
+class HiveContext:
+    """Layout, config, store, runtime and the locks that serialise work per agent."""
+
+    layout: HiveLayout
+    config: HiveConfig
+    db: Database
+    runtime: Runtime
+    bus: EventBus = field(default_factory=EventBus)
+    submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    build_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    on_agents_changed: Callable[[], None] = lambda: None
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            max_file_bytes=self.config["limits.max_file_bytes"],
+            max_tree_bytes=self.config["limits.max_tree_bytes"],
+            max_files=self.config["limits.max_files"],
+        )
+
+    def spawn_task(self, work: Awaitable[T]) -> asyncio.Task[T]:
+        """Run work in the background, keeping a reference until it ends."""
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+
+async def blocking(func: Callable[..., T], *args: Any) -> T:
+    """Run a blocking (pygit2, filesystem) call off the event loop."""
+    return await asyncio.to_thread(func, *args)

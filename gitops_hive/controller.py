@@ -1,0 +1,95 @@
+"""`hivectl serve`: the long-running controller and its start/stop order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+from pathlib import Path
+
+from aiohttp import web
+
+from gitops_hive import repos
+from gitops_hive.api import make_control_app
+from gitops_hive.config import load_config
+from gitops_hive.errors import ConfigError, Conflict
+from gitops_hive.hive import Hive, make_runtime
+from gitops_hive.layout import HiveLayout
+from gitops_hive.watcher import RefWatcher, open_notify_socket
+
+log = logging.getLogger(__name__)
+
+
+def _lock_root(layout: HiveLayout) -> int:
+    """Hold an exclusive lock so two controllers never share a root."""
+    layout.run.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(layout.run / "controller.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Conflict(f"a controller already runs for {layout.root}") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+async def _serve_control_socket(app: web.Application, path: Path) -> web.AppRunner:
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    old_umask = os.umask(0o177)
+    try:
+        site = web.UnixSite(runner, str(path))
+        await site.start()
+    finally:
+        os.umask(old_umask)
+    path.chmod(0o600)
+    return runner
+
+
+async def run_controller(root: Path, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT: converge, watch, serve the control socket."""
+    layout = HiveLayout(root)
+    if not layout.config.exists():
+        raise ConfigError(f"{root} is not a hive: run `hivectl --root {root} init` first")
+    config = load_config(layout.config)
+    lock_fd = _lock_root(layout)
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+    hive = await Hive.open(layout, config, make_runtime(config))
+    watcher = RefWatcher(layout, hive.rescan)
+    hive.ctx.on_agents_changed = watcher.refresh
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    notify = await open_notify_socket(layout.notify_socket, hive.rescan)
+    watch_task = asyncio.create_task(watcher.run())
+    runner: web.AppRunner | None = None
+    try:
+        await watcher.ready.wait()
+        await hive.start()
+        runner = await _serve_control_socket(make_control_app(hive), layout.control_socket)
+        log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
+        print(f"gitops-hive controller running for {root}", flush=True)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        watcher.stop()
+        watch_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch_task
+        notify.close()
+        if runner is not None:
+            await runner.cleanup()
+        await hive.close()
+        for path in (layout.control_socket, layout.notify_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        os.close(lock_fd)

@@ -1,0 +1,74 @@
+"""Creating an agent on disk: proposed/ from the template, applied.git, state/, run/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from gitops_hive import repos
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.errors import Conflict
+from gitops_hive.names import AgentName, validate_name
+from gitops_hive.resources import HOOK_NAMES, hooks_dir, template_files
+from gitops_hive.store import queries
+
+
+def install_hooks(git_dir: Path, agent: str, notify_socket: Path) -> None:
+    """Copy the notify hooks into a proposed/ repo and tell them where to ping."""
+    target = git_dir / "hooks"
+    target.mkdir(exist_ok=True)
+    for hook in HOOK_NAMES:
+        dest = target / hook
+        shutil.copyfile(hooks_dir() / hook, dest)
+        os.chmod(dest, 0o755)
+    repos.set_repo_config(git_dir, {"hive.agent": agent, "hive.notifySocket": str(notify_socket)})
+
+
+def _build_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
+    final = ctx.layout.agent(name)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    repos.init_proposed(staging / "proposed", template_files(name), f"Draft {name} from template")
+    install_hooks(staging / "proposed" / ".git", name, ctx.layout.notify_socket)
+    repos.init_applied(staging / final.applied.name)
+    (staging / final.state.name).mkdir(mode=0o700)
+    (staging / final.run.name).mkdir(mode=0o700)
+
+
+async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
+    """Create a draft agent, atomically: either all of it exists afterwards, or none."""
+    name = validate_name(raw_name)
+    agent = ctx.layout.agent(name)
+    async with ctx.submit_locks(name):
+        if agent.dir.exists() or await queries.get_agent(ctx.db, name):
+            raise Conflict(f"agent {name} already exists")
+        staging = ctx.layout.staging_dir(name)
+        try:
+            await blocking(_build_agent_dir, ctx, name, staging)
+            async with ctx.db.write() as conn:
+                await queries.insert_agent(conn, name)
+                await queries.insert_event(conn, "agent_drafted", name, {})
+                os.rename(staging, agent.dir)
+        finally:
+            if staging.exists():
+                await blocking(shutil.rmtree, staging)
+    ctx.on_agents_changed()
+    ctx.bus.publish("agent", agent=name)
+    return name
+
+
+async def adopt_orphans(ctx: HiveContext) -> list[str]:
+    """After a crash: record agent folders the db lacks, and drop half-built ones."""
+    adopted: list[str] = []
+    if ctx.layout.agents_dir.is_dir():
+        for entry in ctx.layout.agents_dir.iterdir():
+            if entry.name.startswith(".new-"):
+                await blocking(shutil.rmtree, entry)
+    for name in ctx.layout.existing_agents():
+        if await queries.get_agent(ctx.db, name) is None:
+            async with ctx.db.write() as conn:
+                await queries.insert_agent(conn, name)
+            adopted.append(name)
+    return adopted

@@ -1,0 +1,80 @@
+"""The one error tree: every failure a user can cause is a HiveError with a one-line message."""
+
+from __future__ import annotations
+
+
+class HiveError(Exception):
+    """A failure to report in one line; `status` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidName(HiveError):
+    """An agent name that does not match the one allowed pattern."""
+
+    code = "invalid_name"
+
+
+class NotFound(HiveError):
+    """An agent, approval or commit that does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(HiveError):
+    """A request that the current state refuses (already decided, sha mismatch, exists)."""
+
+    status = 409
+    code = "conflict"
+
+
+class InvalidProposal(HiveError):
+    """A proposal that failed validation and so cannot be approved."""
+
+    status = 422
+    code = "invalid_proposal"
+
+
+class ConfigError(HiveError):
+    """hive.toml is missing, unreadable or wrong."""
+
+    code = "config"
+
+
+class ControllerUnavailable(HiveError):
+    """No controller answers on the control socket."""
+
+    status = 503
+    code = "controller_unavailable"
+
+
+class RuntimeFailure(HiveError):
+    """An agent could not be started; `log` holds what it printed."""
+
+    status = 500
+    code = "runtime_failure"
+
+    def __init__(self, message: str, log: str = "") -> None:
+        super().__init__(message)
+        self.log = log
+
+
+ERRORS_BY_CODE: dict[str, type[HiveError]] = {
+    cls.code: cls
+    for cls in (
+        HiveError,
+        InvalidName,
+        NotFound,
+        Conflict,
+        InvalidProposal,
+        ConfigError,
+        ControllerUnavailable,
+        RuntimeFailure,
+    )
+}

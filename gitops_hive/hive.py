@@ -1,0 +1,134 @@
+"""The composition root: builds the context and exposes every controller operation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from gitops_hive import deploys, drafting, submissions, views
+from gitops_hive.config import HiveConfig
+from gitops_hive.context import HiveContext
+from gitops_hive.diffs import ProposalDiff
+from gitops_hive.errors import HiveError
+from gitops_hive.layout import HiveLayout
+from gitops_hive.records import Approval
+from gitops_hive.runtime.base import CrashReport, Runtime
+from gitops_hive.runtime.process import ProcessRuntime
+from gitops_hive.store import Database, queries
+
+log = logging.getLogger(__name__)
+
+
+def make_runtime(config: HiveConfig) -> Runtime:
+    kind = config["runtime.kind"]
+    if kind == "process":
+        return ProcessRuntime(
+            config.runtime_command,
+            start_grace=config["runtime.start_grace"],
+            backoff=config["runtime.restart_backoff"],
+            backoff_max=config["runtime.restart_backoff_max"],
+        )
+    raise HiveError(f"runtime {kind!r} is not available")
+
+
+class Hive:
+    """Every operation hivectl and the dashboard can ask of the controller."""
+
+    def __init__(self, ctx: HiveContext) -> None:
+        self.ctx = ctx
+
+    @classmethod
+    async def open(cls, layout: HiveLayout, config: HiveConfig, runtime: Runtime) -> Hive:
+        db = await Database.open(layout.db)
+        hive = cls(HiveContext(layout=layout, config=config, db=db, runtime=runtime))
+        if isinstance(runtime, ProcessRuntime):
+            runtime.on_crash = hive.record_crash
+        return hive
+
+    async def start(self) -> None:
+        """Converge after a restart: adopt, run desired state, resume builds, rescan refs."""
+        await drafting.adopt_orphans(self.ctx)
+        await deploys.recover(self.ctx)
+        for record in await queries.list_agents(self.ctx.db):
+            await self.rescan(record.name)
+
+    async def close(self) -> None:
+        for task in list(self.ctx.tasks):
+            task.cancel()
+        await asyncio.gather(*self.ctx.tasks, return_exceptions=True)
+        await self.ctx.runtime.close()
+        await self.ctx.db.close()
+
+    async def record_crash(self, report: CrashReport) -> None:
+        async with self.ctx.db.write() as conn:
+            await queries.insert_event(
+                conn,
+                "container_crash",
+                report.agent,
+                {
+                    "sha": report.sha,
+                    "exit": report.returncode,
+                    "log_tail": report.log_tail,
+                    "restart_in": report.restart_in,
+                },
+            )
+        self.ctx.bus.publish("agent", agent=report.agent, crash=report.returncode)
+        log.warning(
+            "agent %s exited with %d; restart in %.1fs",
+            report.agent,
+            report.returncode,
+            report.restart_in or 0,
+        )
+
+    async def rescan(self, name: str) -> Approval | None:
+        try:
+            return await submissions.rescan(self.ctx, name)
+        except HiveError as exc:
+            log.warning("agent %s: auto-submit failed: %s", name, exc.message)
+            return None
+
+    async def draft(self, name: str) -> dict[str, Any]:
+        created = await drafting.draft(self.ctx, name)
+        return await views.agent_view(self.ctx, created)
+
+    async def spawn(self, name: str) -> Approval:
+        created = await drafting.draft(self.ctx, name)
+        return await submissions.submit(self.ctx, created, None, source="spawn")
+
+    async def submit(self, name: str, ref: str | None, source: str) -> Approval:
+        return await submissions.submit(self.ctx, name, ref, source=source)
+
+    async def approve(self, approval_id: int, sha: str, who: str, wait: bool = True) -> Approval:
+        return await deploys.approve(self.ctx, approval_id, sha, who, wait=wait)
+
+    async def deny(self, approval_id: int, reason: str | None, who: str) -> Approval:
+        return await deploys.deny(self.ctx, approval_id, reason, who)
+
+    async def rollback(self, name: str, to: str | None, who: str) -> Approval:
+        return await deploys.rollback(self.ctx, name, to, who)
+
+    async def resume(self, name: str) -> Approval | None:
+        await deploys.resume(self.ctx, name)
+        return await self.rescan(name)
+
+    async def agents(self) -> list[dict[str, Any]]:
+        return await views.agents_view(self.ctx)
+
+    async def agent(self, name: str) -> dict[str, Any]:
+        await submissions.require_agent(self.ctx, name)
+        detail = await views.agent_view(self.ctx, name)
+        detail["log_tail"] = self.ctx.runtime.logs(name, 50)
+        return detail
+
+    async def pending(self) -> list[dict[str, Any]]:
+        return await views.pending_view(self.ctx)
+
+    async def history(self, name: str) -> list[dict[str, Any]]:
+        return await views.history_view(self.ctx, name)
+
+    async def approval(self, approval_id: int) -> dict[str, Any]:
+        return await views.approval_view(self.ctx, approval_id)
+
+    async def diff(self, approval_id: int, base: str) -> ProposalDiff:
+        return await views.diff_view(self.ctx, approval_id, base)

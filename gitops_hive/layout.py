@@ -1,0 +1,116 @@
+"""Every path of a hive, built from a root and validated agent names, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_hive.names import NAME_PATTERN, AgentName, validate_name
+
+
+def default_root() -> Path:
+    """The hive root when neither --root nor HIVE_ROOT is given."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "gitops-hive"
+
+
+@dataclass(frozen=True)
+class AgentLayout:
+    """The paths of one agent."""
+
+    name: AgentName
+    dir: Path
+
+    @property
+    def proposed(self) -> Path:
+        return self.dir / "proposed"
+
+    @property
+    def proposed_git(self) -> Path:
+        return self.dir / "proposed" / ".git"
+
+    @property
+    def applied(self) -> Path:
+        return self.dir / "applied.git"
+
+    @property
+    def state(self) -> Path:
+        return self.dir / "state"
+
+    @property
+    def run(self) -> Path:
+        return self.dir / "run"
+
+    @property
+    def trees(self) -> Path:
+        """Where deployed commits are materialised, one folder per sha."""
+        return self.dir / "run" / "trees"
+
+    def tree(self, sha: str) -> Path:
+        if len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+            raise ValueError(f"not a full sha: {sha!r}")
+        return self.trees / sha
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "run" / "agent.log"
+
+
+@dataclass(frozen=True)
+class HiveLayout:
+    """The paths of a hive root."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "hive.toml"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "hive.db"
+
+    @property
+    def agents_dir(self) -> Path:
+        return self.root / "agents"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.root / "run" / "control.sock"
+
+    @property
+    def notify_socket(self) -> Path:
+        """Datagram socket the proposed/ hooks ping with an agent name."""
+        return self.root / "run" / "notify.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "run" / "controller.pid"
+
+    @property
+    def token(self) -> Path:
+        return self.root / "operator.token"
+
+    def agent(self, name: str) -> AgentLayout:
+        valid = validate_name(name)
+        return AgentLayout(valid, self.agents_dir / valid)
+
+    def staging_dir(self, name: str) -> Path:
+        """A hidden sibling where a new agent is built before its atomic rename."""
+        valid = validate_name(name)
+        return self.agents_dir / f".new-{valid}-{os.getpid()}"
+
+    def existing_agents(self) -> list[AgentName]:
+        """Agent folders on disk whose names are valid (anything else is ignored)."""
+        if not self.agents_dir.is_dir():
+            return []
+        found: list[AgentName] = []
+        for entry in sorted(self.agents_dir.iterdir()):
+            if entry.is_dir() and NAME_PATTERN.fullmatch(entry.name):
+                found.append(validate_name(entry.name))
+        return found

@@ -1,0 +1,96 @@
+"""Records the store returns and the domain passes around: frozen, plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    BUILDING = "building"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    DENIED = "denied"
+    SUPERSEDED = "superseded"
+
+
+class ApprovalKind(StrEnum):
+    SPAWN = "spawn"
+    APPLY = "apply"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A pinned proposal and what became of it."""
+
+    id: int
+    agent: str
+    kind: ApprovalKind
+    head: str
+    base: str | None
+    status: ApprovalStatus
+    valid: bool
+    errors: list[dict[str, Any]]
+    created: float
+    source: str
+    rewrites_history: bool = False
+    summary: str = ""
+    decided_by: str | None = None
+    decided_at: float | None = None
+    reason: str | None = None
+    log: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "agent": self.agent,
+            "kind": self.kind.value,
+            "head": self.head,
+            "base": self.base,
+            "status": self.status.value,
+            "valid": self.valid,
+            "errors": self.errors,
+            "created": self.created,
+            "source": self.source,
+            "rewrites_history": self.rewrites_history,
+            "summary": self.summary,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A commit that became an agent's desired state."""
+
+    id: int
+    agent: str
+    approval_id: int
+    sha: str
+    previous: str | None
+    deployed_at: float
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    """What the controller keeps about an agent besides its repos."""
+
+    name: str
+    created: float
+    auto_submit: bool = True
+    desired: str = "running"  # running | stopped
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    ts: float
+    agent: str | None
+    kind: str
+    data: dict[str, Any]

@@ -1,0 +1,35 @@
+"""Files the package ships: the agent template, the git hooks, the prompts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATE_DIR = PACKAGE_DIR / "template"
+TEMPLATE_FILES = ("agent.toml", "prompt.md")
+HOOK_NAMES = ("post-commit", "reference-transaction")
+
+
+def _data_dir(name: str) -> Path:
+    """`name` inside an installed wheel, else at the top of a source checkout."""
+    installed = PACKAGE_DIR / "_data" / name
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / name
+
+
+def hooks_dir() -> Path:
+    return _data_dir("hooks")
+
+
+def prompts_dir() -> Path:
+    return _data_dir("prompts")
+
+
+def template_files(name: str) -> dict[str, bytes]:
+    """The first commit of a new agent, with its name filled in."""
+    return {
+        filename: (TEMPLATE_DIR / filename)
+        .read_text(encoding="utf-8")
+        .replace("{name}", name)
+        .encode()
+        for filename in TEMPLATE_FILES
+    }

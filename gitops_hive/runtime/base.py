@@ -1,0 +1,56 @@
+"""The runtime protocol the controller drives."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class AgentLaunch:
+    """Everything a runtime needs to start an agent from a pinned commit."""
+
+    agent: str
+    sha: str
+    tree: Path
+    state: Path
+    run: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CrashReport:
+    """An agent's unexpected exit."""
+
+    agent: str
+    sha: str
+    returncode: int
+    log_tail: list[str]
+    restart_in: float | None
+
+
+CrashHandler = Callable[[CrashReport], Awaitable[None]]
+
+
+class Runtime(Protocol):
+    """apply / stop / status / logs / remove, whatever runs the agent."""
+
+    async def apply(self, launch: AgentLaunch) -> None:
+        """Start `launch.sha`; raise RuntimeFailure (old agent untouched) when it does not start."""
+
+    async def stop(self, agent: str) -> None:
+        """Stop the agent; nothing restarts it until the next apply."""
+
+    def status(self, agent: str) -> dict[str, Any]:
+        """{"state": running|crashed|stopped|absent, "sha": ..., ...}."""
+
+    def logs(self, agent: str, lines: int) -> list[str]:
+        """The last `lines` lines the agent printed."""
+
+    async def remove(self, agent: str) -> None:
+        """Stop and forget the agent."""
+
+    async def close(self) -> None:
+        """Stop every agent (the controller is shutting down)."""

@@ -1,0 +1,240 @@
+"""The `process` runtime: each agent is a supervised child of the controller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_hive.errors import RuntimeFailure
+from gitops_hive.runtime.base import AgentLaunch, CrashHandler, CrashReport
+
+TAIL_LINES = 200
+STOP_TIMEOUT = 5.0
+STABLE_AFTER = 60.0
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the controller dies, even by kill -9."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@dataclass
+class _Child:
+    launch: AgentLaunch
+    process: asyncio.subprocess.Process
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    started: float = field(default_factory=time.monotonic)
+    exited: asyncio.Task[int] | None = None
+
+
+@dataclass
+class _Slot:
+    """One agent: its current child, its restart state."""
+
+    current: _Child | None = None
+    state: str = "absent"
+    restarts: int = 0
+    backoff: float = 0.0
+    restart_task: asyncio.Task[None] | None = None
+    watch_task: asyncio.Task[None] | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+
+class ProcessRuntime:
+    """Runs the configured command per agent, restarts it with backoff after a crash."""
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        start_grace: float,
+        backoff: float,
+        backoff_max: float,
+        on_crash: CrashHandler | None = None,
+    ) -> None:
+        self.command = command
+        self.start_grace = start_grace
+        self.backoff_initial = backoff
+        self.backoff_max = backoff_max
+        self.on_crash = on_crash
+        self._slots: dict[str, _Slot] = {}
+
+    def _slot(self, agent: str) -> _Slot:
+        return self._slots.setdefault(agent, _Slot())
+
+    async def _spawn(self, launch: AgentLaunch) -> _Child:
+        launch.run.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": str(launch.state),
+            **launch.env,
+            "HIVE_AGENT": launch.agent,
+            "HIVE_COMMIT": launch.sha,
+            "HIVE_TREE": str(launch.tree),
+            "HIVE_STATE": str(launch.state),
+            "PYTHONUNBUFFERED": "1",
+        }
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                cwd=launch.state,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise RuntimeFailure(
+                f"cannot start {self.command[0]!r}: {exc.strerror}; "
+                "fix runtime.command in hive.toml",
+                log=str(exc),
+            ) from exc
+        child = _Child(launch, process)
+        child.exited = asyncio.create_task(self._run_child(child))
+        return child
+
+    async def _pump(self, child: _Child) -> None:
+        """Copy the child's output to run/agent.log, keeping a tail in memory."""
+        assert child.process.stdout is not None
+        log_path = child.launch.run / "agent.log"
+        with log_path.open("ab") as log:
+            log.write(f"--- start {child.launch.sha} pid {child.process.pid}\n".encode())
+            log.flush()
+            async for raw in child.process.stdout:
+                log.write(raw)
+                log.flush()
+                child.tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    async def _run_child(self, child: _Child) -> int:
+        """Pump the output until the child exits; return its exit status."""
+        pump = asyncio.create_task(self._pump(child))
+        code = await child.process.wait()
+        _, still_open = await asyncio.wait({pump}, timeout=1.0)
+        if still_open:  # a grandchild holds the pipe: stop reading, the exit is what counts
+            pump.cancel()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)  # leftovers of the agent's session
+        return code
+
+    async def _wait_child(self, child: _Child) -> int:
+        assert child.exited is not None
+        return await asyncio.shield(child.exited)
+
+    async def _terminate(self, child: _Child) -> None:
+        if child.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(child.process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.process.pid, signal.SIGKILL)
+        await self._wait_child(child)
+
+    async def apply(self, launch: AgentLaunch) -> None:
+        """Start the new child; only once it has stayed up `start_grace` s stop the old one."""
+        slot = self._slot(launch.agent)
+        child = await self._spawn(launch)
+        try:
+            code = await asyncio.wait_for(self._wait_child(child), self.start_grace)
+        except TimeoutError:
+            code = None
+        if code is not None:
+            raise RuntimeFailure(
+                f"{launch.agent} exited with status {code} within {self.start_grace:g}s of start",
+                log="\n".join(child.tail),
+            )
+        old = slot.current
+        self._cancel_restart(slot)
+        slot.current, slot.state, slot.restarts, slot.backoff = child, "running", 0, 0.0
+        slot.watch_task = asyncio.create_task(self._watch(launch.agent, child))
+        if old is not None:
+            await self._terminate(old)
+
+    def _cancel_restart(self, slot: _Slot) -> None:
+        if slot.restart_task is not None:
+            slot.restart_task.cancel()
+            slot.restart_task = None
+
+    async def _watch(self, agent: str, child: _Child) -> None:
+        code = await self._wait_child(child)
+        slot = self._slot(agent)
+        if slot.current is not child:
+            return  # replaced or stopped on purpose
+        slot.tail = child.tail
+        if time.monotonic() - child.started > STABLE_AFTER:
+            slot.backoff = 0.0
+        slot.backoff = min(
+            self.backoff_max, slot.backoff * 2 if slot.backoff else self.backoff_initial
+        )
+        slot.state, slot.current = "crashed", None
+        report = CrashReport(agent, child.launch.sha, code, list(child.tail)[-50:], slot.backoff)
+        slot.restart_task = asyncio.create_task(self._restart(agent, child.launch, slot.backoff))
+        if self.on_crash is not None:
+            await self.on_crash(report)
+
+    async def _restart(self, agent: str, launch: AgentLaunch, delay: float) -> None:
+        await asyncio.sleep(delay)
+        slot = self._slot(agent)
+        try:
+            child = await self._spawn(launch)
+        except RuntimeFailure:
+            slot.state = "crashed"
+            return
+        slot.current, slot.state, slot.restart_task = child, "running", None
+        slot.restarts += 1
+        slot.watch_task = asyncio.create_task(self._watch(agent, child))
+
+    async def stop(self, agent: str) -> None:
+        slot = self._slot(agent)
+        self._cancel_restart(slot)
+        child, slot.current = slot.current, None
+        slot.state = "stopped"
+        if child is not None:
+            slot.tail = child.tail
+            await self._terminate(child)
+
+    def status(self, agent: str) -> dict[str, Any]:
+        slot = self._slots.get(agent)
+        if slot is None:
+            return {"state": "absent", "sha": None, "pid": None, "restarts": 0}
+        child = slot.current
+        return {
+            "state": slot.state,
+            "sha": child.launch.sha if child else None,
+            "pid": child.process.pid if child else None,
+            "restarts": slot.restarts,
+        }
+
+    def logs(self, agent: str, lines: int) -> list[str]:
+        slot = self._slots.get(agent)
+        if slot is None:
+            return []
+        tail = slot.current.tail if slot.current else slot.tail
+        return list(tail)[-lines:]
+
+    async def remove(self, agent: str) -> None:
+        await self.stop(agent)
+        self._slots.pop(agent, None)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(agent) for agent in list(self._slots)))
+
+
+def log_file(run_dir: Path) -> Path:
+    return run_dir / "agent.log"

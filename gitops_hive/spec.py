@@ -1,0 +1,186 @@
+"""agent.toml: its schema, its parsed form, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError, TOMLKitError
+
+from gitops_hive.errors import HiveError
+from gitops_hive.names import validate_name
+
+SPEC_FILE = "agent.toml"
+ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+RESERVED_ENV_PREFIXES = ("HIVE_",)
+RESERVED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation error: where it is and what is wrong."""
+
+    file: str
+    line: int | None
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "key": self.key, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of the agent.toml schema."""
+
+    type: str  # "str" | "list[str]" | "table[str]"
+    required: bool
+    help: str
+
+
+SCHEMA: dict[str, Field] = {
+    "description": Field("str", True, "What the agent is for, one line."),
+    "model": Field("str", False, "Model to run; a git note or the hive default may override."),
+    "container.packages": Field("list[str]", False, "Packages the container needs."),
+    "container.env": Field("table[str]", False, "Environment for the agent (UPPER_CASE keys)."),
+    "container.binds": Field(
+        "list[str]", False, "Extra writable container paths, backed by the agent's state/."
+    ),
+    "tools.allow": Field("list[str]", False, "Tool allow-list passed to the agent CLI."),
+    "messaging.recipients": Field("list[str]", False, "Agents this agent may message."),
+}
+TABLES = frozenset(key.split(".")[0] for key in SCHEMA if "." in key)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """A validated agent.toml."""
+
+    description: str
+    model: str | None = None
+    packages: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    binds: tuple[str, ...] = ()
+    tools_allow: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+
+
+def _key_line(text: str, dotted: str) -> int | None:
+    """Best-effort line number of a dotted key, for error messages."""
+    table, _, leaf = dotted.rpartition(".")
+    current = ""
+    key_re = re.compile(rf"""^\s*["']?{re.escape(leaf)}["']?\s*=""")
+    header_re = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = header_re.match(line)
+        if header:
+            current = header.group(1).strip().strip("\"'")
+            if not table and current == leaf:
+                return number
+            continue
+        if current == table and key_re.match(line):
+            return number
+    return None
+
+
+def _check_type(kind: str, value: Any) -> str | None:
+    if kind == "str":
+        return None if isinstance(value, str) else "must be a string"
+    if kind == "list[str]":
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "must be a list of strings"
+    if kind == "table[str]":
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return None if ok else "must be a table of string values"
+    raise AssertionError(kind)
+
+
+def _flatten(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    unknown: list[str] = []
+    for key, value in doc.items():
+        if key in TABLES:
+            if not isinstance(value, dict):
+                unknown.append(key)
+                continue
+            for sub, subvalue in value.items():
+                dotted = f"{key}.{sub}"
+                if dotted in SCHEMA:
+                    values[dotted] = subvalue
+                else:
+                    unknown.append(dotted)
+        elif key in SCHEMA:
+            values[key] = value
+        else:
+            unknown.append(key)
+    return values, unknown
+
+
+def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for key in values.get("container.env", {}):
+        if not ENV_KEY.fullmatch(key):
+            found.append(
+                ("container.env", f"variable {key!r} must be UPPER_CASE letters, digits, _")
+            )
+        elif key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIXES):
+            found.append(("container.env", f"variable {key!r} is reserved for the controller"))
+    for bind in values.get("container.binds", []):
+        parts = bind.split("/")
+        if not bind.startswith("/") or ".." in parts or bind.rstrip("/") in ("", "/state"):
+            found.append(
+                ("container.binds", f"bind {bind!r} must be an absolute path without '..'")
+            )
+    for name in values.get("messaging.recipients", []):
+        try:
+            validate_name(name)
+        except HiveError:
+            found.append(("messaging.recipients", f"recipient {name!r} is not a valid agent name"))
+    if isinstance(values.get("description"), str) and not values["description"].strip():
+        found.append(("description", "must not be empty"))
+    return found
+
+
+def validate_spec(text: str) -> tuple[AgentSpec | None, list[Problem]]:
+    """Parse agent.toml; return the spec (None when invalid) and every problem found."""
+    try:
+        doc = tomlkit.parse(text).unwrap()
+    except ParseError as exc:
+        return None, [Problem(SPEC_FILE, exc.line, None, f"not valid TOML: {exc}")]
+    except TOMLKitError as exc:
+        return None, [Problem(SPEC_FILE, None, None, f"not valid TOML: {exc}")]
+    values, unknown = _flatten(doc)
+    problems = [
+        Problem(SPEC_FILE, _key_line(text, key), key, "unknown key (see docs/agent-spec.md)")
+        for key in unknown
+    ]
+    for key, spec_field in SCHEMA.items():
+        if key not in values:
+            if spec_field.required:
+                problems.append(Problem(SPEC_FILE, None, key, "required key is missing"))
+            continue
+        error = _check_type(spec_field.type, values[key])
+        if error:
+            problems.append(Problem(SPEC_FILE, _key_line(text, key), key, error))
+    if not problems:
+        problems += [
+            Problem(SPEC_FILE, _key_line(text, key), key, message)
+            for key, message in _semantic_problems(values)
+        ]
+    if problems:
+        return None, problems
+    return AgentSpec(
+        description=values["description"],
+        model=values.get("model"),
+        packages=tuple(values.get("container.packages", ())),
+        env=dict(values.get("container.env", {})),
+        binds=tuple(values.get("container.binds", ())),
+        tools_allow=tuple(values.get("tools.allow", ())),
+        recipients=tuple(values.get("messaging.recipients", ())),
+    ), []

@@ -1,0 +1,135 @@
+"""One aiosqlite connection in WAL, a migrations registry, and one write path."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE agents (
+        name TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        auto_submit INTEGER NOT NULL DEFAULT 1,
+        desired TEXT NOT NULL DEFAULT 'running'
+    );
+    CREATE TABLE approvals (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL REFERENCES agents(name),
+        kind TEXT NOT NULL,
+        head TEXT NOT NULL,
+        base TEXT,
+        status TEXT NOT NULL,
+        valid INTEGER NOT NULL,
+        errors TEXT NOT NULL DEFAULT '[]',
+        created REAL NOT NULL,
+        source TEXT NOT NULL,
+        rewrites_history INTEGER NOT NULL DEFAULT 0,
+        summary TEXT NOT NULL DEFAULT '',
+        decided_by TEXT,
+        decided_at REAL,
+        reason TEXT,
+        log TEXT
+    );
+    CREATE INDEX approvals_agent ON approvals(agent, id);
+    CREATE INDEX approvals_status ON approvals(status);
+    CREATE UNIQUE INDEX approvals_one_open ON approvals(agent)
+        WHERE status = 'pending';
+    CREATE TABLE deployments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL REFERENCES agents(name),
+        approval_id INTEGER NOT NULL UNIQUE REFERENCES approvals(id),
+        sha TEXT NOT NULL,
+        previous TEXT,
+        deployed_at REAL NOT NULL
+    );
+    CREATE INDEX deployments_agent ON deployments(agent, id);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts REAL NOT NULL,
+        agent TEXT,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_agent ON events(agent, id);
+    """,
+)
+
+
+class Database:
+    """The hive's sqlite file: reads anywhere, writes one transaction at a time."""
+
+    def __init__(self, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self._conn = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @staticmethod
+    async def _connect(path: Path) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        """Open (creating and migrating if need be) the hive database."""
+        writer = await cls._connect(path)
+        db = cls(writer, writer)
+        await db._migrate()
+        db._reader = await cls._connect(path)
+        return db
+
+    async def close(self) -> None:
+        if self._reader is not self._conn:
+            await self._reader.close()
+        await self._conn.close()
+
+    async def _migrate(self) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied REAL)"
+            )
+            cursor = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM migrations")
+            row = await cursor.fetchone()
+            current = int(row[0]) if row else 0
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version <= current:
+                    continue
+                for statement in filter(str.strip, script.split(";")):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO migrations (version, applied) VALUES (?, ?)",
+                    (version, time.time()),
+                )
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A BEGIN IMMEDIATE transaction, committed on success and rolled back on error."""
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Read committed rows (a separate connection: never sees a write in flight)."""
+        cursor = await self._reader.execute(sql, tuple(params))
+        return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        cursor = await self._reader.execute(sql, tuple(params))
+        row: aiosqlite.Row | None = await cursor.fetchone()
+        return row

@@ -1,0 +1,134 @@
+"""Submitting a commit of proposed/: resolve once, pin in applied.git, validate, queue."""
+
+from __future__ import annotations
+
+import logging
+
+from gitops_hive import repos
+from gitops_hive.approvals import should_auto_submit
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.errors import Conflict, NotFound
+from gitops_hive.names import validate_name
+from gitops_hive.records import Approval, ApprovalKind
+from gitops_hive.spec import AgentSpec, Problem
+from gitops_hive.store import queries
+from gitops_hive.validation import validate_proposal
+
+log = logging.getLogger(__name__)
+HISTORY_BUDGET_FACTOR = 4
+
+
+async def require_agent(ctx: HiveContext, raw_name: str) -> str:
+    name = validate_name(raw_name)
+    if await queries.get_agent(ctx.db, name) is None:
+        raise NotFound(f"no agent {name}: create it with `hivectl draft {name}`")
+    return name
+
+
+async def deployed_sha(ctx: HiveContext, name: str) -> str | None:
+    """applied.git main: the agent's desired state."""
+    return await blocking(repos.get_ref, ctx.layout.agent(name).applied, repos.MAIN)
+
+
+async def validate_pinned(
+    ctx: HiveContext, name: str, sha: str
+) -> tuple[AgentSpec | None, list[Problem]]:
+    """Validate a commit already pinned in applied.git."""
+    applied = ctx.layout.agent(name).applied
+    entries = await blocking(repos.list_tree, applied, sha)
+    spec_text = await blocking(repos.read_blob, applied, sha, "agent.toml")
+    return validate_proposal(entries, spec_text, ctx.limits)
+
+
+async def queue_pinned(
+    ctx: HiveContext, name: str, head: str, *, kind: ApprovalKind | None, source: str
+) -> Approval:
+    """Validate a commit present in applied.git and record it as the agent's pending approval."""
+    agent = ctx.layout.agent(name)
+    deployed = await deployed_sha(ctx, name)
+    _, problems = await validate_pinned(ctx, name, head)
+    rewrites = deployed is not None and not await blocking(
+        repos.is_ancestor, agent.applied, deployed, head
+    )
+    summary = await blocking(repos.commit_summary, agent.applied, head)
+    if kind is None:
+        kind = ApprovalKind.SPAWN if deployed is None else ApprovalKind.APPLY
+    async with ctx.db.write() as conn:
+        superseded = await queries.supersede_pending(conn, name)
+        approval_id = await queries.insert_approval(
+            conn,
+            agent=name,
+            kind=kind,
+            head=head,
+            base=deployed,
+            valid=not problems,
+            errors=[p.to_json() for p in problems],
+            source=source,
+            rewrites_history=rewrites,
+            summary=summary,
+        )
+        await queries.note_superseded_by(conn, superseded, approval_id)
+        await queries.insert_event(
+            conn,
+            "approval_submitted",
+            name,
+            {"id": approval_id, "head": head, "valid": not problems},
+        )
+        await blocking(
+            repos.set_ref,
+            agent.applied,
+            repos.proposal_ref(approval_id),
+            head,
+            f"hive: pin proposal #{approval_id} from {source}",
+        )
+    approval = await queries.get_approval(ctx.db, approval_id)
+    assert approval is not None
+    ctx.bus.publish("approval", id=approval_id, agent=name, status="pending")
+    log.info("agent %s: approval #%d pinned %s (valid=%s)", name, approval_id, head, not problems)
+    return approval
+
+
+async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: str) -> Approval:
+    """Resolve `ref` (default: proposed main) to a full sha once, pin it, validate it, queue it."""
+    name = await require_agent(ctx, raw_name)
+    agent = ctx.layout.agent(name)
+    async with ctx.submit_locks(name):
+        head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
+        if head == await deployed_sha(ctx, name):
+            raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
+        pending = await queries.open_approval(ctx.db, name)
+        if pending is not None and pending.head == head and pending.status.value == "pending":
+            return pending
+        budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
+        await blocking(repos.copy_commit, agent.proposed_git, agent.applied, head, budget)
+        return await queue_pinned(ctx, name, head, kind=None, source=source)
+
+
+async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
+    """What the ref watcher does when proposed/ moved: submit the new head if the rule says so."""
+    name = validate_name(raw_name)
+    record = await queries.get_agent(ctx.db, name)
+    if record is None:
+        return None
+    agent = ctx.layout.agent(name)
+    try:
+        head = await blocking(repos.read_head, agent.proposed_git)
+    except Exception as exc:  # a broken or half-written repo: the next event retries
+        log.warning("agent %s: cannot read proposed/: %s", name, exc)
+        return None
+    pending = await queries.open_approval(ctx.db, name)
+    last = await queries.latest_for_head(ctx.db, name, head) if head else None
+    history = await queries.list_approvals(ctx.db, agent=name)
+    if not should_auto_submit(
+        head=head,
+        deployed=await deployed_sha(ctx, name),
+        auto_submit=record.auto_submit,
+        has_history=bool(history),
+        pending_head=pending.head if pending and pending.status.value == "pending" else None,
+        last_for_head=last.status if last else None,
+    ):
+        return None
+    try:
+        return await submit(ctx, name, head, source="watcher")
+    except Conflict:
+        return None

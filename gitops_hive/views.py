@@ -1,0 +1,108 @@
+"""Read models for the API: agents, pending approvals, history, diffs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops_hive import repos
+from gitops_hive.approvals import agent_status
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploys import get_approval
+from gitops_hive.diffs import ProposalDiff
+from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.records import ApprovalStatus
+from gitops_hive.spec import validate_spec
+from gitops_hive.store import queries
+from gitops_hive.submissions import deployed_sha, require_agent
+
+BASES = ("deployed", "approved", "previous")
+
+
+async def _spec_model(ctx: HiveContext, name: str, sha: str | None) -> str | None:
+    if sha is None:
+        return None
+    text = await blocking(repos.read_blob, ctx.layout.agent(name).applied, sha, "agent.toml")
+    if text is None:
+        return None
+    spec, _ = validate_spec(text.decode("utf-8", "replace"))
+    return spec.model if spec else None
+
+
+async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
+    """One agent as `agents --json` shows it."""
+    record = await queries.get_agent(ctx.db, name)
+    if record is None:
+        raise HiveError(f"no agent {name}")
+    agent = ctx.layout.agent(name)
+    deployed = await deployed_sha(ctx, name)
+    try:
+        proposed = await blocking(repos.read_head, agent.proposed_git)
+    except HiveError:
+        proposed = None
+    approvals = await queries.list_approvals(ctx.db, agent=name)
+    pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
+    runtime = ctx.runtime.status(name)
+    model = await _spec_model(ctx, name, deployed)
+    return {
+        "name": name,
+        "status": agent_status(
+            deployed=deployed,
+            has_pending=pending is not None,
+            last_status=approvals[0].status if approvals else None,
+            runtime_status=runtime["state"],
+            desired=record.desired,
+        ),
+        "deployed": deployed,
+        "proposed": proposed,
+        "model": model or ctx.config["default_model"],
+        "pending": pending.id if pending else None,
+        "auto_submit": record.auto_submit,
+        "runtime": runtime,
+    }
+
+
+async def agents_view(ctx: HiveContext) -> list[dict[str, Any]]:
+    return [await agent_view(ctx, r.name) for r in await queries.list_agents(ctx.db)]
+
+
+async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
+    approvals = await queries.list_approvals(ctx.db, statuses=(ApprovalStatus.PENDING,))
+    return [a.to_json() for a in sorted(approvals, key=lambda a: a.id)]
+
+
+async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
+    """Every approval of an agent, newest first."""
+    name = await require_agent(ctx, raw_name)
+    return [a.to_json() for a in await queries.list_approvals(ctx.db, agent=name)]
+
+
+async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
+    approval = await get_approval(ctx, approval_id)
+    return {**approval.to_json(), "log": approval.log}
+
+
+async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:
+    """The commit a reviewer compares against: deployed, last approved, or previous proposal."""
+    if base not in BASES:
+        raise HiveError(f"unknown base {base!r}: use one of {', '.join(BASES)}")
+    approval = await get_approval(ctx, approval_id)
+    if base == "deployed":
+        return approval.base
+    earlier = [
+        a for a in await queries.list_approvals(ctx.db, agent=approval.agent) if a.id < approval_id
+    ]
+    if base == "approved":
+        wanted = (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING, ApprovalStatus.DEPLOYED)
+        found = next((a for a in earlier if a.status in wanted), None)
+    else:
+        found = earlier[0] if earlier else None
+    if found is None:
+        raise Conflict(f"approval #{approval_id} has no {base} proposal before it")
+    return found.head
+
+
+async def diff_view(ctx: HiveContext, approval_id: int, base: str = "deployed") -> ProposalDiff:
+    approval = await get_approval(ctx, approval_id)
+    base_sha = await resolve_base(ctx, approval_id, base)
+    applied = ctx.layout.agent(approval.agent).applied
+    return await blocking(repos.diff_commits, applied, base_sha, approval.head)

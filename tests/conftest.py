@@ -1,0 +1,138 @@
+"""Shared fixtures: an isolated home, real hive roots, a real `hivectl serve` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from gitops_hive.layout import HiveLayout
+
+HIVECTL = [sys.executable, "-m", "gitops_hive"]
+FAST_CONFIG = {
+    "start_grace = 1.0": "start_grace = 0.3",
+    "restart_backoff = 1.0": "restart_backoff = 0.2",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test touches the real home, XDG state or git config."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.delenv("HIVE_ROOT", raising=False)
+    for level in (
+        pygit2.enums.ConfigLevel.GLOBAL,
+        pygit2.enums.ConfigLevel.XDG,
+        pygit2.enums.ConfigLevel.SYSTEM,
+    ):
+        pygit2.settings.search_path[level] = str(home)
+    return home
+
+
+def run_hivectl(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess against `root`."""
+    return subprocess.run(
+        [*HIVECTL, "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def make_root(path: Path) -> Path:
+    """`hivectl init` a root with test-speed timings."""
+    result = run_hivectl(path, "init")
+    assert result.returncode == 0, result.stderr
+    config = HiveLayout(path).config
+    text = config.read_text()
+    for old, new in FAST_CONFIG.items():
+        text = text.replace(old, new)
+    config.write_text(text)
+    return path
+
+
+class ServedHive:
+    """A hive root with a real `hivectl serve` subprocess."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.layout = HiveLayout(root)
+        self.process: subprocess.Popen[str] | None = None
+        self.log_path = root / "serve.log"
+
+    def start(self, timeout: float = 20) -> None:
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [*HIVECTL, "--root", str(self.root), "serve"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited early:\n{self.log_path.read_text()}")
+            if self.cli("agents").returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"serve did not become ready:\n{self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return run_hivectl(self.root, *args, timeout=timeout)
+
+    def json(self, *args: str) -> Any:
+        result = self.cli(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def wait_for(self, predicate: Any, timeout: float = 10, what: str = "condition") -> Any:
+        """Poll `predicate()` until it returns something truthy (test-side waiting only)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise AssertionError(f"timed out waiting for {what}\n{self.log_path.read_text()}")
+
+    def pending_for(self, agent: str) -> dict[str, Any] | None:
+        return next((a for a in self.json("pending") if a["agent"] == agent), None)
+
+    def proposed(self, agent: str) -> Path:
+        return self.layout.agent(agent).proposed
+
+
+@pytest.fixture
+def hive_root(tmp_path: Path) -> Path:
+    return make_root(tmp_path / "hive")
+
+
+@pytest.fixture
+def served(hive_root: Path) -> Iterator[ServedHive]:
+    hive = ServedHive(hive_root)
+    hive.start()
+    try:
+        yield hive
+    finally:
+        hive.stop()
