@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -97,13 +96,9 @@ def init(ctx: click.Context) -> None:
 @click.pass_context
 def serve(ctx: click.Context, verbose: bool) -> None:
     """Run the controller in the foreground: watcher, approvals, reconcile, control socket."""
-    from gitops_hive.controller import run_controller
+    from gitops_hive.controller import configure_logging, run_controller
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    configure_logging(verbose)
     asyncio.run(run_controller(_layout(ctx).root))
 
 

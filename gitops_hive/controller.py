@@ -16,11 +16,20 @@ from gitops_hive import repos
 from gitops_hive.api import make_control_app
 from gitops_hive.config import load_config
 from gitops_hive.errors import ConfigError, Conflict
-from gitops_hive.hive import Hive, make_runtime
+from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import RefWatcher, open_notify_socket
 
 log = logging.getLogger(__name__)
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Timestamped logs on stderr; watchfiles' per-change lines only when verbose."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("watchfiles").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _lock_root(layout: HiveLayout) -> int:
@@ -60,7 +69,7 @@ async def run_controller(root: Path, *, ready: asyncio.Event | None = None) -> N
     config = load_config(layout.config)
     lock_fd = _lock_root(layout)
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, config, make_runtime(config))
+    hive = await Hive.open(layout, config)
     watcher = RefWatcher(layout, hive.rescan)
     hive.ctx.on_agents_changed = watcher.refresh
     stop = asyncio.Event()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -275,6 +276,7 @@ async def resume(ctx: HiveContext, raw_name: str) -> None:
 
 async def recover(ctx: HiveContext) -> None:
     """At start: run every agent at its desired state, then finish interrupted builds."""
+    starts = []
     for record in await queries.list_agents(ctx.db):
         for approval in await queries.list_approvals(ctx.db, agent=record.name):
             if approval.status not in (
@@ -285,6 +287,7 @@ async def recover(ctx: HiveContext) -> None:
                 await mirror_ref(ctx, approval)
         sha = await deployed_sha(ctx, record.name)
         if sha is not None and record.desired == "running":
-            await _start_or_log(ctx, record.name, sha)
+            starts.append(_start_or_log(ctx, record.name, sha))
+    await asyncio.gather(*starts)
     for approval in await queries.list_approvals(ctx.db, statuses=RESUMABLE):
         ctx.spawn_task(build(ctx, approval.id))

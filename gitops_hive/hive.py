@@ -13,14 +13,15 @@ from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Approval
-from gitops_hive.runtime.base import CrashReport, Runtime
+from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.process import ProcessRuntime
 from gitops_hive.store import Database, queries
 
 log = logging.getLogger(__name__)
 
 
-def make_runtime(config: HiveConfig) -> Runtime:
+def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
+    """The runtime hive.toml's runtime.kind names."""
     kind = config["runtime.kind"]
     if kind == "process":
         return ProcessRuntime(
@@ -28,6 +29,7 @@ def make_runtime(config: HiveConfig) -> Runtime:
             start_grace=config["runtime.start_grace"],
             backoff=config["runtime.restart_backoff"],
             backoff_max=config["runtime.restart_backoff_max"],
+            on_crash=on_crash,
         )
     raise HiveError(f"runtime {kind!r} is not available")
 
@@ -39,11 +41,18 @@ class Hive:
         self.ctx = ctx
 
     @classmethod
-    async def open(cls, layout: HiveLayout, config: HiveConfig, runtime: Runtime) -> Hive:
+    async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
+        """Open the db and build the runtime hive.toml asks for."""
         db = await Database.open(layout.db)
+        crash_handlers: list[CrashHandler] = []
+
+        async def on_crash(report: CrashReport) -> None:
+            for handler in crash_handlers:
+                await handler(report)
+
+        runtime = make_runtime(config, on_crash)
         hive = cls(HiveContext(layout=layout, config=config, db=db, runtime=runtime))
-        if isinstance(runtime, ProcessRuntime):
-            runtime.on_crash = hive.record_crash
+        crash_handlers.append(hive.record_crash)
         return hive
 
     async def start(self) -> None:

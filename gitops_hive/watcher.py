@@ -55,13 +55,19 @@ class RefWatcher:
         return agent_of_ref_path(path) is not None
 
     async def run(self) -> None:
+        first = True
         while not self._stopping:
             self._generation = asyncio.Event()
-            paths = [
-                self.layout.agent(name).proposed_git
+            names = [
+                name
                 for name in self.layout.existing_agents()
                 if self.layout.agent(name).proposed_git.is_dir()
             ]
+            paths = [self.layout.agent(name).proposed_git for name in names]
+            if not first:  # a ref may have moved while the watch was being rebuilt
+                for name in names:
+                    await self.on_change(name)
+            first = False
             if not paths:
                 self.ready.set()
                 await self._generation.wait()
@@ -75,9 +81,9 @@ class RefWatcher:
                 stop_event=self._generation,
                 ignore_permission_denied=True,
             ):
-                names = {agent_of_ref_path(path) for _, path in changes}
-                for name in sorted(n for n in names if n):
-                    await self.on_change(name)
+                moved = {agent_of_ref_path(path) for _, path in changes}
+                for agent in sorted(n for n in moved if n):
+                    await self.on_change(agent)
 
 
 class NotifyProtocol(asyncio.DatagramProtocol):

@@ -1,0 +1,106 @@
+"""`make demo`: a hive on the embedded default with a scripted agent and a proposal to review."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from gitops_hive.client import ControlClient
+from gitops_hive.controller import configure_logging, run_controller
+from gitops_hive.errors import Conflict
+from gitops_hive.layout import HiveLayout
+from gitops_hive.setup import init_root
+
+AGENT = "demo-worker"
+MANAGER_GIT = {
+    "GIT_AUTHOR_NAME": "demo manager",
+    "GIT_AUTHOR_EMAIL": "manager@hive.demo",
+    "GIT_COMMITTER_NAME": "demo manager",
+    "GIT_COMMITTER_EMAIL": "manager@hive.demo",
+}
+CHANGE = """
+You also keep a short changelog of what you did in /state/changelog.md.
+"""
+
+
+def _manager_commit(proposed: Path) -> None:
+    """Commit a prompt change with the git CLI, the way the manager agent does."""
+    with (proposed / "prompt.md").open("a", encoding="utf-8") as handle:
+        handle.write(CHANGE)
+    env = {**os.environ, **MANAGER_GIT}
+    subprocess.run(
+        ["git", "-C", str(proposed), "commit", "-qam", "Keep a changelog"], check=True, env=env
+    )
+
+
+def _stage(layout: HiveLayout) -> dict[str, object]:
+    """Spawn and deploy the demo agent once, then leave one proposal pending."""
+    client = ControlClient(layout.control_socket, layout.root)
+    if not any(a["name"] == AGENT for a in client.get("/api/agents")):
+        spawned = client.post("/api/agents", {"name": AGENT, "submit": True})
+        client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
+    if not any(p["agent"] == AGENT for p in client.get("/api/approvals?status=pending")):
+        _manager_commit(layout.agent(AGENT).proposed)
+    for _ in range(100):
+        found = [p for p in client.get("/api/approvals?status=pending") if p["agent"] == AGENT]
+        if found:
+            return dict(found[0])
+        time.sleep(0.05)
+    raise Conflict("the demo proposal did not show up; see the controller log above")
+
+
+def _explain(layout: HiveLayout, pending: dict[str, object]) -> str:
+    root = layout.root
+    return f"""
+gitops-hive demo is running: root {root}, runtime `process`, agent {AGENT} (scripted).
+
+The demo manager just committed to {layout.agent(AGENT).proposed}; the controller
+pinned it as approval #{pending["id"]}. In another terminal:
+
+    export HIVE_ROOT={root}
+    .venv/bin/hivectl pending
+    .venv/bin/hivectl show {pending["id"]}
+    .venv/bin/hivectl approve {pending["id"]} --sha {pending["head"]}
+    .venv/bin/hivectl agents
+    .venv/bin/hivectl history {AGENT}
+
+Commit to {layout.agent(AGENT).proposed} yourself and watch `hivectl pending`.
+Ctrl-C stops the controller and its agents; `make demo` again picks up where it stopped.
+"""
+
+
+async def _main(root: Path) -> None:
+    layout = HiveLayout(root)
+    ready = asyncio.Event()
+    controller = asyncio.create_task(run_controller(root, ready=ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({controller, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if controller.done():
+        waiter.cancel()
+        await controller  # raises what stopped it
+        return
+    pending = await asyncio.to_thread(_stage, layout)
+    print(_explain(layout, pending), flush=True)
+    await controller
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=Path(".demo/hive"))
+    args = parser.parse_args()
+    configure_logging()
+    root = args.root.absolute()
+    made = init_root(root)
+    if made:
+        print(f"initialised {root}: {', '.join(made)}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(root))
+
+
+if __name__ == "__main__":
+    main()
