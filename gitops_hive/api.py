@@ -51,7 +51,7 @@ def who(request: web.Request) -> str:
             return f"{pwd.getpwuid(uid).pw_name} (hivectl)"
         except KeyError:
             return f"uid {uid} (hivectl)"
-    return "operator"
+    return "operator (web)"
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

@@ -92,14 +92,43 @@ def init(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option(
+    "--listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Where to serve the dashboard (default: web.listen in hive.toml, "
+    "127.0.0.1:8470; port 0 picks a free one).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.pass_context
-def serve(ctx: click.Context, verbose: bool) -> None:
-    """Run the controller in the foreground: watcher, approvals, reconcile, control socket."""
-    from gitops_hive.controller import configure_logging, run_controller
+def serve(ctx: click.Context, listen: str | None, verbose: bool) -> None:
+    """Run the controller in the foreground: watcher, approvals, reconcile, dashboard."""
+    from gitops_hive.controller import configure_logging, parse_listen, run_controller
 
+    if listen is not None:
+        parse_listen(listen)
     configure_logging(verbose)
-    asyncio.run(run_controller(_layout(ctx).root))
+    asyncio.run(run_controller(_layout(ctx).root, listen=listen))
+
+
+@main.command()
+@click.pass_context
+def token(ctx: click.Context) -> None:
+    """Print the dashboard's login URL (the token rides after '#', never sent to the server)."""
+    from urllib.parse import quote
+
+    from gitops_hive.web.security import read_token
+
+    layout = _layout(ctx)
+    secret = read_token(layout.token)
+    try:
+        url = layout.dashboard_url.read_text().strip()
+    except FileNotFoundError:
+        from gitops_hive.config import load_config
+
+        listen = load_config(layout.config)["web.listen"]
+        url = f"http://{listen}/"
+    click.echo(f"{url}login#token={quote(secret)}")
 
 
 @main.command()

@@ -19,6 +19,8 @@ from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import RefWatcher, open_notify_socket
+from gitops_hive.web.app import make_web_app
+from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,42 @@ async def _serve_control_socket(app: web.Application, path: Path) -> web.AppRunn
     return runner
 
 
-async def run_controller(root: Path, *, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM or SIGINT: converge, watch, serve the control socket."""
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT (IPv6 in brackets) to a (host, port) pair."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8470)")
+    return host, int(port)
+
+
+async def _serve_dashboard(
+    hive: Hive, layout: HiveLayout, listen: str
+) -> tuple[web.AppRunner, str]:
+    host, port = parse_listen(listen)
+    guard = Guard(read_token(layout.token))
+    runner = web.AppRunner(make_web_app(hive, guard), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"cannot listen on {listen}: {exc.strerror}; pick another --listen"
+        ) from None
+    bound_port = int(runner.addresses[0][1]) if runner.addresses else port
+    shown = f"[{host}]" if ":" in host else host
+    guard.allowed_hosts.update(allowed_hosts_for(host, bound_port))
+    url = f"http://{shown}:{bound_port}/"
+    layout.dashboard_url.write_text(url + "\n")
+    return runner, url
+
+
+async def run_controller(
+    root: Path, *, listen: str | None = None, ready: asyncio.Event | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT: converge, watch, serve the control socket and dashboard."""
     layout = HiveLayout(root)
     if not layout.config.exists():
         raise ConfigError(f"{root} is not a hive: run `hivectl --root {root} init` first")
@@ -79,12 +115,15 @@ async def run_controller(root: Path, *, ready: asyncio.Event | None = None) -> N
     notify = await open_notify_socket(layout.notify_socket, hive.rescan)
     watch_task = asyncio.create_task(watcher.run())
     runner: web.AppRunner | None = None
+    dashboard: web.AppRunner | None = None
     try:
         await watcher.ready.wait()
         await hive.start()
+        dashboard, url = await _serve_dashboard(hive, layout, listen or config["web.listen"])
         runner = await _serve_control_socket(make_control_app(hive), layout.control_socket)
         log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
         print(f"gitops-hive controller running for {root}", flush=True)
+        print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)
         if ready is not None:
             ready.set()
         await stop.wait()
@@ -95,10 +134,11 @@ async def run_controller(root: Path, *, ready: asyncio.Event | None = None) -> N
         with contextlib.suppress(asyncio.CancelledError):
             await watch_task
         notify.close()
-        if runner is not None:
-            await runner.cleanup()
+        for app_runner in (runner, dashboard):
+            if app_runner is not None:
+                await app_runner.cleanup()
         await hive.close()
-        for path in (layout.control_socket, layout.notify_socket):
+        for path in (layout.control_socket, layout.notify_socket, layout.dashboard_url):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         os.close(lock_fd)

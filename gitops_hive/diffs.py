@@ -34,6 +34,8 @@ class FileDiff:
     binary: bool = False
     summary_only: str | None = None
     hunks: tuple[Hunk, ...] = ()
+    old_text: str | None = None
+    new_text: str | None = None
 
     @property
     def path(self) -> str:

@@ -89,8 +89,9 @@ class HiveLayout:
         return self.root / "run" / "notify.sock"
 
     @property
-    def pid_file(self) -> Path:
-        return self.root / "run" / "controller.pid"
+    def dashboard_url(self) -> Path:
+        """Where the running controller writes its dashboard's URL (no secret in it)."""
+        return self.root / "run" / "dashboard.url"
 
     @property
     def token(self) -> Path:

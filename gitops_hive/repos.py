@@ -369,7 +369,16 @@ def _file_diff(repo: pygit2.Repository, patch: pygit2.Patch, budget: int) -> Fil
         )
         for hunk in patch.hunks
     )
-    return FileDiff(old_path, new_path, status, additions, deletions, hunks=hunks)
+    return FileDiff(
+        old_path,
+        new_path,
+        status,
+        additions,
+        deletions,
+        hunks=hunks,
+        old_text=old_data.decode("utf-8", "replace"),
+        new_text=new_data.decode("utf-8", "replace"),
+    )
 
 
 def diff_commits(repo_path: Path, base: str | None, head: str) -> ProposalDiff:

@@ -79,7 +79,7 @@ class ServedHive:
     def start(self, timeout: float = 20) -> None:
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [*HIVECTL, "--root", str(self.root), "serve"],
+                [*HIVECTL, "--root", str(self.root), "serve", "--listen", "127.0.0.1:0"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

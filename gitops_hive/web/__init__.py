@@ -1,0 +1,1 @@
+"""The operator's dashboard: pages, live events and the /api/ routes over TCP."""

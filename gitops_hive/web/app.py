@@ -1,0 +1,47 @@
+"""The dashboard application: pages, /api/, events, static files, behind the Guard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from gitops_hive.api import HIVE_KEY, add_api_routes, errors_middleware
+from gitops_hive.hive import Hive
+from gitops_hive.web.events import stream_events
+from gitops_hive.web.pages import add_page_routes
+from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
+
+WEB_DIR = Path(__file__).resolve().parent
+
+
+def _when(ts: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def make_web_app(hive: Hive, guard: Guard) -> web.Application:
+    """The TCP app: every route but /login and /static needs the operator token."""
+    app = web.Application(middlewares=[*make_middlewares(guard), errors_middleware])
+    app[HIVE_KEY] = hive
+    app[GUARD_KEY] = guard
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(str(WEB_DIR / "templates")),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["when"] = _when
+    env.filters["short"] = _short
+    add_page_routes(app)
+    app.router.add_get("/api/events", stream_events)
+    add_api_routes(app)
+    app.router.add_static("/static/", WEB_DIR / "static", append_version=True)
+    return app

@@ -1,0 +1,174 @@
+"""The dashboard's HTML pages and the form posts behind their buttons."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from gitops_hive.api import HIVE_KEY
+from gitops_hive.errors import HiveError
+from gitops_hive.records import ApprovalStatus
+from gitops_hive.store import queries
+from gitops_hive.views import BASES
+from gitops_hive.web.render import diff_views, pygments_css
+from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
+
+WEB_OPERATOR = "operator (web)"
+SESSION_MAX_AGE = 12 * 3600
+
+
+def _common(request: web.Request) -> dict[str, Any]:
+    return {"csrf": request.app[GUARD_KEY].csrf_token, "now": time.time()}
+
+
+async def overview(request: web.Request) -> web.Response:
+    hive = request.app[HIVE_KEY]
+    agents = await hive.agents()
+    context = {
+        **_common(request),
+        "pending": await hive.pending(),
+        "running": [a for a in agents if a["status"] != "draft"],
+        "drafts": [a for a in agents if a["status"] == "draft"],
+        "questions": [],
+    }
+    template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+def _approval_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="no such approval\n")
+    return int(raw)
+
+
+async def approval_page(request: web.Request) -> web.Response:
+    hive = request.app[HIVE_KEY]
+    approval_id = _approval_id(request)
+    base = request.query.get("base", "deployed")
+    view = "split" if request.query.get("view") == "split" else "unified"
+    approval = await hive.approval(approval_id)
+    diff = None
+    base_error = None
+    try:
+        diff = await hive.diff(approval_id, base)
+    except HiveError as exc:
+        base_error = exc.message
+    files = diff_views(diff) if diff else []
+    context = {
+        **_common(request),
+        "a": approval,
+        "base": base,
+        "bases": BASES,
+        "view": view,
+        "diff": diff,
+        "files": files,
+        "base_error": base_error,
+        "warnings": [w for f in files for w in f.warnings],
+        "decidable": approval["status"] == ApprovalStatus.PENDING.value and approval["valid"],
+    }
+    template = "_approval_body.html" if request.query.get("fragment") else "approval.html"
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: str(v) for k, v in data.items()}
+
+
+async def approve_form(request: web.Request) -> web.Response:
+    approval_id = _approval_id(request)
+    form = await _form(request)
+    await request.app[HIVE_KEY].approve(approval_id, form.get("sha", ""), WEB_OPERATOR, wait=False)
+    raise web.HTTPSeeOther(f"/approvals/{approval_id}")
+
+
+async def deny_form(request: web.Request) -> web.Response:
+    approval_id = _approval_id(request)
+    form = await _form(request)
+    await request.app[HIVE_KEY].deny(approval_id, form.get("reason"), WEB_OPERATOR)
+    raise web.HTTPSeeOther(f"/approvals/{approval_id}")
+
+
+async def agent_page(request: web.Request) -> web.Response:
+    hive = request.app[HIVE_KEY]
+    name = request.match_info["name"]
+    agent = await hive.agent(name)
+    history = await hive.history(name)
+    deployments = await queries.list_deployments(hive.ctx.db, agent["name"])
+    context = {**_common(request), "agent": agent, "history": history, "deployments": deployments}
+    template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
+    return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def rollback_form(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    form = await _form(request)
+    await request.app[HIVE_KEY].rollback(name, form.get("to") or None, WEB_OPERATOR)
+    raise web.HTTPSeeOther(f"/agents/{name}")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    nonce = new_login_nonce()
+    response = aiohttp_jinja2.render_template(
+        "login.html", request, {"nonce": nonce, "error": request.query.get("error")}
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, nonce, httponly=True, samesite="Strict", max_age=600, path="/login"
+    )
+    return response
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    guard = request.app[GUARD_KEY]
+    form = await _form(request)
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or form.get("nonce") != nonce:
+        raise web.HTTPForbidden(text="login form expired or CSRF token missing: reload /login\n")
+    if not guard.token_matches(form.get("token", "")):
+        raise web.HTTPSeeOther("/login?error=1")
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        guard.session_value,
+        httponly=True,
+        samesite="Strict",
+        max_age=SESSION_MAX_AGE,
+        path="/",
+    )
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+async def csrf_token(request: web.Request) -> web.Response:
+    return web.json_response({"csrf": request.app[GUARD_KEY].csrf_token})
+
+
+async def highlight_css(request: web.Request) -> web.Response:
+    return web.Response(
+        text=pygments_css(), content_type="text/css", headers={"Cache-Control": "max-age=3600"}
+    )
+
+
+def add_page_routes(app: web.Application) -> None:
+    """Mount the pages and their form posts."""
+    app.router.add_get("/", overview)
+    app.router.add_get("/approvals/{id}", approval_page)
+    app.router.add_post("/approvals/{id}/approve", approve_form)
+    app.router.add_post("/approvals/{id}/deny", deny_form)
+    app.router.add_get("/agents/{name}", agent_page)
+    app.router.add_post("/agents/{name}/rollback", rollback_form)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/api/csrf", csrf_token)
+    app.router.add_get("/static/highlight.css", highlight_css)
