@@ -158,6 +158,18 @@ async def _record_deployed(ctx: HiveContext, approval: Approval, previous: str |
     await mirror_ref(ctx, await get_approval(ctx, approval.id))
     ctx.bus.publish("approval", id=approval.id, agent=approval.agent, status="deployed")
     log.info("agent %s: deployed %s (approval #%d)", approval.agent, approval.head, approval.id)
+    await _rebase_pending(ctx, approval.agent, approval.head)
+
+
+async def _rebase_pending(ctx: HiveContext, agent: str, deployed: str) -> None:
+    """A proposal queued during the build was diffed against the old commit: queue it anew."""
+    async with ctx.submit_locks(agent):
+        pending = await queries.open_approval(ctx.db, agent)
+        if pending is None or pending.status is not ApprovalStatus.PENDING:
+            return
+        if pending.base == deployed or pending.head == deployed:
+            return
+        await queue_pinned(ctx, agent, pending.head, kind=None, source=pending.source)
 
 
 async def _record_failure(ctx: HiveContext, approval: Approval, failure: RuntimeFailure) -> None:

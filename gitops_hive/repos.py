@@ -82,6 +82,10 @@ def open_untrusted(git_dir: Path) -> pygit2.Repository:
         raise NotFound(f"no repository at {git_dir.parent}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise HiveError(f"{git_dir} is not a plain folder; refusing to follow it")
+    if os.path.lexists(git_dir / "objects" / "info" / "alternates"):
+        raise HiveError(
+            f"{git_dir} borrows objects from elsewhere (objects/info/alternates); remove that file"
+        )
     flags = RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
     return pygit2.Repository(str(git_dir), flags)
 

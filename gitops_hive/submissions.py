@@ -9,7 +9,7 @@ from gitops_hive.approvals import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, NotFound
 from gitops_hive.names import validate_name
-from gitops_hive.records import Approval, ApprovalKind
+from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.spec import AgentSpec, Problem
 from gitops_hive.store import queries
 from gitops_hive.validation import validate_proposal
@@ -96,9 +96,11 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
         head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
         if head == await deployed_sha(ctx, name):
             raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
-        pending = await queries.open_approval(ctx.db, name)
-        if pending is not None and pending.head == head and pending.status.value == "pending":
-            return pending
+        current = await queries.open_approval(ctx.db, name)
+        if current is not None and current.head == head:
+            if current.status is ApprovalStatus.PENDING:
+                return current
+            raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
         budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
         await blocking(repos.copy_commit, agent.proposed_git, agent.applied, head, budget)
         return await queue_pinned(ctx, name, head, kind=None, source=source)
