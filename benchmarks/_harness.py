@@ -1,0 +1,112 @@
+"""What every benchmark shares: a fresh hive root, a real `hivectl serve`, the manager's git."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gitops_hive.client import ControlClient
+from gitops_hive.layout import HiveLayout
+
+HIVECTL = [sys.executable, "-m", "gitops_hive"]
+MANAGER_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "bench manager",
+    "GIT_AUTHOR_EMAIL": "manager@hive.bench",
+    "GIT_COMMITTER_NAME": "bench manager",
+    "GIT_COMMITTER_EMAIL": "manager@hive.bench",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    """The git CLI, as the manager runs it."""
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=MANAGER_ENV,
+    )
+    return result.stdout.strip()
+
+
+class BenchHive:
+    """A hive root with a `hivectl serve` subprocess and a client on its control socket."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.layout = HiveLayout(root)
+        self.client = ControlClient(self.layout.control_socket, root)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def hivectl(self, *args: str) -> None:
+        subprocess.run([*HIVECTL, "--root", str(self.root), *args], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self.hivectl("init")
+        log = (self.root / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [*HIVECTL, "--root", str(self.root), "serve", "--listen", "127.0.0.1:0"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(400):
+            with contextlib.suppress(Exception):
+                self.client.get("/api/health")
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"serve did not start; see {self.root / 'serve.log'}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+    def deploy(self, name: str) -> dict[str, Any]:
+        """Spawn `name` and approve it; return the deployed approval."""
+        spawned = self.client.post("/api/agents", {"name": name, "submit": True})
+        return dict(
+            self.client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
+        )
+
+    def pending(self, agent: str) -> dict[str, Any] | None:
+        found = self.client.get("/api/approvals?status=pending")
+        return next((dict(p) for p in found if p["agent"] == agent), None)
+
+
+@contextlib.contextmanager
+def bench_hive() -> Iterator[BenchHive]:
+    """A throwaway hive under a temp dir, its controller stopped on exit."""
+    with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
+        home = Path(tmp) / "home"
+        home.mkdir()
+        os.environ["HOME"] = str(home)
+        hive = BenchHive(Path(tmp) / "hive")
+        hive.start()
+        try:
+            yield hive
+        finally:
+            hive.stop()
+
+
+def summary(label: str, samples_ms: list[float]) -> str:
+    """One line: count, p50, p90, p99 and max of `samples_ms`."""
+    ordered = sorted(samples_ms)
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+    return (
+        f"{label:<34} n={len(ordered):<4} p50={statistics.median(ordered):8.1f} ms  "
+        f"p90={pct(90):8.1f} ms  p99={pct(99):8.1f} ms  max={ordered[-1]:8.1f} ms"
+    )
