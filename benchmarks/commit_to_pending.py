@@ -38,7 +38,7 @@ class RefPoller(threading.Thread):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commits", type=int, default=30)
+    parser.add_argument("--commits", type=int, default=50)
     args = parser.parse_args()
     with bench_hive() as hive:
         hive.deploy("worker")

@@ -56,11 +56,17 @@ def _stage(layout: HiveLayout) -> dict[str, object]:
 
 def _explain(layout: HiveLayout, pending: dict[str, object]) -> str:
     root = layout.root
+    dashboard = layout.dashboard_url.read_text().strip()
     return f"""
 gitops-hive demo is running: root {root}, runtime `process`, agent {AGENT} (scripted).
 
+Dashboard: {dashboard}
+    log in with the URL `HIVE_ROOT={root} .venv/bin/hivectl token` prints
+    (the token rides after '#', so it never reaches a server log)
+
 The demo manager just committed to {layout.agent(AGENT).proposed}; the controller
-pinned it as approval #{pending["id"]}. In another terminal:
+pinned it as approval #{pending["id"]}: review it at {dashboard}approvals/{pending["id"]}
+or, in another terminal:
 
     export HIVE_ROOT={root}
     .venv/bin/hivectl pending
