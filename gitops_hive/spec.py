@@ -71,20 +71,29 @@ class AgentSpec:
     recipients: tuple[str, ...] = ()
 
 
+def _dotted(raw: str) -> str:
+    """A TOML key or header as written (`a . "b"`) in plain dotted form (`a.b`)."""
+    return ".".join(part.strip().strip("\"'") for part in raw.split("."))
+
+
 def _key_line(text: str, dotted: str) -> int | None:
-    """Best-effort line number of a dotted key, for error messages."""
-    table, _, leaf = dotted.rpartition(".")
+    """Best-effort line number of a dotted key (`[a]` + `b =`, `a.b =`, `[a.b]`)."""
     current = ""
-    key_re = re.compile(rf"""^\s*["']?{re.escape(leaf)}["']?\s*=""")
-    header_re = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    key_re = re.compile(r"""^\s*([A-Za-z0-9_\-"'. ]+?)\s*=""")
+    header_re = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]")
+
+    def names(key: str) -> bool:
+        return key == dotted or key.startswith(dotted + ".")
+
     for number, line in enumerate(text.splitlines(), start=1):
         header = header_re.match(line)
         if header:
-            current = header.group(1).strip().strip("\"'")
-            if not table and current == leaf:
+            current = _dotted(header.group(1))
+            if names(current):
                 return number
             continue
-        if current == table and key_re.match(line):
+        key = key_re.match(line)
+        if key and names(_dotted(f"{current}.{key.group(1)}" if current else key.group(1))):
             return number
     return None
 
