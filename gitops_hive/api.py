@@ -2,68 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import pwd
-import socket
-import struct
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from gitops_hive.diffs import render_patch, render_stat
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
+from gitops_hive.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
+from gitops_hive.messaging import require_text
 
 log = logging.getLogger(__name__)
 HIVE_KEY = web.AppKey("hive", Hive)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, indent=None))
-
-
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every HiveError becomes {"error", "code"} with its HTTP status."""
-    try:
-        return await handler(request)
-    except HiveError as exc:
-        return _json({"error": exc.message, "code": exc.code}, status=exc.status)
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return _json(
-            {"error": "internal error; see the controller's log", "code": "internal"}, status=500
-        )
 
 
 def who(request: web.Request) -> str:
     """The operator behind a request: the peer's user on the control socket."""
-    sock = request.transport.get_extra_info("socket") if request.transport else None
-    if sock is not None and sock.family == socket.AF_UNIX:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _, uid, _ = struct.unpack("3i", creds)
-        try:
-            return f"{pwd.getpwuid(uid).pw_name} (hivectl)"
-        except KeyError:
-            return f"uid {uid} (hivectl)"
-    return "operator (web)"
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
+    uid = peer_uid(request)
+    if uid is None:
+        return "operator (web)"
     try:
-        data = await request.json()
-    except json.JSONDecodeError:
-        raise HiveError("request body is not JSON") from None
-    if not isinstance(data, dict):
-        raise HiveError("request body must be a JSON object")
-    return data
+        return f"{pwd.getpwuid(uid).pw_name} (hivectl)"
+    except KeyError:
+        return f"uid {uid} (hivectl)"
 
 
 def _approval_id(request: web.Request) -> int:
@@ -78,61 +40,61 @@ def _hive(request: web.Request) -> Hive:
 
 
 async def health(request: web.Request) -> web.Response:
-    return _json({"ok": True, "root": str(_hive(request).ctx.layout.root)})
+    return json_reply({"ok": True, "root": str(_hive(request).ctx.layout.root)})
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    return _json(await _hive(request).agents())
+    return json_reply(await _hive(request).agents())
 
 
 async def create_agent(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     hive = _hive(request)
     if body.get("submit"):
-        return _json((await hive.spawn(str(body.get("name", "")))).to_json(), status=201)
-    return _json(await hive.draft(str(body.get("name", ""))), status=201)
+        return json_reply((await hive.spawn(str(body.get("name", "")))).to_json(), status=201)
+    return json_reply(await hive.draft(str(body.get("name", ""))), status=201)
 
 
 async def get_agent(request: web.Request) -> web.Response:
-    return _json(await _hive(request).agent(request.match_info["name"]))
+    return json_reply(await _hive(request).agent(request.match_info["name"]))
 
 
 async def agent_history(request: web.Request) -> web.Response:
-    return _json(await _hive(request).history(request.match_info["name"]))
+    return json_reply(await _hive(request).history(request.match_info["name"]))
 
 
 async def submit(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     ref = body.get("ref")
     approval = await _hive(request).submit(
         request.match_info["name"], str(ref) if ref else None, source=str(body.get("source", "cli"))
     )
-    return _json(approval.to_json(), status=201)
+    return json_reply(approval.to_json(), status=201)
 
 
 async def rollback(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     to = body.get("to")
     approval = await _hive(request).rollback(
         request.match_info["name"], str(to) if to else None, who(request)
     )
-    return _json(approval.to_json())
+    return json_reply(approval.to_json())
 
 
 async def resume(request: web.Request) -> web.Response:
     approval = await _hive(request).resume(request.match_info["name"])
-    return _json({"resumed": True, "submitted": approval.to_json() if approval else None})
+    return json_reply({"resumed": True, "submitted": approval.to_json() if approval else None})
 
 
 async def list_approvals(request: web.Request) -> web.Response:
     status = request.query.get("status", "pending")
     if status != "pending":
         raise HiveError("only ?status=pending is listed here; use /api/agents/NAME/history")
-    return _json(await _hive(request).pending())
+    return json_reply(await _hive(request).pending())
 
 
 async def get_approval(request: web.Request) -> web.Response:
-    return _json(await _hive(request).approval(_approval_id(request)))
+    return json_reply(await _hive(request).approval(_approval_id(request)))
 
 
 async def approval_diff(request: web.Request) -> web.Response:
@@ -143,7 +105,7 @@ async def approval_diff(request: web.Request) -> web.Response:
         return web.Response(text=render_patch(diff), content_type="text/plain")
     if fmt == "stat":
         return web.Response(text=render_stat(diff), content_type="text/plain")
-    return _json(
+    return json_reply(
         {
             "base": diff.base,
             "head": diff.head,
@@ -154,23 +116,64 @@ async def approval_diff(request: web.Request) -> web.Response:
 
 
 async def approve(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     sha = body.get("sha")
     if not isinstance(sha, str) or not sha:
         raise HiveError("approve needs the sha you reviewed: --sha SHA")
     approval = await _hive(request).approve(
         _approval_id(request), sha, who(request), wait=bool(body.get("wait", True))
     )
-    return _json({**approval.to_json(), "log": approval.log})
+    return json_reply({**approval.to_json(), "log": approval.log})
 
 
 async def deny(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     reason = body.get("reason")
     approval = await _hive(request).deny(
         _approval_id(request), str(reason) if reason is not None else None, who(request)
     )
-    return _json(approval.to_json())
+    return json_reply(approval.to_json())
+
+
+async def stop_agent(request: web.Request) -> web.Response:
+    return json_reply(await _hive(request).stop(request.match_info["name"], who(request)))
+
+
+async def start_agent(request: web.Request) -> web.Response:
+    return json_reply(await _hive(request).start_agent(request.match_info["name"], who(request)))
+
+
+async def send_message(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    message = await _hive(request).send(
+        require_text(body.get("to"), "to"), require_text(body.get("body"), "body")
+    )
+    return json_reply(message.to_json(), status=201)
+
+
+async def agent_inbox(request: web.Request) -> web.Response:
+    raw = request.query.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise HiveError(f"wait {raw!r} is not a number of seconds") from None
+    delivery = await _hive(request).peek_inbox(request.match_info["name"], wait)
+    return json_reply(delivery.to_json())
+
+
+async def list_questions(request: web.Request) -> web.Response:
+    open_only = request.query.get("all") is None
+    found = await _hive(request).questions(open_only=open_only)
+    return json_reply([q.to_json() for q in found])
+
+
+async def answer_question(request: web.Request) -> web.Response:
+    raw = request.match_info["id"].lstrip("#")
+    if not raw.isdigit():
+        raise HiveError(f"question id {raw!r} is not a number")
+    body = await json_body(request)
+    answered = await _hive(request).answer(int(raw), body.get("answer"), who(request))
+    return json_reply(answered.to_json())
 
 
 def add_api_routes(app: web.Application) -> None:
@@ -183,6 +186,12 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{name}/submit", submit)
     app.router.add_post("/api/agents/{name}/rollback", rollback)
     app.router.add_post("/api/agents/{name}/resume", resume)
+    app.router.add_post("/api/agents/{name}/stop", stop_agent)
+    app.router.add_post("/api/agents/{name}/start", start_agent)
+    app.router.add_get("/api/agents/{name}/inbox", agent_inbox)
+    app.router.add_post("/api/messages", send_message)
+    app.router.add_get("/api/questions", list_questions)
+    app.router.add_post("/api/questions/{id}/answer", answer_question)
     app.router.add_get("/api/approvals", list_approvals)
     app.router.add_get("/api/approvals/{id}", get_approval)
     app.router.add_get("/api/approvals/{id}/diff", approval_diff)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from gitops_hive.client import ControlClient
+from gitops_hive.cli_broker import BROKER_COMMANDS
+from gitops_hive.cli_common import client_of, layout_of, print_json, short, table, when
 from gitops_hive.errors import HiveError
-from gitops_hive.layout import HiveLayout, default_root
+from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
 
 EXIT_ERROR = 2
@@ -28,36 +27,6 @@ class HiveGroup(click.Group):
         except HiveError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_ERROR)
-
-
-def _layout(ctx: click.Context) -> HiveLayout:
-    root: Path = ctx.obj["root"]
-    return HiveLayout(root)
-
-
-def _client(ctx: click.Context) -> ControlClient:
-    layout = _layout(ctx)
-    return ControlClient(layout.control_socket, layout.root)
-
-
-def _print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
-
-
-def _short(sha: str | None) -> str:
-    return sha[:12] if sha else "-"
-
-
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo(
-            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        )
 
 
 @click.group(cls=HiveGroup)
@@ -82,7 +51,7 @@ def init(ctx: click.Context) -> None:
     """Create hive.toml, hive.db, agents/, run/ and the operator token."""
     from gitops_hive.setup import init_root
 
-    root = _layout(ctx).root
+    root = layout_of(ctx).root
     made = init_root(root)
     if made:
         click.echo(f"initialised {root}: {', '.join(made)}")
@@ -108,7 +77,7 @@ def serve(ctx: click.Context, listen: str | None, verbose: bool) -> None:
     if listen is not None:
         parse_listen(listen)
     configure_logging(verbose)
-    asyncio.run(run_controller(_layout(ctx).root, listen=listen))
+    asyncio.run(run_controller(layout_of(ctx).root, listen=listen))
 
 
 @main.command()
@@ -119,7 +88,7 @@ def token(ctx: click.Context) -> None:
 
     from gitops_hive.web.security import read_token
 
-    layout = _layout(ctx)
+    layout = layout_of(ctx)
     secret = read_token(layout.token)
     try:
         url = layout.dashboard_url.read_text().strip()
@@ -138,13 +107,13 @@ def token(ctx: click.Context) -> None:
 def draft(ctx: click.Context, name: str, as_json: bool) -> None:
     """Create NAME's proposed/ repo from the template, with no container."""
     validate_name(name)
-    agent = _client(ctx).post("/api/agents", {"name": name})
+    agent = client_of(ctx).post("/api/agents", {"name": name})
     if as_json:
-        _print_json(agent)
+        print_json(agent)
         return
-    path = _layout(ctx).agent(name).proposed
+    path = layout_of(ctx).agent(name).proposed
     click.echo(
-        f"drafted {name} at {_short(agent['proposed'])}: edit {path}, commit, then "
+        f"drafted {name} at {short(agent['proposed'])}: edit {path}, commit, then "
         f"`hivectl submit {name}`"
     )
 
@@ -168,9 +137,9 @@ def _echo_approval(approval: dict[str, Any], verb: str) -> None:
 def spawn(ctx: click.Context, name: str, as_json: bool) -> None:
     """Draft NAME from the template and submit it for approval at once."""
     validate_name(name)
-    approval = _client(ctx).post("/api/agents", {"name": name, "submit": True})
+    approval = client_of(ctx).post("/api/agents", {"name": name, "submit": True})
     if as_json:
-        _print_json(approval)
+        print_json(approval)
     else:
         _echo_approval(approval, "queued")
 
@@ -183,9 +152,9 @@ def spawn(ctx: click.Context, name: str, as_json: bool) -> None:
 def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> None:
     """Pin REF of NAME's proposed/ repo (default: main) and queue it for approval."""
     validate_name(name)
-    approval = _client(ctx).post(f"/api/agents/{name}/submit", {"ref": ref})
+    approval = client_of(ctx).post(f"/api/agents/{name}/submit", {"ref": ref})
     if as_json:
-        _print_json(approval)
+        print_json(approval)
     else:
         _echo_approval(approval, "queued")
 
@@ -195,14 +164,14 @@ def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> Non
 @click.pass_context
 def pending(ctx: click.Context, as_json: bool) -> None:
     """List approvals waiting for a decision."""
-    approvals = _client(ctx).get("/api/approvals?status=pending")
+    approvals = client_of(ctx).get("/api/approvals?status=pending")
     if as_json:
-        _print_json(approvals)
+        print_json(approvals)
         return
     if not approvals:
         click.echo("nothing pending")
         return
-    _table(
+    table(
         [
             [
                 f"#{a['id']}",
@@ -210,7 +179,7 @@ def pending(ctx: click.Context, as_json: bool) -> None:
                 a["kind"],
                 a["head"],
                 "yes" if a["valid"] else "NO",
-                _when(a["created"]),
+                when(a["created"]),
                 a["summary"][:50],
             ]
             for a in approvals
@@ -240,7 +209,7 @@ def _approval_arg(value: str) -> int:
 def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
     """Show an approval and its diff against a base."""
     number = _approval_arg(approval_id)
-    client = _client(ctx)
+    client = client_of(ctx)
     approval = client.get(f"/api/approvals/{number}")
     click.echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
     click.echo(f"head  {approval['head']}  {approval['summary']}")
@@ -255,7 +224,7 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
         click.echo(f"INVALID {where}:{key} {error['message']}")
     if approval.get("decided_by"):
         click.echo(
-            f"decided by {approval['decided_by']} at {_when(approval['decided_at'])}"
+            f"decided by {approval['decided_by']} at {when(approval['decided_at'])}"
             + (f": {approval['reason']}" if approval.get("reason") else "")
         )
     if approval.get("log"):
@@ -276,11 +245,11 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
     number = _approval_arg(approval_id)
     if not no_wait and not as_json:
         click.echo(f"approving #{number}; building...", err=True)
-    result = _client(ctx).post(
+    result = client_of(ctx).post(
         f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait}
     )
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     click.echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
     if result["status"] == "failed":
@@ -295,7 +264,7 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
 def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
     """Deny ID with a reason."""
     number = _approval_arg(approval_id)
-    result = _client(ctx).post(f"/api/approvals/{number}/deny", {"reason": reason})
+    result = client_of(ctx).post(f"/api/approvals/{number}/deny", {"reason": reason})
     click.echo(f"approval #{number}: denied ({result['reason']})")
 
 
@@ -304,20 +273,20 @@ def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
 @click.pass_context
 def agents(ctx: click.Context, as_json: bool) -> None:
     """List every agent with its status and commits."""
-    found = _client(ctx).get("/api/agents")
+    found = client_of(ctx).get("/api/agents")
     if as_json:
-        _print_json(found)
+        print_json(found)
         return
     if not found:
         click.echo("no agents yet: `hivectl spawn NAME` creates one")
         return
-    _table(
+    table(
         [
             [
                 a["name"],
                 a["status"],
-                _short(a["deployed"]),
-                _short(a["proposed"]),
+                short(a["deployed"]),
+                short(a["proposed"]),
                 a["model"],
                 f"#{a['pending']}" if a["pending"] else "-",
                 "" if a["auto_submit"] else "auto-submit paused",
@@ -335,11 +304,11 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 def history(ctx: click.Context, name: str, as_json: bool) -> None:
     """Every proposal of NAME and what became of it, newest first."""
     validate_name(name)
-    entries = _client(ctx).get(f"/api/agents/{name}/history")
+    entries = client_of(ctx).get(f"/api/agents/{name}/history")
     if as_json:
-        _print_json(entries)
+        print_json(entries)
         return
-    _table(
+    table(
         [
             [
                 f"#{e['id']}",
@@ -347,7 +316,7 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
                 e["head"],
                 e["status"],
                 e["decided_by"] or "-",
-                _when(e["decided_at"]),
+                when(e["decided_at"]),
                 (e["reason"] or "")[:40],
             ]
             for e in entries
@@ -368,7 +337,7 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
 def rollback(ctx: click.Context, name: str, to: str | None) -> None:
     """Deploy a new commit with an earlier deployment's tree; pauses auto-submit."""
     validate_name(name)
-    result = _client(ctx).post(f"/api/agents/{name}/rollback", {"to": to})
+    result = client_of(ctx).post(f"/api/agents/{name}/rollback", {"to": to})
     click.echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
     click.echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
     if result["status"] == "failed":
@@ -381,7 +350,11 @@ def rollback(ctx: click.Context, name: str, to: str | None) -> None:
 def resume(ctx: click.Context, name: str) -> None:
     """Let the watcher submit NAME's proposed/ main again."""
     validate_name(name)
-    result = _client(ctx).post(f"/api/agents/{name}/resume")
+    result = client_of(ctx).post(f"/api/agents/{name}/resume")
     click.echo(f"auto-submit for {name} resumed")
     if result.get("submitted"):
         _echo_approval(result["submitted"], "queued")
+
+
+for _command in BROKER_COMMANDS:
+    main.add_command(_command)

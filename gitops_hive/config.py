@@ -67,6 +67,15 @@ SETTINGS: tuple[Setting, ...] = (
         "limits.max_tree_bytes", int, 20_971_520, "Largest total size of an agent repo's tree."
     ),
     Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
+    Setting(
+        "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
+    ),
+    Setting(
+        "limits.inbox_depth",
+        int,
+        1000,
+        "Most unread messages an inbox holds; a send to a full inbox is refused.",
+    ),
     Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
 )
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gitops_hive.broker import Broker
 from gitops_hive.bus import EventBus, KeyedLocks
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
@@ -19,12 +20,13 @@ T = TypeVar("T")
 
 @dataclass
 class HiveContext:
-    """Layout, config, store, runtime and the locks that serialise work per agent."""
+    """Layout, config, store, runtime, broker and the locks that serialise work per agent."""
 
     layout: HiveLayout
     config: HiveConfig
     db: Database
     runtime: Runtime
+    broker: Broker
     bus: EventBus = field(default_factory=EventBus)
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)

@@ -13,10 +13,12 @@ from pathlib import Path
 from aiohttp import web
 
 from gitops_hive import repos
+from gitops_hive.agent_sockets import AgentSockets
 from gitops_hive.api import make_control_app
 from gitops_hive.config import load_config
 from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
+from gitops_hive.jsonhttp import serve_unix_socket
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import RefWatcher, open_notify_socket
 from gitops_hive.web.app import make_web_app
@@ -46,21 +48,6 @@ def _lock_root(layout: HiveLayout) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd
-
-
-async def _serve_control_socket(app: web.Application, path: Path) -> web.AppRunner:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    old_umask = os.umask(0o177)
-    try:
-        site = web.UnixSite(runner, str(path))
-        await site.start()
-    finally:
-        os.umask(old_umask)
-    path.chmod(0o600)
-    return runner
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -106,6 +93,8 @@ async def run_controller(
     lock_fd = _lock_root(layout)
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
     hive = await Hive.open(layout, config)
+    sockets = AgentSockets(hive)
+    hive.on_agent_created.append(sockets.open)
     watcher = RefWatcher(layout, hive.rescan)
     hive.ctx.on_agents_changed = watcher.refresh
     stop = asyncio.Event()
@@ -118,9 +107,11 @@ async def run_controller(
     dashboard: web.AppRunner | None = None
     try:
         await watcher.ready.wait()
+        await sockets.open_all()
         await hive.start()
+        await sockets.open_all()
         dashboard, url = await _serve_dashboard(hive, layout, listen or config["web.listen"])
-        runner = await _serve_control_socket(make_control_app(hive), layout.control_socket)
+        runner = await serve_unix_socket(make_control_app(hive), layout.control_socket)
         log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
         print(f"gitops-hive controller running for {root}", flush=True)
         print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)
@@ -137,6 +128,7 @@ async def run_controller(
         for app_runner in (runner, dashboard):
             if app_runner is not None:
                 await app_runner.cleanup()
+        await sockets.close()
         await hive.close()
         for path in (layout.control_socket, layout.notify_socket, layout.dashboard_url):
             with contextlib.suppress(FileNotFoundError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.approvals import (
@@ -15,6 +16,7 @@ from gitops_hive.approvals import (
 )
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError, NotFound, RuntimeFailure
+from gitops_hive.notices import notify_manager, wake_manager
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.runtime.base import AgentLaunch
 from gitops_hive.store import queries
@@ -22,6 +24,7 @@ from gitops_hive.submissions import deployed_sha, queue_pinned, require_agent, v
 
 log = logging.getLogger(__name__)
 LOG_LIMIT = 64 * 1024
+NOTICE_LOG_LINES = 30
 
 
 async def get_approval(ctx: HiveContext, approval_id: int) -> Approval:
@@ -89,9 +92,26 @@ async def deny(ctx: HiveContext, approval_id: int, reason: str | None, who: str)
         await queries.insert_event(
             conn, "approval_denied", approval.agent, {"id": approval_id, "reason": text, "by": who}
         )
+        await notify_manager(
+            ctx,
+            conn,
+            "approval_denied",
+            f"Approval #{approval_id} for {approval.agent} was denied by {who}: {text}",
+            {**_notice(approval), "reason": text, "by": who},
+        )
+    wake_manager(ctx)
     await mirror_ref(ctx, await get_approval(ctx, approval_id))
     ctx.bus.publish("approval", id=approval_id, agent=approval.agent, status="denied")
     return await get_approval(ctx, approval_id)
+
+
+def _notice(approval: Approval) -> dict[str, Any]:
+    return {
+        "approval": approval.id,
+        "agent": approval.agent,
+        "kind": approval.kind.value,
+        "head": approval.head,
+    }
 
 
 def launch_for(ctx: HiveContext, agent_name: str, sha: str, env: dict[str, str]) -> AgentLaunch:
@@ -110,7 +130,12 @@ async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:
         )
     agent = ctx.layout.agent(agent_name)
     await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
-    env = {**spec.env, "HIVE_MODEL": spec.model or ctx.config["default_model"]}
+    env = {
+        **spec.env,
+        "HIVE_MODEL": spec.model or ctx.config["default_model"],
+        "HIVE_AGENT": agent_name,
+        "HIVE_SOCKET": str(agent.socket),
+    }
     await ctx.runtime.apply(launch_for(ctx, agent_name, sha, env))
 
 
@@ -152,9 +177,19 @@ async def _record_deployed(ctx: HiveContext, approval: Approval, previous: str |
             conn, approval.id, (ApprovalStatus.BUILDING,), ApprovalStatus.DEPLOYED
         )
         await queries.insert_deployment(conn, approval.agent, approval.id, approval.head, previous)
+        await queries.set_desired(conn, approval.agent, "running")
         await queries.insert_event(
             conn, "approval_deployed", approval.agent, {"id": approval.id, "head": approval.head}
         )
+        await notify_manager(
+            ctx,
+            conn,
+            "approval_deployed",
+            f"Approval #{approval.id} for {approval.agent} was approved by "
+            f"{approval.decided_by} and {approval.head[:12]} is running.",
+            {**_notice(approval), "by": approval.decided_by},
+        )
+    wake_manager(ctx)
     await mirror_ref(ctx, await get_approval(ctx, approval.id))
     ctx.bus.publish("approval", id=approval.id, agent=approval.agent, status="deployed")
     log.info("agent %s: deployed %s (approval #%d)", approval.agent, approval.head, approval.id)
@@ -193,6 +228,18 @@ async def _record_failure(ctx: HiveContext, approval: Approval, failure: Runtime
                 "log_tail": failure.log.splitlines()[-50:],
             },
         )
+        await notify_manager(
+            ctx,
+            conn,
+            "approval_failed",
+            f"Approval #{approval.id} for {approval.agent} failed to start: {failure.message}",
+            {
+                **_notice(approval),
+                "error": failure.message,
+                "log_tail": failure.log.splitlines()[-NOTICE_LOG_LINES:],
+            },
+        )
+    wake_manager(ctx)
     await mirror_ref(ctx, await get_approval(ctx, approval.id))
     ctx.bus.publish("approval", id=approval.id, agent=approval.agent, status="failed")
     log.warning("agent %s: approval #%d failed: %s", approval.agent, approval.id, failure.message)

@@ -30,7 +30,11 @@ def _build_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    repos.init_proposed(staging / "proposed", template_files(name), f"Draft {name} from template")
+    repos.init_proposed(
+        staging / "proposed",
+        template_files(name, ctx.config.manager),
+        f"Draft {name} from template",
+    )
     install_hooks(staging / "proposed" / ".git", name, ctx.layout.notify_socket)
     repos.init_applied(staging / final.applied.name)
     (staging / final.state.name).mkdir(mode=0o700)

@@ -54,6 +54,20 @@ class ControllerUnavailable(HiveError):
     code = "controller_unavailable"
 
 
+class Forbidden(HiveError):
+    """A caller asking for something its identity does not allow."""
+
+    status = 403
+    code = "forbidden"
+
+
+class LimitExceeded(HiveError):
+    """A message too large, an inbox too full: the sender must wait or send less."""
+
+    status = 413
+    code = "limit_exceeded"
+
+
 class RuntimeFailure(HiveError):
     """An agent could not be started; `log` holds what it printed."""
 
@@ -74,6 +88,8 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         Conflict,
         InvalidProposal,
         ConfigError,
+        Forbidden,
+        LimitExceeded,
         ControllerUnavailable,
         RuntimeFailure,
     )

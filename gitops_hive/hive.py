@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gitops_hive import deploys, drafting, submissions, views
+from gitops_hive import deploys, drafting, lifecycle, messaging, questions, submissions, views
+from gitops_hive.broker import Broker, Delivery
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import HiveLayout
-from gitops_hive.records import Approval
+from gitops_hive.notices import notify_manager, wake_manager
+from gitops_hive.records import Approval, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.process import ProcessRuntime
 from gitops_hive.store import Database, queries
@@ -39,6 +42,7 @@ class Hive:
 
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
+        self.on_agent_created: list[Callable[[str], Awaitable[None]]] = []
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
@@ -51,7 +55,12 @@ class Hive:
                 await handler(report)
 
         runtime = make_runtime(config, on_crash)
-        hive = cls(HiveContext(layout=layout, config=config, db=db, runtime=runtime))
+        broker = Broker(
+            db,
+            max_body_bytes=config["limits.message_bytes"],
+            max_inbox=config["limits.inbox_depth"],
+        )
+        hive = cls(HiveContext(layout=layout, config=config, db=db, runtime=runtime, broker=broker))
         crash_handlers.append(hive.record_crash)
         return hive
 
@@ -82,6 +91,21 @@ class Hive:
                     "restart_in": report.restart_in,
                 },
             )
+            await notify_manager(
+                self.ctx,
+                conn,
+                "agent_crashed",
+                f"Agent {report.agent} exited with status {report.returncode}"
+                + (f"; restarting in {report.restart_in:.1f}s." if report.restart_in else "."),
+                {
+                    "agent": report.agent,
+                    "sha": report.sha,
+                    "exit": report.returncode,
+                    "log_tail": report.log_tail[-30:],
+                    "restart_in": report.restart_in,
+                },
+            )
+        wake_manager(self.ctx)
         self.ctx.bus.publish("agent", agent=report.agent, crash=report.returncode)
         log.warning(
             "agent %s exited with %d; restart in %.1fs",
@@ -97,13 +121,19 @@ class Hive:
             log.warning("agent %s: auto-submit failed: %s", name, exc.message)
             return None
 
+    async def _created(self, name: str) -> None:
+        for hook in self.on_agent_created:
+            await hook(name)
+
     async def draft(self, name: str) -> dict[str, Any]:
         created = await drafting.draft(self.ctx, name)
+        await self._created(created)
         return await views.agent_view(self.ctx, created)
 
-    async def spawn(self, name: str) -> Approval:
+    async def spawn(self, name: str, source: str = "spawn") -> Approval:
         created = await drafting.draft(self.ctx, name)
-        return await submissions.submit(self.ctx, created, None, source="spawn")
+        await self._created(created)
+        return await submissions.submit(self.ctx, created, None, source=source)
 
     async def submit(self, name: str, ref: str | None, source: str) -> Approval:
         return await submissions.submit(self.ctx, name, ref, source=source)
@@ -141,3 +171,26 @@ class Hive:
 
     async def diff(self, approval_id: int, base: str) -> ProposalDiff:
         return await views.diff_view(self.ctx, approval_id, base)
+
+    async def stop(self, name: str, who: str) -> dict[str, Any]:
+        await lifecycle.stop(self.ctx, name, who)
+        return await self.agent(name)
+
+    async def start_agent(self, name: str, who: str) -> dict[str, Any]:
+        await lifecycle.start(self.ctx, name, who)
+        return await self.agent(name)
+
+    async def send(self, to: str, body: str) -> Message:
+        """A message from the operator."""
+        return await messaging.send_as_operator(self.ctx, to, body)
+
+    async def peek_inbox(self, name: str, wait_seconds: Any) -> Delivery:
+        """The operator's view of an inbox: unread messages, left unread."""
+        recipient = await messaging.require_recipient(self.ctx, name)
+        return await self.ctx.broker.peek(recipient, wait_seconds)
+
+    async def questions(self, open_only: bool) -> list[Question]:
+        return await questions.listing(self.ctx, open_only=open_only)
+
+    async def answer(self, question_id: int, text: Any, who: str) -> Question:
+        return await questions.answer(self.ctx, question_id, text, who)

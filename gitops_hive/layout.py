@@ -56,6 +56,11 @@ class AgentLayout:
     def log(self) -> Path:
         return self.dir / "run" / "agent.log"
 
+    @property
+    def socket(self) -> Path:
+        """The agent's broker socket; the socket a call arrives on is the caller's identity."""
+        return self.dir / "run" / "hive.sock"
+
 
 @dataclass(frozen=True)
 class HiveLayout:

@@ -94,3 +94,55 @@ class Event:
     agent: str | None
     kind: str
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message in an agent's inbox."""
+
+    id: int
+    recipient: str
+    sender: str
+    kind: str
+    body: str
+    data: dict[str, Any]
+    created: float
+    delivered_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "to": self.recipient,
+            "from": self.sender,
+            "kind": self.kind,
+            "body": self.body,
+            "data": self.data,
+            "created": self.created,
+            "delivered_at": self.delivered_at,
+        }
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question the manager put to the operator, and its answer once given."""
+
+    id: int
+    asker: str
+    question: str
+    options: list[str]
+    created: float
+    answer: str | None = None
+    answered_by: str | None = None
+    answered_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "asker": self.asker,
+            "question": self.question,
+            "options": self.options,
+            "created": self.created,
+            "answer": self.answer,
+            "answered_by": self.answered_by,
+            "answered_at": self.answered_at,
+        }

@@ -24,12 +24,13 @@ def prompts_dir() -> Path:
     return _data_dir("prompts")
 
 
-def template_files(name: str) -> dict[str, bytes]:
-    """The first commit of a new agent, with its name filled in."""
+def template_files(name: str, manager: str) -> dict[str, bytes]:
+    """The first commit of a new agent, with its name and the hive's manager filled in."""
     return {
         filename: (TEMPLATE_DIR / filename)
         .read_text(encoding="utf-8")
         .replace("{name}", name)
+        .replace("{manager}", manager)
         .encode()
         for filename in TEMPLATE_FILES
     }

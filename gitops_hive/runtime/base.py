@@ -49,6 +49,9 @@ class Runtime(Protocol):
     def logs(self, agent: str, lines: int) -> list[str]:
         """The last `lines` lines the agent printed."""
 
+    def agent_uid(self, agent: str) -> int:
+        """The host uid the agent's processes run as (its broker socket admits only that uid)."""
+
     async def remove(self, agent: str) -> None:
         """Stop and forget the agent."""
 

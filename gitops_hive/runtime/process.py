@@ -228,6 +228,9 @@ class ProcessRuntime:
         tail = slot.current.tail if slot.current else slot.tail
         return list(tail)[-lines:]
 
+    def agent_uid(self, agent: str) -> int:
+        return os.getuid()
+
     async def remove(self, agent: str) -> None:
         await self.stop(agent)
         self._slots.pop(agent, None)

@@ -59,6 +59,38 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_agent ON events(agent, id);
     """,
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient TEXT NOT NULL REFERENCES agents(name),
+        sender TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}',
+        created REAL NOT NULL,
+        delivered_at REAL
+    );
+    CREATE INDEX messages_inbox ON messages(recipient, id) WHERE delivered_at IS NULL;
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        asker TEXT NOT NULL,
+        question TEXT NOT NULL,
+        options TEXT NOT NULL DEFAULT '[]',
+        created REAL NOT NULL,
+        answer TEXT,
+        answered_by TEXT,
+        answered_at REAL
+    );
+    CREATE INDEX questions_open ON questions(id) WHERE answered_at IS NULL;
+    CREATE TABLE stats (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        ts REAL NOT NULL,
+        key TEXT NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX stats_agent ON stats(agent, key, ts);
+    """,
 )
 
 

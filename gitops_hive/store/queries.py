@@ -82,6 +82,11 @@ async def set_auto_submit(conn: aiosqlite.Connection, name: str, enabled: bool) 
     await conn.execute("UPDATE agents SET auto_submit = ? WHERE name = ?", (int(enabled), name))
 
 
+async def set_desired(conn: aiosqlite.Connection, name: str, desired: str) -> None:
+    """running | stopped: what recovery and the runtime should make of the agent."""
+    await conn.execute("UPDATE agents SET desired = ? WHERE name = ?", (desired, name))
+
+
 # approvals
 
 

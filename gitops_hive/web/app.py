@@ -8,8 +8,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gitops_hive.api import HIVE_KEY, add_api_routes, errors_middleware
+from gitops_hive.api import HIVE_KEY, add_api_routes
 from gitops_hive.hive import Hive
+from gitops_hive.jsonhttp import errors_middleware
 from gitops_hive.web.events import stream_events
 from gitops_hive.web.pages import add_page_routes
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares

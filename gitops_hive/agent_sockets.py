@@ -1,0 +1,46 @@
+"""One unix socket per agent, from the moment the agent exists until the controller stops."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from aiohttp import web
+
+from gitops_hive.agent_api import make_agent_app
+from gitops_hive.hive import Hive
+from gitops_hive.jsonhttp import serve_unix_socket
+from gitops_hive.store import queries
+
+log = logging.getLogger(__name__)
+
+
+class AgentSockets:
+    """Serves agents/NAME/run/hive.sock (0600, in a 0700 directory) for every agent."""
+
+    def __init__(self, hive: Hive) -> None:
+        self.hive = hive
+        self._runners: dict[str, web.AppRunner] = {}
+
+    async def open(self, name: str) -> None:
+        """Serve `name`'s socket (idempotent)."""
+        if name in self._runners:
+            return
+        agent = self.hive.ctx.layout.agent(name)
+        agent.run.mkdir(mode=0o700, exist_ok=True)
+        agent.run.chmod(0o700)
+        uid = self.hive.ctx.runtime.agent_uid(name)
+        app = make_agent_app(self.hive, name, uid)
+        self._runners[name] = await serve_unix_socket(app, agent.socket, handler_cancellation=True)
+        log.debug("agent %s: socket %s", name, agent.socket)
+
+    async def open_all(self) -> None:
+        for record in await queries.list_agents(self.hive.ctx.db):
+            await self.open(record.name)
+
+    async def close(self) -> None:
+        for name, runner in list(self._runners.items()):
+            await runner.cleanup()
+            with contextlib.suppress(FileNotFoundError):
+                self.hive.ctx.layout.agent(name).socket.unlink()
+        self._runners.clear()

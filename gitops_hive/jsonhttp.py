@@ -1,0 +1,79 @@
+"""JSON over HTTP on aiohttp: replies, bodies, errors, peer credentials, unix sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gitops_hive.errors import HiveError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_reply(data: Any, status: int = 200) -> web.Response:
+    """A compact JSON response."""
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, indent=None))
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every HiveError becomes {"error", "code"} with its HTTP status."""
+    try:
+        return await handler(request)
+    except HiveError as exc:
+        return json_reply({"error": exc.message, "code": exc.code}, status=exc.status)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return json_reply(
+            {"error": "internal error; see the controller's log", "code": "internal"}, status=500
+        )
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body ({} when there is none)."""
+    if not request.can_read_body:
+        return {}
+    try:
+        data = await request.json()
+    except json.JSONDecodeError:
+        raise HiveError("request body is not JSON") from None
+    if not isinstance(data, dict):
+        raise HiveError("request body must be a JSON object")
+    return data
+
+
+def peer_uid(request: web.Request) -> int | None:
+    """The uid of the process on the other end of a unix socket (SO_PEERCRED), else None."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return int(uid)
+
+
+async def serve_unix_socket(app: web.Application, path: Path, **runner: Any) -> web.AppRunner:
+    """Serve `app` on a fresh unix socket at `path`, mode 0600 from the moment it exists."""
+    app_runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner)
+    await app_runner.setup()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    old_umask = os.umask(0o177)
+    try:
+        await web.UnixSite(app_runner, str(path)).start()
+    finally:
+        os.umask(old_umask)
+    path.chmod(0o600)
+    return app_runner
