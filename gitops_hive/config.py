@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from gitops_hive.errors import ConfigError
+from gitops_hive.errors import ConfigError, InvalidName
+from gitops_hive.names import validate_name
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,13 @@ def parse_config(text: str, path: Path) -> HiveConfig:
             )
         if isinstance(value, list) and not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: '{key}' must be a list of strings")
+        if isinstance(value, int | float) and not 0 < value < math.inf:
+            raise ConfigError(f"{path}: '{key}' must be a number above 0, not {value}")
         values[key] = value
+    try:
+        validate_name(values["manager"])
+    except InvalidName as exc:
+        raise ConfigError(f"{path}: 'manager': {exc.message}") from None
     if values["runtime.kind"] not in RUNTIME_KINDS:
         raise ConfigError(
             f"{path}: runtime.kind {values['runtime.kind']!r} is not one of {list(RUNTIME_KINDS)}"
