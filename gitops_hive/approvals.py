@@ -44,7 +44,7 @@ def check_approvable(approval: Approval, sha: str, deployed: str | None) -> None
         raise InvalidProposal(
             f"approval #{approval.id} failed validation ({first}); fix it in proposed/ and commit"
         )
-    if not approval.head.startswith(sha):
+    if not HEX.fullmatch(sha) or not approval.head.startswith(sha):
         raise Conflict(
             f"sha {sha} is not the pinned head of approval #{approval.id} "
             f"({approval.head}); review the diff again"
