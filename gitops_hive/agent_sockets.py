@@ -13,6 +13,7 @@ from gitops_hive.jsonhttp import serve_unix_socket
 from gitops_hive.store import queries
 
 log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 2.0  # seconds for in-flight calls when the controller stops
 
 
 class AgentSockets:
@@ -31,7 +32,9 @@ class AgentSockets:
         agent.run.chmod(0o700)
         uid = self.hive.ctx.runtime.agent_uid(name)
         app = make_agent_app(self.hive, name, uid)
-        self._runners[name] = await serve_unix_socket(app, agent.socket, handler_cancellation=True)
+        self._runners[name] = await serve_unix_socket(
+            app, agent.socket, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+        )
         log.debug("agent %s: socket %s", name, agent.socket)
 
     async def open_all(self) -> None:

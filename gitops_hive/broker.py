@@ -58,6 +58,14 @@ class Broker:
         self.max_inbox = max_inbox
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._claimed: set[int] = set()
+        self._closing = False
+
+    def close(self) -> None:
+        """Release every parked recv with what it has (nothing): the controller is stopping."""
+        self._closing = True
+        for waiters in self._waiters.values():
+            for event in waiters:
+                event.set()
 
     async def post(
         self,
@@ -119,7 +127,7 @@ class Broker:
                 if claimable:
                     found = [m for m in found if m.id not in self._claimed]
                 remaining = deadline - loop.time()
-                if found or remaining <= 0:
+                if found or remaining <= 0 or self._closing:
                     return found
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)

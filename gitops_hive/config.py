@@ -48,8 +48,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "runtime.command",
         list,
-        ["{python}", "-m", "gitops_hive.scripted_agent"],
-        "The command each agent runs; {python} is the controller's own interpreter.",
+        ["{python}", "-m", "gitops_hive.harness"],
+        "The command the runtime runs for each agent (the turn harness); {python} is the "
+        "controller's own interpreter.",
     ),
     Setting(
         "runtime.start_grace",
@@ -64,6 +65,30 @@ SETTINGS: tuple[Setting, ...] = (
         "First delay, in seconds, before restarting an agent that exited.",
     ),
     Setting("runtime.restart_backoff_max", float, 60.0, "Longest restart delay, in seconds."),
+    Setting(
+        "harness.agent_command",
+        list,
+        [
+            "claude",
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--model",
+            "{model}",
+            "--append-system-prompt",
+            "{system_prompt}",
+            "--mcp-config",
+            "{mcp_config}",
+            "--allowedTools",
+            "{allowed_tools}",
+        ],
+        "The agent CLI the harness runs each turn, the messages on its stdin. Placeholders: "
+        "{model}, {system_prompt}, {mcp_config}, {allowed_tools}, {python}.",
+    ),
+    Setting(
+        "harness.turn_timeout", float, 1800.0, "Longest turn, in seconds, before it is killed."
+    ),
     Setting("limits.max_file_bytes", int, 1_048_576, "Largest file allowed in an agent repo."),
     Setting(
         "limits.max_tree_bytes", int, 20_971_520, "Largest total size of an agent repo's tree."
@@ -97,6 +122,14 @@ class HiveConfig:
     @property
     def manager(self) -> str:
         return str(self.values["manager"])
+
+    @property
+    def agent_command(self) -> list[str]:
+        """harness.agent_command; {python} is filled in here, the rest by the harness."""
+        return [
+            part.replace("{python}", sys.executable)
+            for part in self.values["harness.agent_command"]
+        ]
 
     @property
     def runtime_command(self) -> list[str]:

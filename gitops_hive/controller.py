@@ -128,6 +128,7 @@ async def run_controller(
         for app_runner in (runner, dashboard):
             if app_runner is not None:
                 await app_runner.cleanup()
+        hive.ctx.broker.close()
         await sockets.close()
         await hive.close()
         for path in (layout.control_socket, layout.notify_socket, layout.dashboard_url):

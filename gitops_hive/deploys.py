@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from typing import Any
@@ -135,6 +136,8 @@ async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:
         "HIVE_MODEL": spec.model or ctx.config["default_model"],
         "HIVE_AGENT": agent_name,
         "HIVE_SOCKET": str(agent.socket),
+        "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
+        "HIVE_TURN_TIMEOUT": str(ctx.config["harness.turn_timeout"]),
     }
     await ctx.runtime.apply(launch_for(ctx, agent_name, sha, env))
 

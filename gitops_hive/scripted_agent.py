@@ -1,13 +1,21 @@
 """A scripted agent (a stand-in for the Claude CLI) that the demo and the tests run.
 
-It reads its agent.toml from $HIVE_TREE, prints what it runs, and writes a heartbeat to
-its state dir every second. `SCRIPTED_AGENT_EXIT=N` in [container] env makes it exit with
-status N at once: the way to see a failed deploy.
+Run by the runtime directly, it reads its agent.toml from $HIVE_TREE, prints what it runs,
+and writes a heartbeat to its state dir every second. `SCRIPTED_AGENT_EXIT=N` in
+[container] env makes it exit with status N at once: the way to see a failed deploy.
+
+Run by the harness as the agent CLI (`--turn`), it plays one turn the way the Claude CLI
+would: it reads the messages on stdin, answers each operator message by sending the
+manager an acknowledgement through its hive socket, notes the turn in notes.md, and prints
+stream-json lines with a tool_use block per tool it called.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import signal
 import sys
 import time
@@ -21,8 +29,57 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     sys.exit(0)
 
 
+MESSAGE_HEADER = re.compile(r"^--- message #(\d+) from (\S+) \(kind: (\S+)\)$")
+
+
+def _messages(text: str) -> list[tuple[int, str, str, str]]:
+    """(id, sender, kind, first body line) of each message in the harness's turn prompt."""
+    found: list[tuple[int, str, str, str]] = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        match = MESSAGE_HEADER.match(line)
+        if match:
+            body = lines[i + 1] if i + 1 < len(lines) else ""
+            found.append((int(match[1]), match[2], match[3], body))
+    return found
+
+
+def _tool_use(name: str, arguments: dict[str, object]) -> None:
+    event = {
+        "type": "assistant",
+        "message": {"content": [{"type": "tool_use", "name": name, "input": arguments}]},
+    }
+    print(json.dumps(event), flush=True)
+
+
+async def _turn() -> int:
+    """Handle the turn's messages through the hive socket; return how many there were."""
+    from gitops_hive.agent_client import AgentClient, socket_from_env
+
+    messages = _messages(sys.stdin.read())
+    async with AgentClient(socket_from_env()) as client:
+        me = await client.whoami()
+        _tool_use("mcp__hive__whoami", {})
+        for number, sender, kind, body in messages:
+            if sender == "operator" and kind == "message" and me["role"] != "manager":
+                reply = f"{me['name']} got #{number}: {body}"
+                await client.send(me["manager"], reply)
+                _tool_use("mcp__hive__send", {"to": me["manager"], "body": reply})
+    return len(messages)
+
+
+def _one_turn() -> int:
+    handled = asyncio.run(_turn())
+    with Path("notes.md").open("a", encoding="utf-8") as notes:
+        notes.write(f"- turn at {time.time():.0f}: {handled} message(s)\n")
+    print(json.dumps({"type": "result", "subtype": "success", "is_error": False}), flush=True)
+    return 0
+
+
 def main() -> int:
-    """Run until stopped, heartbeating into $HIVE_STATE/heartbeat."""
+    """Run until stopped, heartbeating into $HIVE_STATE/heartbeat (or one turn: --turn)."""
+    if "--turn" in sys.argv[1:]:
+        return _one_turn()
     signal.signal(signal.SIGTERM, _stop)
     name = os.environ.get("HIVE_AGENT", "?")
     commit = os.environ.get("HIVE_COMMIT", "?")

@@ -21,6 +21,9 @@ HIVECTL = [sys.executable, "-m", "gitops_hive"]
 FAST_CONFIG = {
     "start_grace = 1.0": "start_grace = 0.3",
     "restart_backoff = 1.0": "restart_backoff = 0.2",
+    # The core-loop tests supervise the scripted agent directly (it heartbeats into state/);
+    # tests of the turn harness put it back with `harness_root`.
+    '"gitops_hive.harness"]': '"gitops_hive.scripted_agent"]',
 }
 
 

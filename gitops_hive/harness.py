@@ -1,0 +1,244 @@
+"""The turn loop each agent runs: recv, run the agent CLI on the messages, report TurnEnd.
+
+`python -m gitops_hive.harness`, started by the runtime with the agent's environment:
+HIVE_SOCKET, HIVE_TREE (its pinned commit, materialised), HIVE_STATE, HIVE_MODEL and
+HIVE_AGENT_COMMAND (the agent CLI as a JSON list, from hive.toml `harness.agent_command`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_hive.agent_client import AgentClient, HiveCallError, socket_from_env
+from gitops_hive.broker import MAX_WAIT_SECONDS
+from gitops_hive.resources import prompts_dir
+from gitops_hive.spec import validate_spec
+
+log = logging.getLogger("gitops_hive.harness")
+NOTES_FILE = "notes.md"
+RETRY_DELAY = 2.0
+
+
+@dataclass
+class TurnEnd:
+    """What one turn did: the figures the telemetry charts."""
+
+    duration_s: float
+    exit_code: int
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    messages_in: int = 0
+    messages_out: int = 0
+    notes_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "exit_code": self.exit_code,
+            "tool_calls": self.tool_calls,
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+            "notes_bytes": self.notes_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class AgentSetup:
+    """What the harness hands the agent CLI each turn."""
+
+    command: list[str]
+    model: str
+    system_prompt: str
+    allowed_tools: tuple[str, ...]
+    mcp_config: Path
+    state: Path
+
+
+def system_prompt(role: str, tree: Path) -> str:
+    """prompts/manager.md or prompts/agent.md, then the agent's own prompt.md."""
+    shared = (prompts_dir() / ("manager.md" if role == "manager" else "agent.md")).read_text()
+    own_file = tree / "prompt.md"
+    own = own_file.read_text(encoding="utf-8", errors="replace") if own_file.is_file() else ""
+    return f"{shared.rstrip()}\n\n# Your own instructions\n\n{own.strip()}\n"
+
+
+def turn_prompt(messages: Iterable[dict[str, Any]]) -> str:
+    """The messages that started this turn, as the agent CLI's input."""
+    parts = ["Messages in your inbox:"]
+    for m in messages:
+        data = f"\ndata: {json.dumps(m['data'], sort_keys=True)}" if m.get("data") else ""
+        parts.append(
+            f"--- message #{m['id']} from {m['from']} (kind: {m['kind']})\n{m['body']}{data}"
+        )
+    return "\n\n".join(parts) + "\n"
+
+
+def agent_argv(setup: AgentSetup) -> list[str]:
+    """The agent CLI's argv: placeholders in hive.toml's harness.agent_command filled in."""
+    values = {
+        "{model}": setup.model,
+        "{system_prompt}": setup.system_prompt,
+        "{mcp_config}": str(setup.mcp_config),
+        "{allowed_tools}": ",".join(setup.allowed_tools),
+        "{python}": sys.executable,
+    }
+    argv = []
+    for part in setup.command:
+        for key, value in values.items():
+            part = part.replace(key, value)
+        argv.append(part)
+    return argv
+
+
+def count_tool_calls(line: str, counts: collections.Counter[str]) -> None:
+    """Count the tool_use blocks of one stream-json line of the agent CLI's output."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return
+    if not isinstance(event, dict) or event.get("type") != "assistant":
+        return
+    content = (event.get("message") or {}).get("content") or []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            counts[str(block.get("name", "?"))] += 1
+
+
+def is_send(tool: str) -> bool:
+    """`send` as the MCP tool, whatever prefix the CLI gives it (mcp__hive__send)."""
+    return tool.rsplit("__", 1)[-1] == "send"
+
+
+async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit: float) -> TurnEnd:
+    """Run the agent CLI once on `messages`; its output goes to our stdout (the agent log)."""
+    started = time.monotonic()
+    counts: collections.Counter[str] = collections.Counter()
+    process = await asyncio.create_subprocess_exec(
+        *agent_argv(setup),
+        cwd=setup.state,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=None,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(turn_prompt(messages).encode())
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        await process.stdin.drain()
+    process.stdin.close()
+
+    async def pump() -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            count_tool_calls(line, counts)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+
+    try:
+        await asyncio.wait_for(asyncio.gather(pump(), process.wait()), turn_limit)
+    except TimeoutError:
+        log.warning("turn ran over %.0fs; killing the agent CLI", turn_limit)
+        process.kill()
+        await process.wait()
+    notes = setup.state / NOTES_FILE
+    return TurnEnd(
+        duration_s=time.monotonic() - started,
+        exit_code=process.returncode if process.returncode is not None else -1,
+        tool_calls=dict(counts),
+        messages_in=len(messages),
+        messages_out=sum(n for tool, n in counts.items() if is_send(tool)),
+        notes_bytes=notes.stat().st_size if notes.exists() else 0,
+    )
+
+
+def write_mcp_config(state: Path, socket_path: Path) -> Path:
+    """The MCP config the agent CLI loads: hive-mcp on this agent's socket."""
+    config = {
+        "mcpServers": {
+            "hive": {
+                "command": sys.executable,
+                "args": ["-m", "gitops_hive.mcp_bridge", "--socket", str(socket_path)],
+            }
+        }
+    }
+    path = state / ".hive-mcp.json"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path
+
+
+async def setup_from_env(client: AgentClient) -> AgentSetup:
+    """Everything a turn needs, from the environment and the agent's pinned tree."""
+    tree = Path(os.environ.get("HIVE_TREE", "."))
+    state = Path(os.environ.get("HIVE_STATE", "."))
+    me = await client.whoami()
+    spec, problems = validate_spec((tree / "agent.toml").read_text(encoding="utf-8"))
+    if spec is None:
+        raise SystemExit(f"harness: agent.toml is not valid: {problems[0]}")
+    command = json.loads(os.environ.get("HIVE_AGENT_COMMAND", '["claude"]'))
+    return AgentSetup(
+        command=[str(part) for part in command],
+        model=os.environ.get("HIVE_MODEL") or spec.model or "sonnet",
+        system_prompt=system_prompt(str(me["role"]), tree),
+        allowed_tools=(*spec.tools_allow, "mcp__hive"),
+        mcp_config=write_mcp_config(state, client.socket_path),
+        state=state,
+    )
+
+
+async def turn_loop(client: AgentClient, turn_limit: float) -> None:
+    """recv(180) -> turn -> TurnEnd, until stopped."""
+    setup = await setup_from_env(client)
+    log.info("harness ready: model %s, agent CLI %s", setup.model, setup.command[0])
+    while True:
+        try:
+            delivery = await client.recv(MAX_WAIT_SECONDS)
+        except HiveCallError as exc:
+            log.warning("recv failed: %s; retrying in %.0fs", exc.message, RETRY_DELAY)
+            await asyncio.sleep(RETRY_DELAY)
+            continue
+        messages = delivery["messages"]
+        if not messages:
+            continue
+        log.info(
+            "turn: %d message(s) from %s", len(messages), sorted({m["from"] for m in messages})
+        )
+        end = await run_turn(setup, messages, turn_limit)
+        log.info(
+            "turn ended: exit %d in %.1fs, tools %s", end.exit_code, end.duration_s, end.tool_calls
+        )
+        try:
+            await client.turn_end(end.to_json())
+        except HiveCallError as exc:
+            log.warning("TurnEnd not recorded: %s", exc.message)
+
+
+async def _main() -> None:
+    timeout = float(os.environ.get("HIVE_TURN_TIMEOUT", "1800"))
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    async with AgentClient(socket_from_env()) as client:
+        with contextlib.suppress(asyncio.CancelledError):
+            await turn_loop(client, timeout)
+
+
+def main() -> None:
+    """Entry point of `python -m gitops_hive.harness`."""
+    logging.basicConfig(level=logging.INFO, format="harness: %(message)s", stream=sys.stdout)
+    asyncio.run(_main())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The turn harness: recv -> agent CLI -> TurnEnd, with the scripted agent as the CLI."""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitops_hive.harness import AgentSetup, agent_argv, count_tool_calls, is_send, turn_prompt
+from tests.conftest import ServedHive, make_root
+
+SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]'
+
+
+@pytest.fixture
+def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
+    """A served hive whose agents run the real harness, the scripted agent as their CLI."""
+    root = make_root(tmp_path / "hive")
+    config = root / "hive.toml"
+    text = config.read_text().replace('"gitops_hive.scripted_agent"]', '"gitops_hive.harness"]')
+    start = text.index("agent_command = [")
+    end = text.index("]", start) + 1
+    config.write_text(text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:])
+    hive = ServedHive(root)
+    hive.start()
+    try:
+        yield hive
+    finally:
+        hive.stop()
+
+
+def deploy(served: ServedHive, name: str) -> None:
+    assert served.cli("spawn", name).returncode == 0
+    pending = served.pending_for(name)
+    assert pending is not None
+    assert served.cli("approve", str(pending["id"]), "--sha", pending["head"]).returncode == 0
+
+
+def stats(root: Path, agent: str) -> dict[str, float]:
+    with sqlite3.connect(root / "hive.db") as db:
+        rows = db.execute(
+            "SELECT key, sum(value) FROM stats WHERE agent = ? GROUP BY key", (agent,)
+        )
+        return {key: value for key, value in rows}
+
+
+@pytest.mark.e2e
+def test_a_message_runs_one_turn_and_records_turn_end(harness_hive: ServedHive) -> None:
+    deploy(harness_hive, "manager")
+    deploy(harness_hive, "worker")
+    assert harness_hive.cli("send", "worker", "build the index").returncode == 0
+
+    def delivered_acks() -> list[str]:
+        with sqlite3.connect(harness_hive.root / "hive.db") as db:
+            rows = db.execute(
+                "SELECT body FROM messages WHERE sender = 'worker' AND recipient = 'manager'"
+                " AND delivered_at IS NOT NULL"
+            )
+            return [body for (body,) in rows]
+
+    # The worker's turn acknowledges to the manager, whose own harness takes the message.
+    bodies = harness_hive.wait_for(delivered_acks, timeout=20, what="the worker's ack")
+    assert len(bodies) == 1 and bodies[0].endswith(": build the index")
+    manager_log = harness_hive.layout.agent("manager").log
+    harness_hive.wait_for(
+        lambda: "from ['worker']" in manager_log.read_text(), what="the manager's turn"
+    )
+    figures = harness_hive.wait_for(
+        lambda: stats(harness_hive.root, "worker"), timeout=10, what="TurnEnd rows"
+    )
+    assert figures["turns"] == 1
+    assert figures["messages_in"] == 1
+    assert figures["messages_out"] == 1
+    assert figures["tool:mcp__hive__send"] == 1
+    assert figures["exit_code"] == 0
+    assert figures["notes_bytes"] > 0
+    notes = harness_hive.layout.agent("worker").state / "notes.md"
+    assert "1 message(s)" in notes.read_text()
+    log = harness_hive.layout.agent("worker").log.read_text()
+    assert "harness ready" in log and "turn ended: exit 0" in log
+
+
+def test_agent_argv_fills_every_placeholder(tmp_path: Path) -> None:
+    setup = AgentSetup(
+        command=[
+            "claude",
+            "--model",
+            "{model}",
+            "--allowedTools",
+            "{allowed_tools}",
+            "--mcp-config",
+            "{mcp_config}",
+            "--append-system-prompt",
+            "{system_prompt}",
+        ],
+        model="opus",
+        system_prompt="be kind",
+        allowed_tools=("Bash(git *)", "mcp__hive"),
+        mcp_config=tmp_path / "mcp.json",
+        state=tmp_path,
+    )
+    assert agent_argv(setup) == [
+        "claude",
+        "--model",
+        "opus",
+        "--allowedTools",
+        "Bash(git *),mcp__hive",
+        "--mcp-config",
+        str(tmp_path / "mcp.json"),
+        "--append-system-prompt",
+        "be kind",
+    ]
+
+
+def test_tool_calls_are_counted_from_stream_json() -> None:
+    counts: collections.Counter[str] = collections.Counter()
+    lines = [
+        '{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"},'
+        ' {"type": "text", "text": "hi"}, {"type": "tool_use", "name": "mcp__hive__send"}]}}',
+        '{"type": "user", "message": {"content": [{"type": "tool_result"}]}}',
+        "not json at all",
+        '{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"}]}}',
+    ]
+    for line in lines:
+        count_tool_calls(line, counts)
+    assert counts == {"Bash": 2, "mcp__hive__send": 1}
+    assert is_send("mcp__hive__send") and is_send("send") and not is_send("mcp__hive__recv")
+
+
+def test_turn_prompt_names_each_message() -> None:
+    text = turn_prompt(
+        [{"id": 7, "from": "hive", "kind": "approval_denied", "body": "no", "data": {"a": 1}}]
+    )
+    assert "--- message #7 from hive (kind: approval_denied)\nno" in text
+    assert '"a": 1' in text
