@@ -37,6 +37,7 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/commit_to_pending.py
 	$(BIN)/python benchmarks/approve_to_running.py
+	$(BIN)/python benchmarks/recv_wakeup.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -43,8 +43,9 @@ def git(repo: Path, *args: str) -> str:
 class BenchHive:
     """A hive root with a `hivectl serve` subprocess and a client on its control socket."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, edits: dict[str, str] | None = None) -> None:
         self.root = root
+        self.edits = edits or {}
         self.layout = HiveLayout(root)
         self.client = ControlClient(self.layout.control_socket, root)
         self.process: subprocess.Popen[bytes] | None = None
@@ -54,6 +55,12 @@ class BenchHive:
 
     def start(self) -> None:
         self.hivectl("init")
+        text = self.layout.config.read_text()
+        for old, new in self.edits.items():
+            if old not in text:
+                raise RuntimeError(f"hive.toml has no {old!r} to replace")
+            text = text.replace(old, new)
+        self.layout.config.write_text(text)
         log = (self.root / "serve.log").open("ab")
         self.process = subprocess.Popen(
             [*HIVECTL, "--root", str(self.root), "serve", "--listen", "127.0.0.1:0"],
@@ -85,13 +92,13 @@ class BenchHive:
 
 
 @contextlib.contextmanager
-def bench_hive() -> Iterator[BenchHive]:
-    """A throwaway hive under a temp dir, its controller stopped on exit."""
+def bench_hive(edits: dict[str, str] | None = None) -> Iterator[BenchHive]:
+    """A throwaway hive under a temp dir (hive.toml text replaced per `edits`), stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
         os.environ["HOME"] = str(home)
-        hive = BenchHive(Path(tmp) / "hive")
+        hive = BenchHive(Path(tmp) / "hive", edits)
         hive.start()
         try:
             yield hive

@@ -124,13 +124,22 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
     """Run the agent CLI once on `messages`; its output goes to our stdout (the agent log)."""
     started = time.monotonic()
     counts: collections.Counter[str] = collections.Counter()
-    process = await asyncio.create_subprocess_exec(
-        *agent_argv(setup),
-        cwd=setup.state,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=None,
-    )
+    argv = agent_argv(setup)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=setup.state,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=None,
+        )
+    except OSError as exc:
+        log.error(
+            "cannot run the agent CLI %r: %s; set harness.agent_command in hive.toml",
+            argv[0],
+            exc.strerror,
+        )
+        return TurnEnd(time.monotonic() - started, 127, messages_in=len(messages))
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(turn_prompt(messages).encode())
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
