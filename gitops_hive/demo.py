@@ -10,6 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import tomlkit
+import tomlkit.items
+
 from gitops_hive.client import ControlClient
 from gitops_hive.controller import configure_logging, run_controller
 from gitops_hive.errors import Conflict
@@ -17,6 +20,8 @@ from gitops_hive.layout import HiveLayout
 from gitops_hive.setup import init_root
 
 AGENT = "demo-worker"
+MANAGER = "manager"
+SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]
 MANAGER_GIT = {
     "GIT_AUTHOR_NAME": "demo manager",
     "GIT_AUTHOR_EMAIL": "manager@hive.demo",
@@ -38,12 +43,24 @@ def _manager_commit(proposed: Path) -> None:
     )
 
 
+def _use_scripted_cli(config: Path) -> None:
+    """The demo's agents play their turns with the scripted agent, not the Claude CLI."""
+    doc = tomlkit.parse(config.read_text(encoding="utf-8"))
+    harness = doc["harness"]
+    assert isinstance(harness, tomlkit.items.Table)
+    harness["agent_command"] = SCRIPTED_CLI
+    harness["agent_command"].comment("the demo's scripted agent stands in for the Claude CLI")
+    config.write_text(tomlkit.dumps(doc), encoding="utf-8")
+
+
 def _stage(layout: HiveLayout) -> dict[str, object]:
-    """Spawn and deploy the demo agent once, then leave one proposal pending."""
+    """Spawn and deploy the manager and the demo agent once, then leave one proposal pending."""
     client = ControlClient(layout.control_socket, layout.root)
-    if not any(a["name"] == AGENT for a in client.get("/api/agents")):
-        spawned = client.post("/api/agents", {"name": AGENT, "submit": True})
-        client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
+    existing = {a["name"] for a in client.get("/api/agents")}
+    for name in (MANAGER, AGENT):
+        if name not in existing:
+            spawned = client.post("/api/agents", {"name": name, "submit": True})
+            client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
     if not any(p["agent"] == AGENT for p in client.get("/api/approvals?status=pending")):
         _manager_commit(layout.agent(AGENT).proposed)
     for _ in range(100):
@@ -75,6 +92,12 @@ or, in another terminal:
     .venv/bin/hivectl agents
     .venv/bin/hivectl history {AGENT}
 
+Talk to the agents: the scripted {AGENT} answers an operator message by telling the
+manager, and every decision above lands in the manager's inbox too:
+
+    .venv/bin/hivectl send {AGENT} "index the docs"
+    tail {layout.agent(MANAGER).log}     # the manager's turn on the worker's reply
+
 Commit to {layout.agent(AGENT).proposed} yourself and watch `hivectl pending`.
 Ctrl-C stops the controller and its agents; `make demo` again picks up where it stopped.
 """
@@ -103,6 +126,7 @@ def main() -> None:
     root = args.root.absolute()
     made = init_root(root)
     if made:
+        _use_scripted_cli(HiveLayout(root).config)
         print(f"initialised {root}: {', '.join(made)}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(root))
