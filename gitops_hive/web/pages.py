@@ -32,7 +32,7 @@ async def overview(request: web.Request) -> web.Response:
         "pending": await hive.pending(),
         "running": [a for a in agents if a["status"] != "draft"],
         "drafts": [a for a in agents if a["status"] == "draft"],
-        "questions": [],
+        "questions": [q.to_json() for q in await hive.questions(open_only=True)],
     }
     template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
     return aiohttp_jinja2.render_template(template, request, context)
@@ -91,6 +91,17 @@ async def deny_form(request: web.Request) -> web.Response:
     form = await _form(request)
     await request.app[HIVE_KEY].deny(approval_id, form.get("reason"), WEB_OPERATOR)
     raise web.HTTPSeeOther(f"/approvals/{approval_id}")
+
+
+async def answer_form(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="no such question\n")
+    data = await request.post()
+    # An option button and the text field share the name: the first non-empty one wins.
+    answer = next((str(v) for v in data.getall("answer", []) if str(v).strip()), "")
+    await request.app[HIVE_KEY].answer(int(raw), answer, WEB_OPERATOR)
+    raise web.HTTPSeeOther("/")
 
 
 async def agent_page(request: web.Request) -> web.Response:
@@ -165,6 +176,7 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_get("/approvals/{id}", approval_page)
     app.router.add_post("/approvals/{id}/approve", approve_form)
     app.router.add_post("/approvals/{id}/deny", deny_form)
+    app.router.add_post("/questions/{id}/answer", answer_form)
     app.router.add_get("/agents/{name}", agent_page)
     app.router.add_post("/agents/{name}/rollback", rollback_form)
     app.router.add_get("/login", login_page)

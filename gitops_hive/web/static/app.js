@@ -46,7 +46,7 @@ function startLive() {
     if (timer) return;
     timer = setTimeout(() => { timer = null; refresh(url); }, 150);
   };
-  ["approval", "agent"].forEach((kind) => source.addEventListener(kind, schedule));
+  ["approval", "agent", "question"].forEach((kind) => source.addEventListener(kind, schedule));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
