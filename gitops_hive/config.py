@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,15 @@ class HiveConfig:
     @property
     def runtime_command(self) -> list[str]:
         return [part.replace("{python}", sys.executable) for part in self.values["runtime.command"]]
+
+
+def docs_table() -> str:
+    """The settings as the markdown table in docs/configuration.md."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = json.dumps(setting.default).replace("|", "\\|")
+        rows.append(f"| `{setting.key}` | {setting.type.__name__} | `{default}` | {setting.help} |")
+    return "\n".join(rows) + "\n"
 
 
 def default_config() -> HiveConfig:
