@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gitops_hive import repos
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Conflict
+from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.layout import UNIX_PATH_MAX
 from gitops_hive.names import AgentName, validate_name
 from gitops_hive.resources import HOOK_NAMES, hooks_dir, template_files
 from gitops_hive.store import queries
@@ -45,6 +46,11 @@ async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
     """Create a draft agent, atomically: either all of it exists afterwards, or none."""
     name = validate_name(raw_name)
     agent = ctx.layout.agent(name)
+    if len(os.fsencode(agent.socket)) > UNIX_PATH_MAX:
+        raise HiveError(
+            f"{agent.socket} would be over the {UNIX_PATH_MAX} bytes a unix socket path "
+            "allows: pick a shorter name or a hive root with a shorter path"
+        )
     async with ctx.submit_locks(name):
         if agent.dir.exists() or await queries.get_agent(ctx.db, name):
             raise Conflict(f"agent {name} already exists")

@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from gitops_hive.errors import HiveError
+from gitops_hive.errors import ConfigError, HiveError
+from gitops_hive.layout import UNIX_PATH_MAX
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -66,6 +67,11 @@ def peer_uid(request: web.Request) -> int | None:
 
 async def serve_unix_socket(app: web.Application, path: Path, **runner: Any) -> web.AppRunner:
     """Serve `app` on a fresh unix socket at `path`, mode 0600 from the moment it exists."""
+    if len(os.fsencode(path)) > UNIX_PATH_MAX:
+        raise ConfigError(
+            f"socket path {path} is {len(os.fsencode(path))} bytes, over the {UNIX_PATH_MAX} "
+            "a unix socket allows: use a hive root with a shorter path"
+        )
     app_runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner)
     await app_runner.setup()
     with contextlib.suppress(FileNotFoundError):

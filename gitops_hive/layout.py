@@ -8,6 +8,8 @@ from pathlib import Path
 
 from gitops_hive.names import NAME_PATTERN, AgentName, validate_name
 
+UNIX_PATH_MAX = 107  # a unix socket path: sun_path is 108 bytes with its NUL
+
 
 def default_root() -> Path:
     """The hive root when neither --root nor HIVE_ROOT is given."""
