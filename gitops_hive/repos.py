@@ -82,10 +82,13 @@ def open_untrusted(git_dir: Path) -> pygit2.Repository:
         raise NotFound(f"no repository at {git_dir.parent}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise HiveError(f"{git_dir} is not a plain folder; refusing to follow it")
-    if os.path.lexists(git_dir / "objects" / "info" / "alternates"):
-        raise HiveError(
-            f"{git_dir} borrows objects from elsewhere (objects/info/alternates); remove that file"
-        )
+    for borrowed in ("objects/info/alternates", "commondir"):
+        if os.path.lexists(git_dir / borrowed):
+            raise HiveError(
+                f"{git_dir} borrows objects from elsewhere ({borrowed}); remove that file"
+            )
+    if os.path.islink(git_dir / "objects"):
+        raise HiveError(f"{git_dir}/objects is a symlink; refusing to follow it")
     flags = RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
     return pygit2.Repository(str(git_dir), flags)
 
@@ -149,13 +152,15 @@ def copy_commit(src_git: Path, dst: Path, sha: str, budget_bytes: int) -> int:
     src = open_untrusted(src_git)
     dst_repo = open_applied(dst)
     copied = 0
-    seen: set[pygit2.Oid] = set()
+    # Everything is read first and written only once the walk succeeded: a refusal (budget,
+    # missing object) must not leave a commit in dst whose objects are missing, since a
+    # later copy stops at any object dst already has.
+    found: dict[pygit2.Oid, tuple[ObjectType, bytes, list[pygit2.Oid]]] = {}
     queue: deque[pygit2.Oid] = deque([pygit2.Oid(hex=sha)])
     while queue:
         oid = queue.popleft()
-        if oid in seen or oid in dst_repo.odb:
+        if oid in found or oid in dst_repo.odb:
             continue
-        seen.add(oid)
         try:
             obj_type, data = src.odb.read(oid)
         except KeyError:
@@ -168,15 +173,30 @@ def copy_commit(src_git: Path, dst: Path, sha: str, budget_bytes: int) -> int:
                 f"commit {sha} brings more than {budget_bytes} bytes of history; "
                 "squash it or raise limits.max_tree_bytes"
             )
+        children: list[pygit2.Oid] = []
         if obj_type == ObjectType.COMMIT:
             commit = _commit(src, oid)
-            queue.append(commit.tree_id)
-            queue.extend(commit.parent_ids)
+            children = [commit.tree_id, *commit.parent_ids]
         elif obj_type == ObjectType.TREE:
-            for entry in _tree(src, oid):
-                if entry.filemode != FileMode.COMMIT:
-                    queue.append(entry.id)
-        dst_repo.odb.write(obj_type, data)
+            children = [e.id for e in _tree(src, oid) if e.filemode != FileMode.COMMIT]
+        found[oid] = (obj_type, data, children)
+        queue.extend(children)
+    # Write each object after the objects it points at (depth-first, post-order), so dst
+    # never holds a commit or tree with missing objects, even if the controller dies here.
+    written: set[pygit2.Oid] = set()
+    for root in found:
+        stack = [(root, False)]
+        while stack:
+            oid, children_done = stack.pop()
+            if oid in written or oid not in found:
+                continue
+            kind, body, links = found[oid]
+            if children_done:
+                dst_repo.odb.write(kind, body)
+                written.add(oid)
+            else:
+                stack.append((oid, True))
+                stack.extend((child, False) for child in links if child not in written)
     return copied
 
 
@@ -259,9 +279,9 @@ def match_prefix(repo_path: Path, prefix: str) -> str:
     repo = open_applied(repo_path)
     try:
         return str(repo.revparse_single(prefix).id)
-    except pygit2.GitError as exc:
+    except pygit2.AmbiguousError as exc:
         raise Conflict(f"sha prefix {prefix} is ambiguous: give more digits") from exc
-    except (KeyError, ValueError, pygit2.InvalidSpecError):
+    except (KeyError, ValueError, pygit2.GitError):
         raise NotFound(f"no object {prefix} in {repo_path}") from None
 
 
