@@ -799,3 +799,20 @@ def test_an_ambiguous_prefix_is_a_conflict(applied: Path) -> None:
     with pytest.raises(Conflict, match="ambiguous"):
         repos.match_prefix(applied, shas[0][:4])
     assert repos.match_prefix(applied, shas[0][:12]) == shas[0]
+
+
+def test_a_file_turned_into_a_symlink_is_a_typechange(
+    worker: tuple[Path, list[str]], applied: Path
+) -> None:
+    work, shas = worker
+    (work / "agent.toml").unlink()
+    (work / "agent.toml").symlink_to("prompt.md")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "agent.toml becomes a link")
+    head = git(work, "rev-parse", "HEAD")
+    pin(work, applied, head)
+    diff = repos.diff_commits(applied, shas[-1], head)
+    assert [(f.path, f.status) for f in diff.files] == [("agent.toml", "typechange")]
+    changed = diff.files[0]
+    assert changed.new_text == "prompt.md"  # the link target, shown as text
+    assert changed.old_text == (WORKER / "04-failing-start" / "agent.toml").read_text()
