@@ -40,9 +40,15 @@ def check_approvable(approval: Approval, sha: str, deployed: str | None) -> None
     if approval.status is not ApprovalStatus.PENDING:
         raise Conflict(f"approval #{approval.id} is already {approval.status.value}")
     if not approval.valid:
-        first = approval.errors[0]["message"] if approval.errors else "invalid"
+        first = "invalid"
+        if approval.errors:
+            error = approval.errors[0]
+            where = str(error.get("file", "")) + (f":{error['line']}" if error.get("line") else "")
+            key = f" {error['key']}:" if error.get("key") else ""
+            more = f" and {len(approval.errors) - 1} more" if len(approval.errors) > 1 else ""
+            first = f"{where}{key} {error['message']}{more}"
         raise InvalidProposal(
-            f"approval #{approval.id} failed validation ({first}); fix it in proposed/ and commit"
+            f"approval #{approval.id} is invalid ({first}); fix it in proposed/ and commit"
         )
     if not HEX.fullmatch(sha) or not approval.head.startswith(sha):
         raise Conflict(

@@ -19,7 +19,7 @@ EXIT_ERROR = 2
 
 
 class HiveGroup(click.Group):
-    """Turns HiveError into `error: ...` on stderr and exit status 2."""
+    """Every error is one `error: ...` line on stderr: HiveError and usage errors exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -27,6 +27,21 @@ class HiveGroup(click.Group):
         except HiveError as exc:
             click.echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_ERROR)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "hivectl"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(EXIT_ERROR)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=HiveGroup)
@@ -243,11 +258,11 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
 def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_json: bool) -> None:
     """Approve ID, naming the sha you reviewed; waits until it is deployed or failed."""
     number = _approval_arg(approval_id)
-    if not no_wait and not as_json:
+    client = client_of(ctx)
+    if not no_wait and not as_json and sys.stderr.isatty():
+        client.get("/api/health")  # no controller: say only that
         click.echo(f"approving #{number}; building...", err=True)
-    result = client_of(ctx).post(
-        f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait}
-    )
+    result = client.post(f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait})
     if as_json:
         print_json(result)
         return

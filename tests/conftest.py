@@ -119,6 +119,18 @@ class ServedHive:
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {what}\n{self.log_path.read_text()}")
 
+    def deploy(self, agent: str) -> dict[str, Any]:
+        """Spawn `agent` and approve it; return the deployed approval."""
+        spawned = self.cli("spawn", agent)
+        assert spawned.returncode == 0, spawned.stderr
+        pending = self.pending_for(agent)
+        assert pending is not None
+        approved = self.cli("approve", str(pending["id"]), "--sha", pending["head"], "--json")
+        assert approved.returncode == 0, approved.stderr + approved.stdout
+        result: dict[str, Any] = json.loads(approved.stdout)
+        assert result["status"] == "deployed", result
+        return result
+
     def pending_for(self, agent: str) -> dict[str, Any] | None:
         return next((a for a in self.json("pending") if a["agent"] == agent), None)
 
