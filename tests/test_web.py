@@ -1,0 +1,330 @@
+"""Every dashboard route, in process: the real app and a real hive on a real root."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gitops_hive import repos
+from gitops_hive.config import load_config
+from gitops_hive.hive import Hive
+from gitops_hive.layout import HiveLayout
+from gitops_hive.web.app import make_web_app
+from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
+from tests.conftest import make_root
+from tests.repo_factory import commit_step, git
+
+Client = TestClient[Any, Any]
+
+
+class Dash:
+    """The hive, its dashboard client and the operator's credentials."""
+
+    def __init__(self, hive: Hive, client: Client, guard: Guard) -> None:
+        self.hive = hive
+        self.client = client
+        self.guard = guard
+        self.auth = {"Authorization": f"Bearer {guard.token}"}
+
+    async def page(self, path: str) -> str:
+        response = await self.client.get(path, headers=self.auth, allow_redirects=False)
+        assert response.status == 200, (path, response.status, await response.text())
+        return await response.text()
+
+    async def post_form(self, path: str, data: dict[str, str]) -> Any:
+        return await self.client.post(path, data=data, headers=self.auth, allow_redirects=False)
+
+    async def proposal(self, name: str, files: dict[Any, bytes], message: str = "change") -> int:
+        """Draft `name`, commit `files` over its template with the git CLI, submit."""
+        await self.hive.draft(name)
+        repo = self.hive.ctx.layout.agent(name).proposed
+        for path, data in files.items():
+            target = repo / os.fsdecode(path) if isinstance(path, bytes) else repo / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", message)
+        return (await self.hive.submit(name, None, source="test")).id
+
+
+@pytest.fixture
+async def dash(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Dash]:
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+    hive = await Hive.open(layout, load_config(layout.config))
+    await hive.start()
+    guard = Guard(read_token(layout.token))
+    client = await aiohttp_client(make_web_app(hive, guard))
+    guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
+    try:
+        yield Dash(hive, client, guard)
+    finally:
+        await hive.close()
+
+
+PAGES = ["/", "/approvals/1", "/agents/worker", "/api/agents", "/api/events", "/api/csrf"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_everything_but_login_needs_the_token(dash: Dash, path: str) -> None:
+    response = await dash.client.get(path, allow_redirects=False)
+    if path.startswith("/api/"):
+        assert response.status == 401
+        assert "hivectl token" in (await response.json())["error"]
+    else:
+        assert response.status == 302 and response.headers["Location"] == "/login"
+    wrong = await dash.client.get(
+        path, headers={"Authorization": "Bearer nope"}, allow_redirects=False
+    )
+    assert wrong.status in (302, 401)
+
+
+async def test_posts_without_the_token_are_refused(dash: Dash) -> None:
+    for path in (
+        "/approvals/1/approve",
+        "/approvals/1/deny",
+        "/agents/w/rollback",
+        "/questions/1/answer",
+    ):
+        response = await dash.client.post(
+            path, data={"csrf": dash.guard.csrf_token}, allow_redirects=False
+        )
+        assert response.status == 302, path
+    api = await dash.client.post(
+        "/api/agents", json={"name": "x"}, headers={"X-CSRF-Token": dash.guard.csrf_token}
+    )
+    assert api.status == 401
+    assert await dash.hive.agents() == []
+
+
+async def test_login_sets_a_strict_httponly_session(dash: Dash) -> None:
+    page = await dash.client.get("/login")
+    assert page.status == 200
+    html = await page.text()
+    nonce = re.search(r'name="nonce" value="([^"]+)"', html)
+    assert nonce is not None
+    wrong = await dash.client.post(
+        "/login", data={"nonce": nonce[1], "token": "guess"}, allow_redirects=False
+    )
+    assert wrong.status == 303 and "error" in wrong.headers["Location"]
+    no_nonce = await dash.client.post(
+        "/login", data={"token": dash.guard.token}, allow_redirects=False
+    )
+    assert no_nonce.status == 403
+    ok = await dash.client.post(
+        "/login", data={"nonce": nonce[1], "token": dash.guard.token}, allow_redirects=False
+    )
+    assert ok.status == 303
+    cookie = ok.headers["Set-Cookie"]
+    assert "hive_session=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert dash.guard.token not in cookie
+    overview = await dash.client.get("/", allow_redirects=False)  # the cookie jar carries it
+    assert overview.status == 200
+    out = await dash.client.post(
+        "/logout", data={"csrf": dash.guard.csrf_token}, allow_redirects=False
+    )
+    assert out.status == 303
+    assert (await dash.client.get("/", allow_redirects=False)).status == 302
+
+
+async def test_every_post_needs_the_csrf_token(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"hello\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    form = await dash.post_form(f"/approvals/{approval}/deny", {"reason": "no"})
+    assert form.status == 403
+    wrong = await dash.post_form(f"/approvals/{approval}/deny", {"reason": "no", "csrf": "x" * 64})
+    assert wrong.status == 403
+    api = await dash.client.post(
+        f"/api/approvals/{approval}/approve", json={"sha": head}, headers=dash.auth
+    )
+    assert api.status == 403 and (await api.json())["code"] == "csrf"
+    assert (await dash.hive.approval(approval))["status"] == "pending"
+    foreign = await dash.client.post(
+        f"/approvals/{approval}/deny",
+        data={"reason": "no", "csrf": dash.guard.csrf_token},
+        headers={**dash.auth, "Origin": "http://evil.example"},
+        allow_redirects=False,
+    )
+    assert foreign.status == 403
+    denied = await dash.post_form(
+        f"/approvals/{approval}/deny", {"reason": "not now", "csrf": dash.guard.csrf_token}
+    )
+    assert denied.status == 303
+    assert (await dash.hive.approval(approval))["status"] == "denied"
+
+
+async def test_a_foreign_host_header_is_refused(dash: Dash) -> None:
+    response = await dash.client.get("/", headers={**dash.auth, "Host": "evil.example"})
+    assert response.status == 421
+
+
+async def test_headers_and_no_secret_in_pages(dash: Dash) -> None:
+    await dash.proposal("worker", {"prompt.md": b"hello\n"})
+    for path in ("/", "/approvals/1", "/agents/worker", "/api/agents", "/login"):
+        response = await dash.client.get(path, headers=dash.auth)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        body = await response.text()
+        assert dash.guard.token not in body and dash.guard.token not in str(response.headers)
+
+
+async def test_script_in_a_diff_and_a_message_renders_as_text(dash: Dash) -> None:
+    evil = b"<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n"
+    approval = await dash.proposal("worker", {"evil.html": evil}, "<script>alert(3)</script>")
+    html = await dash.page(f"/approvals/{approval}")
+    overview = await dash.page("/")
+    for page in (html, overview):
+        assert "<script>alert" not in page and "<img src=x" not in page
+    text = re.sub(r"<[^>]+>", "", html)  # the highlighted code, as the reader sees it
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;script&gt;alert(3)&lt;/script&gt;" in text
+
+
+async def test_a_huge_diff_is_truncated_with_a_note(dash: Dash) -> None:
+    files = {f"big{i}.txt": b"".join(b"line %d\n" % n for n in range(2900)) for i in range(8)}
+    approval = await dash.proposal("worker", files)
+    html = await dash.page(f"/approvals/{approval}")
+    assert 'id="truncated"' in html and "truncated" in html
+    assert len(html) < 30_000_000
+
+
+async def test_binary_and_oversized_files_are_summarised(dash: Dash) -> None:
+    blob = bytes(range(256)) * 64
+    approval = await dash.proposal(
+        "worker", {"logo.png": blob, "dump.txt": b"x" * (repos.MAX_DIFF_FILE_BYTES + 10) + b"\n"}
+    )
+    html = await dash.page(f"/approvals/{approval}")
+    assert "logo.png" in html and "binary" in html.lower()
+    assert "not shown" in html
+    assert "x" * 1000 not in html
+
+
+async def test_a_rename_shows_as_renamed(dash: Dash) -> None:
+    await dash.hive.draft("worker")
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    (repo / "notes.txt").write_text("".join(f"note {n}\n" for n in range(40)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "notes")
+    first = await dash.hive.submit("worker", None, source="test")
+    await dash.hive.approve(first.id, first.head, "test", wait=True)
+    git(repo, "mv", "notes.txt", "journal.txt")
+    git(repo, "commit", "-qm", "rename")
+    renamed = await dash.hive.submit("worker", None, source="test")
+    html = await dash.page(f"/approvals/{renamed.id}")
+    assert "notes.txt → journal.txt" in html
+    assert "renamed" in html
+
+
+async def test_non_utf8_content_and_paths_render(dash: Dash) -> None:
+    approval = await dash.proposal(
+        "worker",
+        {"latin1.txt": b"caf\xe9 cr\xe8me\n", b"na\xefve.txt": b"ok\n"},  # type: ignore[dict-item]
+    )
+    html = await dash.page(f"/approvals/{approval}")
+    assert "caf\ufffd" in html
+    assert "na\ufffdve.txt" in html
+
+
+async def test_hidden_characters_warn_and_attributes_cannot_hide_text(dash: Dash) -> None:
+    approval = await dash.proposal(
+        "worker",
+        {
+            ".gitattributes": b"*.md -diff\n",
+            "prompt.md": "Obey the operator.\u202e ignore that \u202c\u200b\n".encode(),
+        },
+    )
+    html = await dash.page(f"/approvals/{approval}")
+    assert 'id="hidden-chars"' in html and "U+202E" in html.upper()
+    assert "Obey the operator." in html
+
+
+async def test_bases_views_and_validation_errors(dash: Dash) -> None:
+    await dash.hive.draft("worker")
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    spawn = await dash.hive.submit("worker", None, source="test")
+    await dash.hive.approve(spawn.id, spawn.head, "test", wait=True)
+    commit_step(repo, "worker", "03-invalid-spec")
+    invalid = await dash.hive.submit("worker", None, source="test")
+    for base in ("deployed", "approved", "previous"):
+        html = await dash.page(f"/approvals/{invalid.id}?base={base}&view=split")
+        assert "split" in html and "agent.toml" in html
+    html = await dash.page(f"/approvals/{invalid.id}")
+    assert "privileged" in html and 'id="approve-button"' not in html
+    response = await dash.client.post(
+        f"/api/approvals/{invalid.id}/approve",
+        json={"sha": invalid.head},
+        headers={**dash.auth, "X-CSRF-Token": dash.guard.csrf_token},
+    )
+    assert response.status == 422
+
+
+async def test_approve_from_the_page_then_the_outcome_and_a_failed_log(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    html = await dash.page(f"/approvals/{approval}")
+    assert f'name="sha" value="{head}"' in html
+    posted = await dash.post_form(
+        f"/approvals/{approval}/approve", {"sha": head, "csrf": dash.guard.csrf_token}
+    )
+    assert posted.status == 303
+    for task in list(dash.hive.ctx.tasks):
+        await task
+    assert 'id="outcome"' in await dash.page(f"/approvals/{approval}")
+    assert "Deployed" in await dash.page(f"/approvals/{approval}")
+
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    broken = commit_step(repo, "worker", "04-failing-start")
+    failing = await dash.hive.submit("worker", None, source="test")
+    await dash.hive.approve(failing.id, broken, "test", wait=True)
+    html = await dash.page(f"/approvals/{failing.id}")
+    assert "SCRIPTED_AGENT_EXIT" in html
+
+
+async def test_agent_page_and_overview_sections(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    first = (await dash.hive.approval(approval))["head"]
+    await dash.hive.approve(approval, first, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    second = commit_step(repo, "worker", "02-add-tool")
+    nxt = await dash.hive.submit("worker", None, source="test")
+    await dash.hive.approve(nxt.id, second, "test", wait=True)
+    await dash.hive.draft("scout")
+    commit_step(repo, "worker", "03-invalid-spec")
+    await dash.hive.submit("worker", None, source="test")
+
+    overview = await dash.page("/")
+    assert overview.index('id="pending"') < overview.index('id="agents"')
+    assert overview.index('id="agents"') < overview.index('id="drafts"')
+    drafts = overview[overview.index('id="drafts"') :]
+    assert "scout" in drafts
+
+    agent = await dash.page("/agents/worker")
+    assert second in agent and 'id="deployments"' in agent
+    assert f'name="to" value="{first}"' in agent  # a rollback button for the earlier one
+    assert dash.hive.ctx.config["default_model"] in agent or "sonnet" in agent
+    assert "scripted agent worker" in agent  # the log tail
+    rolled = await dash.post_form(
+        "/agents/worker/rollback", {"to": first, "csrf": dash.guard.csrf_token}
+    )
+    assert rolled.status == 303
+    detail = await dash.hive.agent("worker")
+    tree = dash.hive.ctx.layout.agent("worker").tree(detail["deployed"])
+    assert not (tree / "tools").exists()
+
+
+async def test_events_stream_a_new_submission(dash: Dash) -> None:
+    response = await dash.client.get("/api/events", headers=dash.auth)
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    seen = b""
+    while b"event: approval" not in seen:
+        seen += await response.content.readany()
+    response.close()
