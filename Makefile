@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/commit_to_pending.py
 	$(BIN)/python benchmarks/approve_to_running.py
 	$(BIN)/python benchmarks/recv_wakeup.py
+	$(BIN)/python benchmarks/render_diff.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -145,8 +146,24 @@ def file_view(file: FileDiff, index: int) -> FileView:
     return view
 
 
+_RENDERED: OrderedDict[tuple[str | None, str], list[FileView]] = OrderedDict()
+RENDER_CACHE_SIZE = 8
+
+
 def diff_views(diff: ProposalDiff) -> list[FileView]:
-    return [file_view(f, i) for i, f in enumerate(diff.files)]
+    """The highlighted rows of every file; kept for the last few (base, head) pairs.
+
+    Pinned commits never change, so a diff between two shas renders the same every time.
+    """
+    key = (diff.base, diff.head)
+    views = _RENDERED.get(key)
+    if views is None:
+        views = [file_view(f, i) for i, f in enumerate(diff.files)]
+        _RENDERED[key] = views
+        while len(_RENDERED) > RENDER_CACHE_SIZE:
+            _RENDERED.popitem(last=False)
+    _RENDERED.move_to_end(key)
+    return views
 
 
 def pygments_css() -> str:
