@@ -233,14 +233,21 @@ async def turn_loop(client: AgentClient, turn_limit: float) -> None:
 
 
 async def _main() -> None:
-    timeout = float(os.environ.get("HIVE_TURN_TIMEOUT", "1800"))
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    turn_limit = float(os.environ.get("HIVE_TURN_TIMEOUT", "1800"))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with AgentClient(socket_from_env()) as client:
+        work = asyncio.create_task(turn_loop(client, turn_limit))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if work.done():
+            work.result()  # setup failed: let it say why
+            return
+        log.info("stopping")
+        work.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await turn_loop(client, timeout)
+            await work
 
 
 def main() -> None:
