@@ -328,3 +328,17 @@ async def test_events_stream_a_new_submission(dash: Dash) -> None:
     while b"event: approval" not in seen:
         seen += await response.content.readany()
     response.close()
+
+
+async def test_a_proposal_that_rewrites_history_is_flagged(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"one\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    await dash.hive.approve(approval, head, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    git(repo, "checkout", "-q", "--orphan", "rewrite")
+    git(repo, "commit", "-qm", "history starts over")
+    git(repo, "branch", "-f", "main", "rewrite")
+    rewritten = await dash.hive.submit("worker", "rewrite", source="test")
+    assert rewritten.rewrites_history
+    assert 'id="rewrite-flag"' in await dash.page(f"/approvals/{rewritten.id}")
+    assert 'id="rewrite-flag"' not in await dash.page(f"/approvals/{approval}")
