@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -145,7 +146,14 @@ def hive_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def served(hive_root: Path) -> Iterator[ServedHive]:
-    hive = ServedHive(hive_root)
+    with serving(hive_root) as hive:
+        yield hive
+
+
+@contextlib.contextmanager
+def serving(root: Path) -> Iterator[ServedHive]:
+    """`hivectl serve` on `root` (made with make_root, then edited) for the block."""
+    hive = ServedHive(root)
     hive.start()
     try:
         yield hive

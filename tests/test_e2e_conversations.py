@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ServedHive, make_root
+from tests.conftest import ServedHive, make_root, serving
 from tests.repo_factory import commit_step
 
 pytestmark = pytest.mark.e2e
@@ -163,12 +163,8 @@ def small_limits(tmp_path: Path) -> Iterator[ServedHive]:
     text = text.replace("message_bytes = 65536", "message_bytes = 100")
     text = text.replace("inbox_depth = 1000", "inbox_depth = 3")
     config.write_text(text)
-    hive = ServedHive(root)
-    hive.start()
-    try:
+    with serving(root) as hive:
         yield hive
-    finally:
-        hive.stop()
 
 
 def test_size_and_depth_limits_give_clear_errors(small_limits: ServedHive) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.harness import AgentSetup, agent_argv, count_tool_calls, is_send, turn_prompt
-from tests.conftest import ServedHive, make_root
+from tests.conftest import ServedHive, make_root, serving
 
 SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]'
 
@@ -24,12 +24,8 @@ def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
     start = text.index("agent_command = [")
     end = text.index("]", start) + 1
     config.write_text(text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:])
-    hive = ServedHive(root)
-    hive.start()
-    try:
+    with serving(root) as hive:
         yield hive
-    finally:
-        hive.stop()
 
 
 def deploy(served: ServedHive, name: str) -> None:
