@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 from aiohttp import web
 
+from gitops_hive import uidpool
 from gitops_hive.agent_api import make_agent_app
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import serve_unix_socket
@@ -17,7 +19,7 @@ SHUTDOWN_GRACE = 2.0  # seconds for in-flight calls when the controller stops
 
 
 class AgentSockets:
-    """Serves agents/NAME/run/hive.sock (0600, in a 0700 directory) for every agent."""
+    """Serves agents/NAME/run/hive/hive.sock (0600 in a 0700 folder, both the agent's uid)."""
 
     def __init__(self, hive: Hive) -> None:
         self.hive = hive
@@ -28,13 +30,15 @@ class AgentSockets:
         if name in self._runners:
             return
         agent = self.hive.ctx.layout.agent(name)
-        agent.run.mkdir(mode=0o700, exist_ok=True)
-        agent.run.chmod(0o700)
-        uid = self.hive.ctx.runtime.agent_uid(name)
+        uid = await uidpool.agent_uid(self.hive.ctx, name)
+        agent.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chown(agent.socket_dir, uid, uid)
+        agent.socket_dir.chmod(0o700)
         app = make_agent_app(self.hive, name, uid)
         self._runners[name] = await serve_unix_socket(
             app, agent.socket, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
         )
+        os.chown(agent.socket, uid, uid)
         log.debug("agent %s: socket %s", name, agent.socket)
 
     async def open_all(self) -> None:

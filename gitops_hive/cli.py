@@ -83,16 +83,23 @@ def init(ctx: click.Context) -> None:
     help="Where to serve the dashboard (default: web.listen in hive.toml, "
     "127.0.0.1:8470; port 0 picks a free one).",
 )
+@click.option(
+    "--runtime",
+    type=click.Choice(["process", "nspawn"]),
+    default=None,
+    help="Run agents as supervised processes or in nspawn containers (default: runtime.kind "
+    "in hive.toml).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.pass_context
-def serve(ctx: click.Context, listen: str | None, verbose: bool) -> None:
+def serve(ctx: click.Context, listen: str | None, runtime: str | None, verbose: bool) -> None:
     """Run the controller in the foreground: watcher, approvals, reconcile, dashboard."""
     from gitops_hive.controller import configure_logging, parse_listen, run_controller
 
     if listen is not None:
         parse_listen(listen)
     configure_logging(verbose)
-    asyncio.run(run_controller(layout_of(ctx).root, listen=listen))
+    asyncio.run(run_controller(layout_of(ctx).root, listen=listen, runtime=runtime))
 
 
 @main.command()

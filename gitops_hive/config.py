@@ -44,7 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
         "runtime.kind",
         str,
         "process",
-        "process: agents run as supervised children of the controller.",
+        "process: supervised children of the controller; nspawn: unprivileged containers "
+        "(systemd-nspawn, root, one host uid range per agent).",
     ),
     Setting(
         "runtime.command",
@@ -66,6 +67,19 @@ SETTINGS: tuple[Setting, ...] = (
         "First delay, in seconds, before restarting an agent that exited.",
     ),
     Setting("runtime.restart_backoff_max", float, 60.0, "Longest restart delay, in seconds."),
+    Setting(
+        "nspawn.uid_pool_start",
+        int,
+        1_048_576,
+        "nspawn: the first host uid of the pool agents' uid ranges come from (a multiple of "
+        "65536).",
+    ),
+    Setting(
+        "nspawn.uid_pool_size",
+        int,
+        256,
+        "nspawn: how many 65536-uid ranges the pool holds (one per agent, never shared).",
+    ),
     Setting(
         "harness.agent_command",
         list,
@@ -108,7 +122,9 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
-RUNTIME_KINDS = ("process",)
+RUNTIME_KINDS = ("process", "nspawn")
+UID_RANGE = 65536  # uids per agent under nspawn --private-users
+UID_MAX = 2**32 - 2
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,10 @@ class HiveConfig:
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
+
+    def with_values(self, changes: dict[str, Any]) -> HiveConfig:
+        """A copy with some settings replaced (command-line overrides)."""
+        return HiveConfig({**self.values, **changes})
 
     @property
     def manager(self) -> str:
@@ -215,6 +235,13 @@ def parse_config(text: str, path: Path) -> HiveConfig:
         )
     if not values["runtime.command"]:
         raise ConfigError(f"{path}: runtime.command must not be empty")
+    start = values["nspawn.uid_pool_start"]
+    if start % UID_RANGE:
+        raise ConfigError(f"{path}: 'nspawn.uid_pool_start' must be a multiple of {UID_RANGE}")
+    if start + values["nspawn.uid_pool_size"] * UID_RANGE > UID_MAX:
+        raise ConfigError(
+            f"{path}: 'nspawn.uid_pool_start' + 'nspawn.uid_pool_size' ranges pass uid {UID_MAX}"
+        )
     return HiveConfig(values)
 
 

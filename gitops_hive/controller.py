@@ -83,13 +83,19 @@ async def _serve_dashboard(
 
 
 async def run_controller(
-    root: Path, *, listen: str | None = None, ready: asyncio.Event | None = None
+    root: Path,
+    *,
+    listen: str | None = None,
+    runtime: str | None = None,
+    ready: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT: converge, watch, serve the control socket and dashboard."""
     layout = HiveLayout(root)
     if not layout.config.exists():
         raise ConfigError(f"{root} is not a hive: run `hivectl --root {root} init` first")
     config = load_config(layout.config)
+    if runtime is not None:
+        config = config.with_values({"runtime.kind": runtime})
     lock_fd = _lock_root(layout)
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
     hive = await Hive.open(layout, config)

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from gitops_hive import repos
+from gitops_hive import repos, uidpool
 from gitops_hive.approvals import (
     RESUMABLE,
     check_approvable,
@@ -115,10 +115,19 @@ def _notice(approval: Approval) -> dict[str, Any]:
     }
 
 
-def launch_for(ctx: HiveContext, agent_name: str, sha: str, env: dict[str, str]) -> AgentLaunch:
+async def launch_for(
+    ctx: HiveContext, agent_name: str, sha: str, env: dict[str, str]
+) -> AgentLaunch:
     agent = ctx.layout.agent(agent_name)
+    base = await uidpool.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
     return AgentLaunch(
-        agent=agent.name, sha=sha, tree=agent.tree(sha), state=agent.state, run=agent.run, env=env
+        agent=agent.name,
+        sha=sha,
+        tree=agent.tree(sha),
+        state=agent.state,
+        run=agent.run,
+        env=env,
+        uid_base=base,
     )
 
 
@@ -139,7 +148,7 @@ async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:
         "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
         "HIVE_TURN_TIMEOUT": str(ctx.config["harness.turn_timeout"]),
     }
-    await ctx.runtime.apply(launch_for(ctx, agent_name, sha, env))
+    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env))
 
 
 async def build(ctx: HiveContext, approval_id: int) -> None:

@@ -17,6 +17,7 @@ from gitops_hive.layout import HiveLayout
 from gitops_hive.notices import notify_manager, wake_manager
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
+from gitops_hive.runtime.nspawn import NspawnRuntime
 from gitops_hive.runtime.process import ProcessRuntime
 from gitops_hive.store import Database, queries
 
@@ -26,14 +27,16 @@ log = logging.getLogger(__name__)
 def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
     """The runtime hive.toml's runtime.kind names."""
     kind = config["runtime.kind"]
+    supervision = {
+        "start_grace": config["runtime.start_grace"],
+        "backoff": config["runtime.restart_backoff"],
+        "backoff_max": config["runtime.restart_backoff_max"],
+        "on_crash": on_crash,
+    }
     if kind == "process":
-        return ProcessRuntime(
-            config.runtime_command,
-            start_grace=config["runtime.start_grace"],
-            backoff=config["runtime.restart_backoff"],
-            backoff_max=config["runtime.restart_backoff_max"],
-            on_crash=on_crash,
-        )
+        return ProcessRuntime(config.runtime_command, **supervision)
+    if kind == "nspawn":
+        return NspawnRuntime(config.runtime_command, **supervision)
     raise HiveError(f"runtime {kind!r} is not available")
 
 

@@ -59,9 +59,19 @@ class AgentLayout:
         return self.dir / "run" / "agent.log"
 
     @property
+    def socket_dir(self) -> Path:
+        """0700, owned by the agent's uid; bound into its container at /run/hive."""
+        return self.dir / "run" / "hive"
+
+    @property
     def socket(self) -> Path:
         """The agent's broker socket; the socket a call arrives on is the caller's identity."""
-        return self.dir / "run" / "hive.sock"
+        return self.socket_dir / "hive.sock"
+
+    @property
+    def rootfs(self) -> Path:
+        """Where container root filesystems are rendered, one folder per deployed sha."""
+        return self.dir / "run" / "rootfs"
 
 
 @dataclass(frozen=True)

@@ -307,6 +307,7 @@ def materialize(repo_path: Path, sha: str, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
+        staging.chmod(0o755)  # read-only to the agent, whichever uid it runs as
         for entry in list_tree(repo_path, sha):
             if entry.kind not in (EntryKind.FILE, EntryKind.EXECUTABLE):
                 continue

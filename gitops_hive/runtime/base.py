@@ -18,6 +18,7 @@ class AgentLaunch:
     state: Path
     run: Path
     env: dict[str, str] = field(default_factory=dict)
+    uid_base: int | None = None  # the host uid of root inside, for runtimes with private users
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class Runtime(Protocol):
     def logs(self, agent: str, lines: int) -> list[str]:
         """The last `lines` lines the agent printed."""
 
-    def agent_uid(self, agent: str) -> int:
-        """The host uid the agent's processes run as (its broker socket admits only that uid)."""
+    private_users: bool
+    """True when each agent runs under its own host uid range (AgentLaunch.uid_base)."""
 
     async def remove(self, agent: str) -> None:
         """Stop and forget the agent."""

@@ -74,8 +74,8 @@ class ProcessRuntime:
     def _slot(self, agent: str) -> _Slot:
         return self._slots.setdefault(agent, _Slot())
 
-    async def _spawn(self, launch: AgentLaunch) -> _Child:
-        launch.run.mkdir(parents=True, exist_ok=True)
+    async def invocation(self, launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
+        """argv, environment and working directory of the agent's process."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
@@ -87,10 +87,15 @@ class ProcessRuntime:
             "HIVE_STATE": str(launch.state),
             "PYTHONUNBUFFERED": "1",
         }
+        return list(self.command), env, launch.state
+
+    async def _spawn(self, launch: AgentLaunch) -> _Child:
+        launch.run.mkdir(parents=True, exist_ok=True)
+        argv, env, cwd = await self.invocation(launch)
         try:
             process = await asyncio.create_subprocess_exec(
-                *self.command,
-                cwd=launch.state,
+                *argv,
+                cwd=cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -100,8 +105,7 @@ class ProcessRuntime:
             )
         except OSError as exc:
             raise RuntimeFailure(
-                f"cannot start {self.command[0]!r}: {exc.strerror}; "
-                "fix runtime.command in hive.toml",
+                f"cannot start {argv[0]!r}: {exc.strerror}; fix runtime.command in hive.toml",
                 log=str(exc),
             ) from exc
         child = _Child(launch, process)
@@ -228,8 +232,7 @@ class ProcessRuntime:
         tail = slot.current.tail if slot.current else slot.tail
         return list(tail)[-lines:]
 
-    def agent_uid(self, agent: str) -> int:
-        return os.getuid()
+    private_users = False
 
     async def remove(self, agent: str) -> None:
         await self.stop(agent)

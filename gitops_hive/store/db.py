@@ -91,6 +91,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX stats_agent ON stats(agent, key, ts);
     """,
+    """
+    CREATE TABLE uid_bases (
+        agent TEXT PRIMARY KEY REFERENCES agents(name),
+        base INTEGER NOT NULL UNIQUE
+    );
+    """,
 )
 
 

@@ -236,3 +236,21 @@ async def list_events(db: Database, agent: str | None = None, limit: int = 100) 
         Event(id=r["id"], ts=r["ts"], agent=r["agent"], kind=r["kind"], data=json.loads(r["data"]))
         for r in rows
     ]
+
+
+# uid bases (nspawn)
+
+
+async def get_uid_base(db: Database, agent: str) -> int | None:
+    row = await db.fetchone("SELECT base FROM uid_bases WHERE agent = ?", (agent,))
+    return int(row["base"]) if row else None
+
+
+async def uid_bases_taken(conn: aiosqlite.Connection) -> dict[int, str]:
+    """Every allocated base and its agent, read inside the caller's transaction."""
+    cursor = await conn.execute("SELECT agent, base FROM uid_bases")
+    return {int(base): str(agent) for agent, base in await cursor.fetchall()}
+
+
+async def insert_uid_base(conn: aiosqlite.Connection, agent: str, base: int) -> None:
+    await conn.execute("INSERT INTO uid_bases (agent, base) VALUES (?, ?)", (agent, base))

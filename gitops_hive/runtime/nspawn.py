@@ -1,0 +1,153 @@
+"""The `nspawn` runtime: each agent in its own systemd-nspawn container, unprivileged.
+
+uid 0 inside is the agent's base uid outside (`--private-users=BASE:65536`). The container
+sees a root filesystem rendered for its commit: the host's /usr read-only, the package's
+Python environment read-only, its pinned tree at /agent, its state at /state and its broker
+socket's folder at /run/hive. Nothing else of the host. Supervision (start grace, restart
+with backoff, crash reports) is the process runtime's; this module only builds the
+container. Without systemd as PID 1 it runs `systemd-nspawn --register=no --keep-unit`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+from gitops_hive.context import blocking
+from gitops_hive.errors import RuntimeFailure
+from gitops_hive.resources import PACKAGE_DIR, prompts_dir
+from gitops_hive.runtime.base import AgentLaunch
+from gitops_hive.runtime.process import ProcessRuntime
+
+NSPAWN = "systemd-nspawn"
+CONTAINER_STATE = "/state"
+CONTAINER_TREE = "/agent"
+CONTAINER_SOCKET_DIR = "/run/hive"
+MERGED_USR = ("bin", "sbin", "lib", "lib64")
+MOUNT_POINTS = ("usr", "etc", "state", "agent", "run", "proc", "sys", "dev", "tmp", "var/tmp")
+HOST_READ_ONLY = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives")
+
+
+def python_binds() -> list[Path]:
+    """What the harness needs of this host's Python outside /usr: interpreter, venv, package."""
+    wanted = {Path(sys.base_prefix), Path(sys.prefix), PACKAGE_DIR, prompts_dir()}
+    resolved = {p.resolve() for p in wanted if p.exists()}
+    paths = sorted(p for p in resolved if not p.is_relative_to("/usr"))
+    return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+
+
+def chown_tree(root: Path, uid: int) -> list[str]:
+    """lchown every entry under `root` to uid:uid without following a link; return skips.
+
+    A regular file with more than one link is left alone: it may be a hard link to a file
+    elsewhere on the host, which must not change owner.
+    """
+    skipped: list[str] = []
+    top = os.lstat(root)
+    if stat.S_ISLNK(top.st_mode) or not stat.S_ISDIR(top.st_mode):
+        raise RuntimeFailure(f"{root} is not a plain folder; refusing to hand it to the agent")
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                skipped.append(path)
+                continue
+            if (info.st_uid, info.st_gid) != (uid, uid):
+                os.lchown(path, uid, uid)
+    if (top.st_uid, top.st_gid) != (uid, uid):
+        os.lchown(root, uid, uid)
+    return skipped
+
+
+def render_rootfs(target: Path) -> None:
+    """A minimal root: mount points, merged-/usr links and an /etc of our own."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True, mode=0o755)
+    for point in MOUNT_POINTS:
+        (target / point).mkdir(parents=True, exist_ok=True)
+    (target / "tmp").chmod(0o1777)
+    for name in MERGED_USR:
+        if Path("/usr", name).is_dir():
+            (target / name).symlink_to(f"usr/{name}")
+    etc = target / "etc"
+    os_release = Path("/etc/os-release")
+    if not os_release.exists():
+        os_release = Path("/usr/lib/os-release")
+    (etc / "os-release").write_bytes(os_release.read_bytes())
+    (etc / "passwd").write_text(
+        "root:x:0:0:agent:/state:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+    )
+    (etc / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    (etc / "hostname").write_text("hive-agent\n")
+
+
+class NspawnRuntime(ProcessRuntime):
+    """ProcessRuntime supervising `systemd-nspawn` instead of the bare command."""
+
+    private_users = True
+
+    def __init__(self, command: list[str], **kwargs: object) -> None:
+        super().__init__(command, **kwargs)  # type: ignore[arg-type]
+        self.nspawn = shutil.which(NSPAWN)
+
+    def _prepare(self, launch: AgentLaunch) -> Path:
+        if self.nspawn is None:
+            raise RuntimeFailure(
+                f"{NSPAWN} is not installed: apt install systemd-container, or use "
+                'runtime.kind = "process"'
+            )
+        if os.geteuid() != 0:
+            raise RuntimeFailure("the nspawn runtime needs root (it maps each agent's uids)")
+        if launch.uid_base is None:
+            raise RuntimeFailure(f"{launch.agent} has no uid range; this is a controller bug")
+        rootfs = launch.run / "rootfs" / launch.sha
+        render_rootfs(rootfs)
+        skipped = chown_tree(launch.state, launch.uid_base)
+        for path in skipped:
+            print(f"nspawn: left {path} as it is (a file with several links)", flush=True)
+        return rootfs
+
+    async def invocation(self, launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
+        rootfs = await blocking(self._prepare, launch)
+        assert self.nspawn is not None and launch.uid_base is not None
+        socket_dir = launch.run / "hive"
+        env = {
+            "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "HOME": CONTAINER_STATE,
+            **launch.env,
+            "HIVE_AGENT": launch.agent,
+            "HIVE_COMMIT": launch.sha,
+            "HIVE_TREE": CONTAINER_TREE,
+            "HIVE_STATE": CONTAINER_STATE,
+            "HIVE_SOCKET": f"{CONTAINER_SOCKET_DIR}/hive.sock",
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        argv = [
+            self.nspawn,
+            "--quiet",
+            "--register=no",
+            "--keep-unit",
+            "--as-pid2",
+            "--console=pipe",
+            f"--machine=hive-{launch.agent}-{launch.sha[:12]}",
+            f"--private-users={launch.uid_base}:65536",
+            "--private-users-ownership=chown",
+            f"--directory={rootfs}",
+            "--bind-ro=/usr",
+            f"--bind-ro={launch.tree}:{CONTAINER_TREE}",
+            f"--bind={launch.state}:{CONTAINER_STATE}",
+            f"--bind={socket_dir}:{CONTAINER_SOCKET_DIR}",
+            f"--chdir={CONTAINER_STATE}",
+        ]
+        argv += [f"--bind-ro={path}" for path in python_binds()]
+        argv += [f"--bind-ro={path}" for path in HOST_READ_ONLY if Path(path).is_dir()]
+        argv += [f"--setenv={key}={value}" for key, value in sorted(env.items())]
+        argv += ["--", *self.command]
+        return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, launch.run

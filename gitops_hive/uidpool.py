@@ -1,0 +1,40 @@
+"""Host uid ranges for agents in containers: one fixed base per agent, never shared."""
+
+from __future__ import annotations
+
+import os
+
+from gitops_hive.config import UID_RANGE
+from gitops_hive.context import HiveContext
+from gitops_hive.errors import ConfigError
+from gitops_hive.store import queries
+
+
+async def uid_base(ctx: HiveContext, agent: str) -> int:
+    """The agent's base uid, allocated from hive.toml's pool on first use and kept in the db."""
+    known = await queries.get_uid_base(ctx.db, agent)
+    if known is not None:
+        return known
+    start = int(ctx.config["nspawn.uid_pool_start"])
+    size = int(ctx.config["nspawn.uid_pool_size"])
+    async with ctx.db.write() as conn:
+        taken = await queries.uid_bases_taken(conn)
+        mine = [base for base, name in taken.items() if name == agent]
+        if mine:
+            return mine[0]
+        candidates = (start + i * UID_RANGE for i in range(size))
+        free = next((base for base in candidates if base not in taken), None)
+        if free is None:
+            raise ConfigError(
+                f"the uid pool is full ({size} ranges from {start}): raise nspawn.uid_pool_size "
+                "in hive.toml"
+            )
+        await queries.insert_uid_base(conn, agent, free)
+    return free
+
+
+async def agent_uid(ctx: HiveContext, agent: str) -> int:
+    """The host uid the agent's processes run as: its base under nspawn, else ours."""
+    if ctx.runtime.private_users:
+        return await uid_base(ctx, agent)
+    return os.getuid()
