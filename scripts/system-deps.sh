@@ -1,10 +1,13 @@
 #!/bin/sh
 # Install the Debian packages the tests use (as root, with apt); elsewhere, say what is missing.
 # git: the tests commit as the manager does. chromium: the dashboard's browser tests.
+# systemd-container: the nspawn runtime's tests boot real containers. dbus: a real bus.
 set -eu
 need=""
 command -v git >/dev/null 2>&1 || need="$need git"
 [ -x /usr/bin/chromium ] || need="$need chromium"
+command -v systemd-nspawn >/dev/null 2>&1 || need="$need systemd-container"
+command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages:$need"

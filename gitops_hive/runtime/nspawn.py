@@ -10,18 +10,23 @@ container. Without systemd as PID 1 it runs `systemd-nspawn --register=no --keep
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import signal
 import stat
 import sys
 from pathlib import Path
 
+from gitops_hive.config import UID_RANGE
 from gitops_hive.context import blocking
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch
-from gitops_hive.runtime.process import ProcessRuntime
+from gitops_hive.runtime.process import ChildProcess, ProcessRuntime
 
+log = logging.getLogger(__name__)
 NSPAWN = "systemd-nspawn"
 CONTAINER_STATE = "/state"
 CONTAINER_TREE = "/agent"
@@ -86,6 +91,51 @@ def render_rootfs(target: Path) -> None:
     (etc / "hostname").write_text("hive-agent\n")
 
 
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, real uid, pid namespace) of every process we can see."""
+    found: dict[int, tuple[int, int, str]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+            namespace = os.readlink(os.path.join(entry.path, "ns", "pid"))
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        found[int(entry.name)] = (
+            int(fields["PPid"].split()[0]),
+            int(fields["Uid"].split()[0]),
+            namespace,
+        )
+    return found
+
+
+def kill_orphans(base: int, live_roots: set[int]) -> int:
+    """SIGKILL processes in uids [base, base+65536) outside the containers still running.
+
+    A container whose systemd-nspawn was killed outright keeps running, orphaned; the uid
+    range is the agent's alone, and the pid namespaces under a live systemd-nspawn of the
+    same agent (a new deploy starting while the old one stops) are left alone.
+    """
+    table = _processes()
+    protected: set[str] = set()
+    for pid, (_, _, namespace) in table.items():
+        walker, hops = pid, 0
+        while walker in table and hops < 64:
+            if walker in live_roots:
+                protected.add(namespace)
+                break
+            walker, hops = table[walker][0], hops + 1
+    killed = 0
+    for pid, (_, uid, namespace) in table.items():
+        if base <= uid < base + UID_RANGE and namespace not in protected:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
 class NspawnRuntime(ProcessRuntime):
     """ProcessRuntime supervising `systemd-nspawn` instead of the bare command."""
 
@@ -94,6 +144,25 @@ class NspawnRuntime(ProcessRuntime):
     def __init__(self, command: list[str], **kwargs: object) -> None:
         super().__init__(command, **kwargs)  # type: ignore[arg-type]
         self.nspawn = shutil.which(NSPAWN)
+        self._live: dict[str, set[int]] = {}
+
+    async def _spawn(self, launch: AgentLaunch) -> ChildProcess:
+        child = await super()._spawn(launch)
+        self._live.setdefault(launch.agent, set()).add(child.process.pid)
+        return child
+
+    async def after_exit(self, child: ChildProcess) -> None:
+        await super().after_exit(child)
+        live = self._live.get(child.launch.agent, set())
+        live.discard(child.process.pid)
+        if child.launch.uid_base is not None:
+            killed = await blocking(kill_orphans, child.launch.uid_base, set(live))
+            if killed:
+                log.warning(
+                    "agent %s: ended %d process(es) its container left behind",
+                    child.launch.agent,
+                    killed,
+                )
 
     def _prepare(self, launch: AgentLaunch) -> Path:
         if self.nspawn is None:
@@ -109,7 +178,9 @@ class NspawnRuntime(ProcessRuntime):
         render_rootfs(rootfs)
         skipped = chown_tree(launch.state, launch.uid_base)
         for path in skipped:
-            print(f"nspawn: left {path} as it is (a file with several links)", flush=True)
+            log.warning(
+                "agent %s: left %s as it is (a file with several links)", launch.agent, path
+            )
         return rootfs
 
     async def invocation(self, launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:

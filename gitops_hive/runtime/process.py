@@ -24,6 +24,42 @@ _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
+async def exit_status(process: asyncio.subprocess.Process) -> int:
+    """Wait for the process itself to exit, not for every holder of its pipes to let go.
+
+    asyncio's wait() also waits for the output pipe to close, which a grandchild (or an
+    orphaned container) may hold forever; a pidfd says when the process is gone.
+    """
+    try:
+        fd = os.pidfd_open(process.pid)
+    except (ProcessLookupError, AttributeError, OSError):
+        return await process.wait()
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    loop.add_reader(fd, readable)
+    try:
+        await gone
+        try:
+            # The pidfd is readable: the process has exited, so this returns at once.
+            info = os.waitid(os.P_PIDFD, fd, os.WEXITED | os.WNOWAIT)  # noqa: ASYNC222
+        except ChildProcessError:  # the child watcher reaped it first
+            info = None
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    if info is None:
+        # Rare: the child watcher reaped it first and sets returncode from its own thread.
+        while process.returncode is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return process.returncode
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the controller dies, even by kill -9."""
     if _libc is not None:
@@ -31,7 +67,9 @@ def _die_with_parent() -> None:
 
 
 @dataclass
-class _Child:
+class ChildProcess:
+    """One run of an agent's command: its launch, process, output tail and exit."""
+
     launch: AgentLaunch
     process: asyncio.subprocess.Process
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
@@ -43,7 +81,7 @@ class _Child:
 class _Slot:
     """One agent: its current child, its restart state."""
 
-    current: _Child | None = None
+    current: ChildProcess | None = None
     state: str = "absent"
     restarts: int = 0
     backoff: float = 0.0
@@ -89,7 +127,7 @@ class ProcessRuntime:
         }
         return list(self.command), env, launch.state
 
-    async def _spawn(self, launch: AgentLaunch) -> _Child:
+    async def _spawn(self, launch: AgentLaunch) -> ChildProcess:
         launch.run.mkdir(parents=True, exist_ok=True)
         argv, env, cwd = await self.invocation(launch)
         try:
@@ -108,11 +146,11 @@ class ProcessRuntime:
                 f"cannot start {argv[0]!r}: {exc.strerror}; fix runtime.command in hive.toml",
                 log=str(exc),
             ) from exc
-        child = _Child(launch, process)
+        child = ChildProcess(launch, process)
         child.exited = asyncio.create_task(self._run_child(child))
         return child
 
-    async def _pump(self, child: _Child) -> None:
+    async def _pump(self, child: ChildProcess) -> None:
         """Copy the child's output to run/agent.log, keeping a tail in memory."""
         assert child.process.stdout is not None
         log_path = child.launch.run / "agent.log"
@@ -124,27 +162,31 @@ class ProcessRuntime:
                 log.flush()
                 child.tail.append(raw.decode("utf-8", "replace").rstrip("\n"))
 
-    async def _run_child(self, child: _Child) -> int:
-        """Pump the output until the child exits; return its exit status."""
+    async def _run_child(self, child: ChildProcess) -> int:
+        """Pump the output until the child exits; return its exit status (-N: signal N)."""
         pump = asyncio.create_task(self._pump(child))
-        code = await child.process.wait()
+        code = await exit_status(child.process)
+        await self.after_exit(child)
         _, still_open = await asyncio.wait({pump}, timeout=1.0)
-        if still_open:  # a grandchild holds the pipe: stop reading, the exit is what counts
+        if still_open:  # something still holds the pipe: stop reading, the exit is what counts
             pump.cancel()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(child.process.pid, signal.SIGKILL)  # leftovers of the agent's session
         return code
 
-    async def _wait_child(self, child: _Child) -> int:
+    async def after_exit(self, child: ChildProcess) -> None:
+        """End what the agent left running: its whole session."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signal.SIGKILL)
+
+    async def _wait_child(self, child: ChildProcess) -> int:
         assert child.exited is not None
         return await asyncio.shield(child.exited)
 
-    async def _terminate(self, child: _Child) -> None:
+    async def _terminate(self, child: ChildProcess) -> None:
         if child.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.process.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(child.process.wait(), STOP_TIMEOUT)
+                await asyncio.wait_for(self._wait_child(child), STOP_TIMEOUT)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGKILL)
@@ -175,7 +217,7 @@ class ProcessRuntime:
             slot.restart_task.cancel()
             slot.restart_task = None
 
-    async def _watch(self, agent: str, child: _Child) -> None:
+    async def _watch(self, agent: str, child: ChildProcess) -> None:
         code = await self._wait_child(child)
         slot = self._slot(agent)
         if slot.current is not child:

@@ -1,0 +1,197 @@
+"""Real systemd-nspawn containers: the uid map, what the agent sees, state, crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gitops_hive.config import UID_RANGE
+from tests.conftest import ServedHive, make_root, serving
+from tests.repo_factory import commit_step
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
+
+# The agent command inside: report what the container sees, then stay up.
+PROBE = r"""
+echo "uid_map: $(cat /proc/self/uid_map | tr -s ' ')"
+echo "whoami: $(id -u)"
+for path in HIVEDB OTHERSTATE /root/.ssh /home /etc/shadow; do
+  if [ -e "$path" ]; then echo "visible: $path"; else echo "hidden: $path"; fi
+done
+echo "tree: $(cat /agent/prompt.md | head -1)"
+echo written > /state/written-inside
+mkdir -p /state/sub && echo nested > /state/sub/file
+echo "socket: $(test -S /run/hive/hive.sock && echo yes)"
+echo probe ready
+exec sleep 100000
+"""
+
+
+def need_nspawn() -> None:
+    problem = None
+    if os.geteuid() != 0:
+        problem = "needs root"
+    elif shutil.which("systemd-nspawn") is None:
+        problem = "needs systemd-nspawn (apt install systemd-container)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")
+        pytest.skip(problem)
+
+
+def probe_command(root: Path) -> str:
+    script = PROBE.replace("HIVEDB", str(root / "hive.db")).replace(
+        "OTHERSTATE", str(root / "agents" / "other" / "state")
+    )
+    return json.dumps(["/bin/sh", "-c", script])
+
+
+@pytest.fixture
+def nspawn_hive(tmp_path: Path) -> Iterator[ServedHive]:
+    need_nspawn()
+    root = make_root(tmp_path / "hive")
+    config = root / "hive.toml"
+    text = config.read_text()
+    start = text.index("command = [")
+    end = text.index("]", start) + 1
+    text = text[:start] + f"command = {probe_command(root)}" + text[end:]
+    text = text.replace('kind = "process"', 'kind = "nspawn"')
+    text = text.replace("start_grace = 0.3", "start_grace = 1.5")
+    config.write_text(text)
+    with serving(root) as hive:
+        yield hive
+
+
+def log_of(hive: ServedHive, agent: str) -> str:
+    return hive.layout.agent(agent).log.read_text()
+
+
+def base_of(hive: ServedHive, agent: str) -> int:
+    with sqlite3.connect(hive.layout.db) as db:
+        (base,) = db.execute("SELECT base FROM uid_bases WHERE agent = ?", (agent,)).fetchone()
+    return int(base)
+
+
+def test_root_inside_is_an_ordinary_uid_outside(nspawn_hive: ServedHive) -> None:
+    nspawn_hive.deploy("worker")
+    nspawn_hive.wait_for(lambda: "probe ready" in log_of(nspawn_hive, "worker"), timeout=20)
+    log = log_of(nspawn_hive, "worker")
+    base = base_of(nspawn_hive, "worker")
+    assert base % UID_RANGE == 0 and base >= UID_RANGE
+    assert f"uid_map: 0 {base} {UID_RANGE}" in log.replace("uid_map:  ", "uid_map: ")
+    assert "whoami: 0" in log
+    state = nspawn_hive.layout.agent("worker").state
+    written = state / "written-inside"
+    assert written.read_text() == "written\n"
+    assert (written.stat().st_uid, written.stat().st_gid) == (base, base)
+    assert (state / "sub" / "file").stat().st_uid == base
+    sock = nspawn_hive.layout.agent("worker").socket
+    assert sock.stat().st_uid == base and sock.parent.stat().st_uid == base
+    assert "socket: yes" in log
+
+
+def test_the_host_is_invisible_inside(nspawn_hive: ServedHive) -> None:
+    nspawn_hive.cli("draft", "other")
+    nspawn_hive.deploy("worker")
+    nspawn_hive.wait_for(lambda: "probe ready" in log_of(nspawn_hive, "worker"), timeout=20)
+    log = log_of(nspawn_hive, "worker")
+    hidden = [line.split(": ", 1)[1] for line in log.splitlines() if line.startswith("hidden: ")]
+    assert str(nspawn_hive.layout.db) in hidden
+    assert str(nspawn_hive.layout.agent("other").state) in hidden
+    assert {"/root/.ssh", "/home"} <= set(hidden)
+    assert not [line for line in log.splitlines() if line.startswith("visible: ")]
+    assert "tree: # worker" in log
+
+
+def test_state_survives_a_rebuild_and_bases_never_overlap(nspawn_hive: ServedHive) -> None:
+    first = nspawn_hive.deploy("worker")
+    nspawn_hive.wait_for(lambda: "probe ready" in log_of(nspawn_hive, "worker"), timeout=20)
+    state = nspawn_hive.layout.agent("worker").state
+    (state / "notes.md").write_text("remember this\n")
+    head = commit_step(nspawn_hive.proposed("worker"), "worker", "02-add-tool")
+    pending = nspawn_hive.wait_for(lambda: nspawn_hive.pending_for("worker"), what="pinned")
+    assert nspawn_hive.cli("approve", str(pending["id"]), "--sha", head).returncode == 0
+    agent = nspawn_hive.json("agents")[0]
+    assert agent["deployed"] == head != first["head"]
+    assert (state / "notes.md").read_text() == "remember this\n"
+    assert (state / "notes.md").stat().st_uid == base_of(nspawn_hive, "worker")
+    nspawn_hive.deploy("scout")
+    a, b = base_of(nspawn_hive, "worker"), base_of(nspawn_hive, "scout")
+    assert abs(a - b) >= UID_RANGE
+
+
+def test_chown_never_follows_a_link(nspawn_hive: ServedHive, tmp_path: Path) -> None:
+    assert nspawn_hive.cli("spawn", "worker").returncode == 0
+    state = nspawn_hive.layout.agent("worker").state
+    outside = tmp_path / "host-file"
+    outside.write_text("host\n")
+    (state / "link").symlink_to(outside)
+    os.link(outside, state / "hardlink")
+    pending = nspawn_hive.pending_for("worker")
+    assert pending is not None
+    assert nspawn_hive.cli("approve", str(pending["id"]), "--sha", pending["head"]).returncode == 0
+    assert outside.stat().st_uid == 0  # neither the symlink nor the hard link moved it
+    assert os.lstat(state / "link").st_uid == base_of(nspawn_hive, "worker")
+
+
+def test_killing_the_container_reaches_the_managers_inbox(nspawn_hive: ServedHive) -> None:
+    nspawn_hive.deploy("manager")
+    nspawn_hive.deploy("worker")
+    nspawn_hive.wait_for(lambda: "probe ready" in log_of(nspawn_hive, "worker"), timeout=20)
+    pid = nspawn_hive.json("agents")[1]["runtime"]["pid"]
+    base = base_of(nspawn_hive, "worker")
+
+    def payloads() -> set[int]:
+        found = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                uid = entry.stat().st_uid
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if base <= uid < base + UID_RANGE and cmd.startswith(b"sleep\x00100000"):
+                found.add(int(entry.name))
+        return found
+
+    before = payloads()
+    assert before
+    os.kill(pid, signal.SIGKILL)  # systemd-nspawn itself, started for this test's agent
+
+    def crash() -> list[dict[str, object]]:
+        inbox = nspawn_hive.json("recv", "manager")["messages"]
+        return [m for m in inbox if m["kind"] == "agent_crashed"]
+
+    notices = nspawn_hive.wait_for(crash, timeout=10, what="the crash notice")
+    assert notices[0]["data"]["agent"] == "worker"  # type: ignore[index]
+    restarted = nspawn_hive.wait_for(
+        lambda: (r := nspawn_hive.json("agents")[1]["runtime"])["pid"] not in (None, pid) and r,
+        timeout=20,
+        what="the restart",
+    )
+    assert restarted["restarts"] == 1
+    # The container whose systemd-nspawn was killed outright does not live on, orphaned.
+    nspawn_hive.wait_for(lambda: not before & payloads(), timeout=10, what="the old payload gone")
+    nspawn_hive.wait_for(payloads, timeout=10, what="the new payload")
+    base = base_of(nspawn_hive, "worker")
+
+    def sleepers() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                uid = entry.stat().st_uid
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if base <= uid < base + UID_RANGE and cmd.startswith(b"sleep\x00100000"):
+                found.append(int(entry.name))
+        return found
+
+    # The killed container's payload was ended; only the restarted one's runs.
+    nspawn_hive.wait_for(lambda: len(sleepers()) == 1, timeout=10, what="one container left")
