@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import sqlite3
@@ -64,6 +65,10 @@ def nspawn_hive(tmp_path: Path) -> Iterator[ServedHive]:
     text = text[:start] + f"command = {probe_command(root)}" + text[end:]
     text = text.replace('kind = "process"', 'kind = "nspawn"')
     text = text.replace("start_grace = 0.3", "start_grace = 1.5")
+    # A pool of its own, so hives tested side by side never share a uid range.
+    pool = UID_RANGE * random.randrange(64, 30_000)
+    text = text.replace("uid_pool_start = 1048576", f"uid_pool_start = {pool}")
+    text = text.replace("uid_pool_size = 256", "uid_pool_size = 8")
     config.write_text(text)
     with serving(root) as hive:
         yield hive
