@@ -1,14 +1,19 @@
-"""The operator's whole review in headless Chromium (Debian's), against a real controller."""
+"""The operator's whole review in headless Chromium (Debian's), against a real controller.
+
+Chromium is /usr/bin/chromium driven by playwright's sync API with `executable_path`; no
+browser is ever downloaded. It resolves no name but 127.0.0.1, and every request the pages
+make is checked to go to the controller on loopback.
+Set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot-approval.png.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.conftest import ServedHive
 from tests.repo_factory import commit_step
@@ -25,19 +30,26 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot-approval.png"
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "docs" / "screenshot-approval.png"
+# Reports CSP violations to the console too (an init script is not itself subject to CSP).
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Any]:
+def browser(tmp_path: Path) -> Iterator[BrowserContext]:
     """A fresh Chromium profile; never a downloaded browser."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: `make test` installs it as root")
+            pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs it as root")
         pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "profile"),
             executable_path=CHROMIUM,
@@ -51,71 +63,117 @@ def browser(tmp_path: Path) -> Iterator[Any]:
             context.close()
 
 
-def test_review_a_commit_live_and_approve_it(served: ServedHive, browser: Any) -> None:
-    served.deploy("worker")
-    login = served.cli("token").stdout.strip()
-    assert login.startswith("http://127.0.0.1:") and "#token=" in login
-    base = served.layout.dashboard_url.read_text().strip()
+class Watched:
+    """A page with its console errors, page errors, dialogs and requested URLs recorded."""
 
-    page = browser.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.goto(login)
-    page.wait_for_url(base)
-    assert "#token" not in page.url
+    def __init__(self, context: BrowserContext) -> None:
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        context.add_init_script(CSP_REPORTER)
+        context.on("request", lambda request: self.requests.append(request.url))
+        self.page: Page = context.new_page()
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("dialog", self._dialog)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type in ("error", "warning"):
+            self.problems.append(f"{message.type}: {message.text}")
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.accept()
+
+    def log_in(self, served: ServedHive) -> str:
+        """Open `hivectl token`'s URL; return the dashboard's base URL."""
+        login = served.cli("token").stdout.strip()
+        base = served.layout.dashboard_url.read_text().strip()
+        assert login.startswith(f"{base}login#token="), login
+        self.page.goto(login)
+        self.page.wait_for_url(base)
+        return base
+
+
+def test_review_a_commit_live_and_approve_it(served: ServedHive, browser: BrowserContext) -> None:
+    served.deploy("worker")
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    assert page.locator("#pending").count() == 0  # nothing waits yet
     page.wait_for_selector("#live-dot.on")  # the event stream is open
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
 
     head = commit_step(
         served.proposed("worker"), "worker", "02-add-tool", "Give the worker a search tool"
     )
     pending = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
-    link = page.wait_for_selector(f'#pending a[href="/approvals/{pending["id"]}"]', timeout=5000)
-    assert link is not None  # it appeared without a reload
+    assert pending["head"] == head
+    link = page.wait_for_selector(f'#pending a[href="/approvals/{pending["id"]}"]')
+    assert link is not None
+    assert page.evaluate("window.loadedOnce === true"), "the page reloaded"
 
     link.click()
     page.wait_for_url(f"{base}approvals/{pending['id']}")
+    assert page.locator("table.split").count() == 0
     page.click("#view-split")
+    page.wait_for_url(f"{base}approvals/{pending['id']}?base=deployed&view=split")
     page.wait_for_selector("table.split")
-    assert page.locator("details.file").count() >= 2
-    assert "tools/search.sh" in page.content()
-    if os.environ.get("UPDATE_SCREENSHOT"):
+    assert page.locator("table.unified").count() == 0
+    paths = page.locator("details.file summary .path").all_inner_texts()
+    assert paths == ["agent.toml", "prompt.md", "tools/search.sh"]
+    assert page.inner_text("#head-sha") == head
+    page.wait_for_selector("#live-dot.on")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-    dialogs: list[str] = []
-
-    def accept(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
     page.click("#approve-button")
-    page.wait_for_selector("#outcome:has-text('Deployed')", timeout=15000)
-    assert len(dialogs) == 1 and head[:12] in dialogs[0]
-    agent = served.json("agents")[0]
+    page.wait_for_selector("#outcome:has-text('Deployed')", timeout=15_000)
+    assert watched.dialogs == [f"confirm: Approve and deploy {head[:12]} to worker?"]
+    assert page.inner_text("#approval-status") == "deployed"
+    agent = next(a for a in served.json("agents") if a["name"] == "worker")
     assert agent["deployed"] == head and agent["status"] == "running"
-    assert problems == []
+    assert watched.problems == []
+
+    # The CSP is strict and a violation would have been seen: an injected inline script is
+    # refused and reported.
+    with page.expect_console_message(lambda m: "CSP violation: script-src" in m.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script');"
+            " s.textContent = 'window.injected = 1'; document.body.append(s); }"
+        )
+    assert page.evaluate("window.injected === undefined")
+
+    # Stopping the controller ends the open event stream at once: the page sees it go.
+    served.stop()
+    page.wait_for_selector("#live-dot:not(.on)")
+    assert watched.requests and all(url.startswith(base) for url in watched.requests)
 
 
-def test_deny_needs_a_reason_and_shows_it(served: ServedHive, browser: Any) -> None:
+def test_deny_needs_a_reason_and_shows_it(served: ServedHive, browser: BrowserContext) -> None:
     served.deploy("worker")
     commit_step(served.proposed("worker"), "worker", "02-add-tool")
     pending = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
-    page = browser.new_page()
-    page.goto(served.cli("token").stdout.strip())
-    page.wait_for_url(served.layout.dashboard_url.read_text().strip())
-    page.goto(f"{served.layout.dashboard_url.read_text().strip()}approvals/{pending['id']}")
-    page.on("dialog", lambda d: d.accept())
-    page.click("#deny-button")  # an empty reason: the browser refuses to submit
-    assert served.pending_for("worker") is not None
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    page.goto(f"{base}approvals/{pending['id']}")
+
+    page.click("#deny-button")  # an empty reason: the form is invalid, so nothing is asked
+    assert page.eval_on_selector("#deny-reason", "e => e.validity.valueMissing")
+    assert watched.dialogs == []
     page.fill("#deny-reason", "no new tools this week")
     page.click("#deny-button")
     page.wait_for_selector("#outcome:has-text('no new tools this week')")
+    assert watched.dialogs == [f"confirm: Deny #{pending['id']}?"]
     assert served.json("history", "worker")[0]["status"] == "denied"
+    assert served.pending_for("worker") is None
+    assert watched.problems == []
+    assert all(url.startswith(base) for url in watched.requests)
 
 
 def test_screenshot_is_in_the_readme() -> None:
-    readme = (SCREENSHOT.parent.parent / "README.md").read_text()
-    assert "docs/screenshot-approval.png" in readme
-    assert SCREENSHOT.exists() and SCREENSHOT.stat().st_size > 10_000
-    assert shutil.which("chromium") or not os.environ.get("CI")
+    readme = (ROOT / "README.md").read_text()
+    assert "![The approval page](docs/screenshot-approval.png)" in readme
+    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert SCREENSHOT.stat().st_size > 10_000

@@ -11,7 +11,7 @@ from aiohttp import web
 from gitops_hive.api import HIVE_KEY, add_api_routes
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import errors_middleware
-from gitops_hive.web.events import stream_events
+from gitops_hive.web.events import add_event_routes
 from gitops_hive.web.pages import add_page_routes
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
 
@@ -42,7 +42,7 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     env.filters["when"] = _when
     env.filters["short"] = _short
     add_page_routes(app)
-    app.router.add_get("/api/events", stream_events)
+    add_event_routes(app)
     add_api_routes(app)
     app.router.add_static("/static/", WEB_DIR / "static", append_version=True)
     return app

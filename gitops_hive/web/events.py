@@ -10,6 +10,18 @@ from aiohttp import web
 from gitops_hive.api import HIVE_KEY
 
 KEEPALIVE_SECONDS = 15.0
+# Set on shutdown: every open stream ends, so stopping the server never waits for a browser.
+CLOSING_KEY = web.AppKey("events_closing", asyncio.Event)
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[CLOSING_KEY].set()
+
+
+def add_event_routes(app: web.Application) -> None:
+    app[CLOSING_KEY] = asyncio.Event()
+    app.on_shutdown.append(_end_streams)
+    app.router.add_get("/api/events", stream_events)
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
@@ -20,12 +32,24 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     )
     await response.prepare(request)
     await response.write(b"retry: 1000\n: connected\n\n")
-    async with hive.ctx.bus.subscribe() as queue:
-        while True:
-            try:
-                notice = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            payload = json.dumps(notice)
-            await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())
+    closing = asyncio.ensure_future(request.app[CLOSING_KEY].wait())
+    try:
+        async with hive.ctx.bus.subscribe() as queue:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait(
+                    {getter, closing},
+                    timeout=KEEPALIVE_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not getter.done():
+                    getter.cancel()
+                    if closing.done():
+                        return response
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                notice = getter.result()
+                payload = json.dumps(notice)
+                await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())
+    finally:
+        closing.cancel()
