@@ -68,6 +68,24 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("runtime.restart_backoff_max", float, 60.0, "Longest restart delay, in seconds."),
     Setting(
+        "runtime.crash_limit",
+        int,
+        5,
+        "After this many crashes within runtime.crash_window the agent stays down (crashed) "
+        "until `hivectl start` or a new deploy.",
+    ),
+    Setting(
+        "runtime.crash_window", float, 300.0, "The window, in seconds, crashes are counted in."
+    ),
+    Setting(
+        "runtime.health_window",
+        float,
+        60.0,
+        "A deploy that crashes runtime.health_crashes times within this many seconds of "
+        "starting is rolled back to the previous deployment.",
+    ),
+    Setting("runtime.health_crashes", int, 3, "Crashes that fail a new deploy's health gate."),
+    Setting(
         "nspawn.uid_pool_start",
         int,
         1_048_576,

@@ -7,14 +7,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from gitops_hive import deploys, drafting, lifecycle, messaging, questions, submissions, views
+from gitops_hive import (
+    crashes,
+    deploys,
+    drafting,
+    lifecycle,
+    messaging,
+    questions,
+    submissions,
+    views,
+)
 from gitops_hive.broker import Broker, Delivery
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import HiveLayout
-from gitops_hive.notices import notify_manager, wake_manager
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.nspawn import NspawnRuntime
@@ -31,6 +39,8 @@ def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
         "start_grace": config["runtime.start_grace"],
         "backoff": config["runtime.restart_backoff"],
         "backoff_max": config["runtime.restart_backoff_max"],
+        "crash_limit": config["runtime.crash_limit"],
+        "crash_window": config["runtime.crash_window"],
         "on_crash": on_crash,
     }
     if kind == "process":
@@ -82,40 +92,7 @@ class Hive:
         await self.ctx.db.close()
 
     async def record_crash(self, report: CrashReport) -> None:
-        async with self.ctx.db.write() as conn:
-            await queries.insert_event(
-                conn,
-                "container_crash",
-                report.agent,
-                {
-                    "sha": report.sha,
-                    "exit": report.returncode,
-                    "log_tail": report.log_tail,
-                    "restart_in": report.restart_in,
-                },
-            )
-            await notify_manager(
-                self.ctx,
-                conn,
-                "agent_crashed",
-                f"Agent {report.agent} exited with status {report.returncode}"
-                + (f"; restarting in {report.restart_in:.1f}s." if report.restart_in else "."),
-                {
-                    "agent": report.agent,
-                    "sha": report.sha,
-                    "exit": report.returncode,
-                    "log_tail": report.log_tail[-30:],
-                    "restart_in": report.restart_in,
-                },
-            )
-        wake_manager(self.ctx)
-        self.ctx.bus.publish("agent", agent=report.agent, crash=report.returncode)
-        log.warning(
-            "agent %s exited with %d; restart in %.1fs",
-            report.agent,
-            report.returncode,
-            report.restart_in or 0,
-        )
+        await crashes.record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
         try:

@@ -2,7 +2,8 @@
 
 Run by the runtime directly, it reads its agent.toml from $HIVE_TREE, prints what it runs,
 and writes a heartbeat to its state dir every second. `SCRIPTED_AGENT_EXIT=N` in
-[container] env makes it exit with status N at once: the way to see a failed deploy.
+[container] env makes it exit with status N at once: the way to see a failed deploy;
+`SCRIPTED_AGENT_EXIT_AFTER=S` makes it exit with status 4 after S seconds: a crash loop.
 
 Run by the harness as the agent CLI (`--turn`), it plays one turn the way the Claude CLI
 would: it reads the messages on stdin, answers each operator message by sending the
@@ -92,12 +93,17 @@ def main() -> int:
         print(f"scripted agent: SCRIPTED_AGENT_EXIT={exit_code}, exiting", flush=True)
         return int(exit_code)
     state = Path(os.environ.get("HIVE_STATE", "."))
+    exit_after = os.environ.get("SCRIPTED_AGENT_EXIT_AFTER")
+    deadline = time.monotonic() + float(exit_after) if exit_after else None
     beat = 0
     while True:
+        if deadline is not None and time.monotonic() >= deadline:
+            print(f"scripted agent: SCRIPTED_AGENT_EXIT_AFTER={exit_after}, exiting 4", flush=True)
+            return 4
         beat += 1
         (state / "heartbeat.tmp").write_text(f"{commit} {beat} {time.time()}\n")
         (state / "heartbeat.tmp").replace(state / "heartbeat")
-        time.sleep(1.0)
+        time.sleep(1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic())))
 
 
 if __name__ == "__main__":

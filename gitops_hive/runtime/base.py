@@ -29,7 +29,10 @@ class CrashReport:
     sha: str
     returncode: int
     log_tail: list[str]
-    restart_in: float | None
+    restart_in: float | None  # None: the crash limit was hit, it stays down
+    crashes_recent: int = 1  # within runtime.crash_window
+    crashes_since_apply: int = 1
+    since_apply: float = 0.0  # seconds since this commit was applied
 
 
 CrashHandler = Callable[[CrashReport], Awaitable[None]]

@@ -88,6 +88,9 @@ class _Slot:
     restart_task: asyncio.Task[None] | None = None
     watch_task: asyncio.Task[None] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    applied_at: float = 0.0
+    crashes: deque[float] = field(default_factory=deque)
+    crashes_since_apply: int = 0
 
 
 class ProcessRuntime:
@@ -100,12 +103,16 @@ class ProcessRuntime:
         start_grace: float,
         backoff: float,
         backoff_max: float,
+        crash_limit: int = 5,
+        crash_window: float = 300.0,
         on_crash: CrashHandler | None = None,
     ) -> None:
         self.command = command
         self.start_grace = start_grace
         self.backoff_initial = backoff
         self.backoff_max = backoff_max
+        self.crash_limit = crash_limit
+        self.crash_window = crash_window
         self.on_crash = on_crash
         self._slots: dict[str, _Slot] = {}
 
@@ -208,6 +215,8 @@ class ProcessRuntime:
         old = slot.current
         self._cancel_restart(slot)
         slot.current, slot.state, slot.restarts, slot.backoff = child, "running", 0, 0.0
+        slot.applied_at, slot.crashes_since_apply = time.monotonic(), 0
+        slot.crashes.clear()
         slot.watch_task = asyncio.create_task(self._watch(launch.agent, child))
         if old is not None:
             await self._terminate(old)
@@ -229,8 +238,26 @@ class ProcessRuntime:
             self.backoff_max, slot.backoff * 2 if slot.backoff else self.backoff_initial
         )
         slot.state, slot.current = "crashed", None
-        report = CrashReport(agent, child.launch.sha, code, list(child.tail)[-50:], slot.backoff)
-        slot.restart_task = asyncio.create_task(self._restart(agent, child.launch, slot.backoff))
+        now = time.monotonic()
+        slot.crashes.append(now)
+        while slot.crashes and now - slot.crashes[0] > self.crash_window:
+            slot.crashes.popleft()
+        slot.crashes_since_apply += 1
+        gave_up = len(slot.crashes) >= self.crash_limit
+        report = CrashReport(
+            agent,
+            child.launch.sha,
+            code,
+            list(child.tail)[-50:],
+            None if gave_up else slot.backoff,
+            crashes_recent=len(slot.crashes),
+            crashes_since_apply=slot.crashes_since_apply,
+            since_apply=now - slot.applied_at,
+        )
+        if not gave_up:
+            slot.restart_task = asyncio.create_task(
+                self._restart(agent, child.launch, slot.backoff)
+            )
         if self.on_crash is not None:
             await self.on_crash(report)
 
