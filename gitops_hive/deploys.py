@@ -19,12 +19,13 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError, NotFound, RuntimeFailure
 from gitops_hive.notices import notify_manager, wake_manager
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
-from gitops_hive.runtime.base import AgentLaunch
+from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.store import queries
 from gitops_hive.submissions import deployed_sha, queue_pinned, require_agent, validate_pinned
 
 log = logging.getLogger(__name__)
 LOG_LIMIT = 64 * 1024
+MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, NAME/state
 NOTICE_LOG_LINES = 30
 
 
@@ -120,6 +121,9 @@ async def launch_for(
 ) -> AgentLaunch:
     agent = ctx.layout.agent(agent_name)
     base = await uidpool.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
+    binds: tuple[Bind, ...] = ()
+    if base is not None and agent_name == ctx.config.manager:
+        binds = await manager_binds(ctx)
     return AgentLaunch(
         agent=agent.name,
         sha=sha,
@@ -128,7 +132,21 @@ async def launch_for(
         run=agent.run,
         env=env,
         uid_base=base,
+        binds=binds,
     )
+
+
+async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
+    """In its container the manager commits to every other agent's repo and reads its state."""
+    binds: list[Bind] = []
+    for record in await queries.list_agents(ctx.db):
+        if record.name == ctx.config.manager:
+            continue
+        other = ctx.layout.agent(record.name)
+        inside = f"{MANAGER_AGENTS_DIR}/{record.name}"
+        binds.append(Bind(other.proposed, f"{inside}/config", writable=True, hand_over=True))
+        binds.append(Bind(other.state, f"{inside}/state"))
+    return tuple(binds)
 
 
 async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:

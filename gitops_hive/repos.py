@@ -6,12 +6,21 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections import deque
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import DeltaStatus, DiffFind, DiffOption, FileMode, ObjectType, RepositoryOpenFlag
+from pygit2.enums import (
+    DeltaStatus,
+    DiffFind,
+    DiffOption,
+    FileMode,
+    ObjectType,
+    Option,
+    RepositoryOpenFlag,
+)
 
 from gitops_hive.diffs import DiffLine, FileDiff, Hunk, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError, NotFound
@@ -19,6 +28,7 @@ from gitops_hive.validation import EntryKind, TreeEntry
 
 MAIN = "refs/heads/main"
 HIVE_SIGNATURE = ("gitops-hive", "hive@localhost")
+_OWNER_CHECK_OFF = threading.Lock()  # held while libgit2's owner check is lifted
 MAX_DIFF_FILE_BYTES = 256 * 1024
 MAX_DIFF_FILE_LINES = 3000
 MAX_DIFF_TOTAL_LINES = 20000
@@ -90,7 +100,14 @@ def open_untrusted(git_dir: Path) -> pygit2.Repository:
     if os.path.islink(git_dir / "objects"):
         raise HiveError(f"{git_dir}/objects is a symlink; refusing to follow it")
     flags = RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
-    return pygit2.Repository(str(git_dir), flags)
+    with _OWNER_CHECK_OFF:
+        # Under nspawn a proposed/ repo belongs to an agent's uid, not ours. libgit2 refuses
+        # a repo another user owns; we lift that for this read-only open alone.
+        pygit2.option(Option.SET_OWNER_VALIDATION, False)
+        try:
+            return pygit2.Repository(str(git_dir), flags)
+        finally:
+            pygit2.option(Option.SET_OWNER_VALIDATION, True)
 
 
 def open_applied(path: Path) -> pygit2.Repository:

@@ -30,6 +30,16 @@ echo "tree: $(cat /agent/prompt.md | head -1)"
 echo written > /state/written-inside
 mkdir -p /state/sub && echo nested > /state/sub/file
 echo "socket: $(test -S /run/hive/hive.sock && echo yes)"
+if [ -d /agents ]; then
+  echo "agents: $(ls /agents | tr '\n' ' ')"
+  for a in /agents/*; do
+    git -C "$a/config" -c user.name=manager -c user.email=manager@hive commit -q \
+      --allow-empty -m "manager was here" && echo "committed: $a"
+    touch "$a/state/x" 2>/dev/null && echo "state writable: $a" || echo "state read-only: $a"
+  done
+else
+  echo "agents: none"
+fi
 echo probe ready
 exec sleep 100000
 """
@@ -200,3 +210,21 @@ def test_killing_the_container_reaches_the_managers_inbox(nspawn_hive: ServedHiv
 
     # The killed container's payload was ended; only the restarted one's runs.
     nspawn_hive.wait_for(lambda: len(sleepers()) == 1, timeout=10, what="one container left")
+
+
+def test_the_manager_commits_to_others_and_reads_their_state(nspawn_hive: ServedHive) -> None:
+    nspawn_hive.deploy("worker")
+    nspawn_hive.deploy("manager")
+    for agent in ("worker", "manager"):
+        nspawn_hive.wait_for(lambda a=agent: "probe ready" in log_of(nspawn_hive, a), timeout=20)
+    manager = log_of(nspawn_hive, "manager")
+    assert "agents: worker" in manager
+    assert "committed: /agents/worker" in manager
+    assert "state read-only: /agents/worker" in manager
+    assert "agents: none" in log_of(nspawn_hive, "worker")
+    # The controller pins what the manager committed in its container, though the repo now
+    # belongs to the manager's uid (libgit2's owner check is lifted for that read alone).
+    pending = nspawn_hive.wait_for(lambda: nspawn_hive.pending_for("worker"), what="pinned")
+    assert pending["summary"] == "manager was here" and pending["valid"]
+    repo = nspawn_hive.proposed("worker")
+    assert (repo / ".git").stat().st_uid == base_of(nspawn_hive, "manager")

@@ -9,6 +9,16 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
+class Bind:
+    """A host folder a container sees at `inside`; `hand_over` chowns it to the agent first."""
+
+    host: Path
+    inside: str
+    writable: bool = False
+    hand_over: bool = False
+
+
+@dataclass(frozen=True)
 class AgentLaunch:
     """Everything a runtime needs to start an agent from a pinned commit."""
 
@@ -19,6 +29,7 @@ class AgentLaunch:
     run: Path
     env: dict[str, str] = field(default_factory=dict)
     uid_base: int | None = None  # the host uid of root inside, for runtimes with private users
+    binds: tuple[Bind, ...] = ()  # extra folders, for runtimes with a root of their own
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,9 @@ class NspawnRuntime(ProcessRuntime):
         rootfs = launch.run / "rootfs" / launch.sha
         render_rootfs(rootfs)
         skipped = chown_tree(launch.state, launch.uid_base)
+        for bind in launch.binds:
+            if bind.hand_over:
+                skipped += chown_tree(bind.host, launch.uid_base)
         for path in skipped:
             log.warning(
                 "agent %s: left %s as it is (a file with several links)", launch.agent, path
@@ -216,6 +219,10 @@ class NspawnRuntime(ProcessRuntime):
             f"--bind={launch.state}:{CONTAINER_STATE}",
             f"--bind={socket_dir}:{CONTAINER_SOCKET_DIR}",
             f"--chdir={CONTAINER_STATE}",
+        ]
+        argv += [
+            f"--bind{'' if bind.writable else '-ro'}={bind.host}:{bind.inside}"
+            for bind in launch.binds
         ]
         argv += [f"--bind-ro={path}" for path in python_binds()]
         argv += [f"--bind-ro={path}" for path in HOST_READ_ONLY if Path(path).is_dir()]
