@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gitops_hive import manager_requests, messaging, questions
 from gitops_hive.broker import MAX_WAIT_SECONDS
+from gitops_hive.deploys import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
@@ -129,18 +130,20 @@ async def request_spawn(request: web.Request) -> web.Response:
 
 
 async def request_spawn_draft(request: web.Request) -> web.Response:
-    hive, _ = _manager(request, "request_spawn_draft")
+    hive, me = _manager(request, "request_spawn_draft")
     body = await json_body(request)
     agent = await hive.draft(str(body.get("name", "")))
-    repo = hive.ctx.layout.agent(agent["name"]).proposed
-    return json_reply(
-        {
-            **agent,
-            "repo": str(repo),
-            "next": "commit to the repo, then call request_spawn_commit(name, sha)",
-        },
-        status=201,
-    )
+    name = agent["name"]
+    if hive.ctx.runtime.private_users:
+        repo = f"{MANAGER_AGENTS_DIR}/{name}/config"
+        nxt = (
+            f"{repo} appears in your container when it next starts (ask the operator for "
+            f"`hivectl start {me}`); then commit there and call request_spawn_commit(name, sha)"
+        )
+    else:
+        repo = str(hive.ctx.layout.agent(name).proposed)
+        nxt = "commit to the repo, then call request_spawn_commit(name, sha)"
+    return json_reply({**agent, "repo": repo, "next": nxt}, status=201)
 
 
 async def request_spawn_commit(request: web.Request) -> web.Response:
