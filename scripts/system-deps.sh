@@ -8,6 +8,8 @@ command -v git >/dev/null 2>&1 || need="$need git"
 [ -x /usr/bin/chromium ] || need="$need chromium"
 command -v systemd-nspawn >/dev/null 2>&1 || need="$need systemd-container"
 command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus"
+# debootstrap: the D-Bus test boots a minimal Debian with systemd (kept in .cache/).
+command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need="$need debootstrap"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages:$need"
