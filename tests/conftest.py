@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,3 +160,16 @@ def serving(root: Path) -> Iterator[ServedHive]:
         yield hive
     finally:
         hive.stop()
+
+
+def need_nspawn() -> None:
+    """Skip (or, under CI, fail) a test that boots containers where it cannot."""
+    problem = None
+    if os.geteuid() != 0:
+        problem = "needs root"
+    elif shutil.which("systemd-nspawn") is None:
+        problem = "needs systemd-nspawn (apt install systemd-container)"
+    if problem:
+        if os.environ.get("CI"):
+            pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")
+        pytest.skip(problem)

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ServedHive, make_root, serving
+from tests.conftest import ServedHive, make_root, need_nspawn, serving
 from tests.repo_factory import commit_step, git
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def strict(tmp_path: Path) -> Iterator[ServedHive]:
+@pytest.fixture(params=["process", "nspawn"])
+def strict(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServedHive]:
     """Three crashes in a minute: down for good; three in the first minute: rolled back."""
+    if request.param == "nspawn":
+        need_nspawn()
     root = make_root(tmp_path / "hive")
     config = root / "hive.toml"
     text = config.read_text().replace("crash_limit = 5", "crash_limit = 3")
+    text = text.replace('kind = "process"', f'kind = "{request.param}"')
+    pool = 65536 * random.randrange(64, 30_000)  # a uid pool of its own under nspawn
+    text = text.replace("uid_pool_start = 1048576", f"uid_pool_start = {pool}")
     config.write_text(text)
     with serving(root) as hive:
         yield hive

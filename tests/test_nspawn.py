@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.config import UID_RANGE
-from tests.conftest import ServedHive, make_root, serving
+from tests.conftest import ServedHive, make_root, need_nspawn, serving
 from tests.repo_factory import commit_step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
@@ -43,18 +42,6 @@ fi
 echo probe ready
 exec sleep 100000
 """
-
-
-def need_nspawn() -> None:
-    problem = None
-    if os.geteuid() != 0:
-        problem = "needs root"
-    elif shutil.which("systemd-nspawn") is None:
-        problem = "needs systemd-nspawn (apt install systemd-container)"
-    if problem:
-        if os.environ.get("CI"):
-            pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")
-        pytest.skip(problem)
 
 
 def probe_command(root: Path) -> str:
