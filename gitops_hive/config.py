@@ -99,6 +99,14 @@ SETTINGS: tuple[Setting, ...] = (
         "nspawn: how many 65536-uid ranges the pool holds (one per agent, never shared).",
     ),
     Setting(
+        "nspawn.supervisor",
+        str,
+        "auto",
+        "nspawn: who supervises containers: systemd (transient units over D-Bus), controller "
+        "(systemd-nspawn --register=no --keep-unit as its child), or auto (systemd when it "
+        "is PID 1).",
+    ),
+    Setting(
         "harness.agent_command",
         list,
         [
@@ -141,6 +149,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 _BY_KEY = {s.key: s for s in SETTINGS}
 RUNTIME_KINDS = ("process", "nspawn")
+SUPERVISORS = ("auto", "systemd", "controller")
 UID_RANGE = 65536  # uids per agent under nspawn --private-users
 UID_MAX = 2**32 - 2
 
@@ -253,6 +262,11 @@ def parse_config(text: str, path: Path) -> HiveConfig:
         )
     if not values["runtime.command"]:
         raise ConfigError(f"{path}: runtime.command must not be empty")
+    if values["nspawn.supervisor"] not in SUPERVISORS:
+        raise ConfigError(
+            f"{path}: nspawn.supervisor {values['nspawn.supervisor']!r} is not one of "
+            f"{list(SUPERVISORS)}"
+        )
     start = values["nspawn.uid_pool_start"]
     if start % UID_RANGE:
         raise ConfigError(f"{path}: 'nspawn.uid_pool_start' must be a multiple of {UID_RANGE}")

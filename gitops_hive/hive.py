@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from gitops_hive import (
@@ -27,9 +28,11 @@ from gitops_hive.records import Approval, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.nspawn import NspawnRuntime
 from gitops_hive.runtime.process import ProcessRuntime
+from gitops_hive.runtime.units import UnitRuntime
 from gitops_hive.store import Database, queries
 
 log = logging.getLogger(__name__)
+SYSTEMD_BOOTED = Path("/run/systemd/system")  # present when systemd is PID 1
 
 
 def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
@@ -46,7 +49,13 @@ def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
     if kind == "process":
         return ProcessRuntime(config.runtime_command, **supervision)
     if kind == "nspawn":
-        return NspawnRuntime(config.runtime_command, **supervision)
+        containers = NspawnRuntime(config.runtime_command, **supervision)
+        supervisor = config["nspawn.supervisor"]
+        if supervisor == "auto":
+            supervisor = "systemd" if SYSTEMD_BOOTED.is_dir() else "controller"
+        if supervisor == "controller":
+            return containers
+        return UnitRuntime("SYSTEM", containers.invocation, private_users=True, **supervision)
     raise HiveError(f"runtime {kind!r} is not available")
 
 

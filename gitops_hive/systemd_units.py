@@ -96,14 +96,20 @@ class SystemdBus:
         *,
         description: str,
         environment: dict[str, str] | None = None,
+        output_file: str | None = None,
     ) -> str:
         """Start `argv` as the transient service `name`; return systemd's job path."""
-        properties = [
+        properties: list[tuple[str, tuple[str, Any]]] = [
             ("Description", ("s", description)),
             ("ExecStart", ("a(sasb)", [(argv[0], argv, False)])),
             ("Environment", ("as", [f"{k}={v}" for k, v in (environment or {}).items()])),
             ("KillMode", ("s", "mixed")),
         ]
+        if output_file is not None:
+            properties += [
+                ("StandardOutputFileToAppend", ("s", output_file)),
+                ("StandardErrorFileToAppend", ("s", output_file)),
+            ]
         # A failed unit stays loaded (so its result can be read); clear it to reuse the name.
         with contextlib.suppress(SystemdError):
             await self.call(SYSTEMD, "ResetFailedUnit", "s", (name,))
@@ -136,7 +142,12 @@ class SystemdBus:
                 if "NoSuchUnit" in exc.message:
                     return
                 raise
-            await asyncio.wait_for(queue.get(), CALL_TIMEOUT)
+            with contextlib.suppress(SystemdError):  # a failed unit stays loaded until reset
+                await self.call(SYSTEMD, "ResetFailedUnit", "s", (name,))
+            try:
+                await asyncio.wait_for(queue.get(), CALL_TIMEOUT)
+            except TimeoutError:
+                raise SystemdError(f"{name} was not unloaded within {CALL_TIMEOUT:g}s") from None
 
     async def unit_path(self, name: str) -> str:
         """The object path of a loaded unit."""

@@ -9,6 +9,7 @@ that bus.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from gitops_hive.errors import RuntimeFailure
+from gitops_hive.runtime.base import AgentLaunch, CrashReport
+from gitops_hive.runtime.units import Builder, UnitRuntime
 from gitops_hive.systemd_units import SystemdBus, UnitState, unit_name, watch_failures
 
 pytestmark = [pytest.mark.dbus, pytest.mark.nspawn]
@@ -69,6 +73,8 @@ def booted(tmp_path: Path) -> Iterator[str]:
     root = debian_root()
     busdir = tmp_path / "bus"
     busdir.mkdir()
+    shared = tmp_path / "shared"  # seen at the same path inside, for agents' logs
+    shared.mkdir()
     log = (tmp_path / "boot.log").open("wb")
     machine = f"hive-dbus-{os.getpid()}"
     boot = subprocess.Popen(
@@ -82,6 +88,7 @@ def booted(tmp_path: Path) -> Iterator[str]:
             f"--machine={machine}",
             f"--directory={root}",
             f"--bind={busdir}:/run/dbus",
+            f"--bind={shared}",
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -106,17 +113,20 @@ def booted(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 async def bus(booted: str) -> AsyncIterator[SystemdBus]:
+    """A connection to the booted systemd, once it answers on its bus."""
     deadline = time.monotonic() + 30
     while True:
-        try:
-            async with SystemdBus.connect(booted) as connected:
-                await connected.unit_path("dbus.service")  # systemd answers on the bus
-                yield connected
-                return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                connected = await stack.enter_async_context(SystemdBus.connect(booted))
+                await connected.unit_path("dbus.service")
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
+            yield connected
+            return
 
 
 async def test_a_transient_unit_runs_and_its_failure_is_heard(bus: SystemdBus) -> None:
@@ -134,7 +144,10 @@ async def test_a_transient_unit_runs_and_its_failure_is_heard(bus: SystemdBus) -
             environment={"HIVE_AGENT": "worker"},
         )
         state = await bus.state(name)
-        while state.sub != "running":
+        for _ in range(100):  # the two properties are read one after the other
+            if (state.active, state.sub) == ("active", "running"):
+                break
+            await asyncio.sleep(0.05)
             state = await bus.state(name)
         assert (state.active, state.sub) == ("active", "running")
         await bus.stop(name)
@@ -154,3 +167,69 @@ async def test_a_transient_unit_runs_and_its_failure_is_heard(bus: SystemdBus) -
 async def test_a_refused_call_names_systemds_error(bus: SystemdBus) -> None:
     with pytest.raises(Exception, match="NoSuchUnit"):
         await bus.unit_path("hive-agent-nobody.service")
+
+
+def launch(tmp_path: Path, sha: str) -> AgentLaunch:
+    run = tmp_path / "shared" / "run"
+    run.mkdir(exist_ok=True)
+    return AgentLaunch(
+        agent="worker", sha=sha, tree=run, state=run, run=run, env={"HIVE_AGENT": "worker"}
+    )
+
+
+def shell(script: str) -> Builder:
+    async def build(launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
+        return ["/bin/sh", "-c", script.replace("SHA", launch.sha)], dict(launch.env), launch.run
+
+    return build
+
+
+async def test_the_unit_runtime_applies_reports_and_restarts(
+    booted: str, bus: SystemdBus, tmp_path: Path
+) -> None:
+    crashes: asyncio.Queue[CrashReport] = asyncio.Queue()
+    runtime = UnitRuntime(
+        booted,
+        shell("echo started SHA as $HIVE_AGENT; sleep 1.5; exit 3"),
+        private_users=False,
+        start_grace=0.5,
+        backoff=0.2,
+        backoff_max=1.0,
+        on_crash=crashes.put,
+    )
+    try:
+        await runtime.apply(launch(tmp_path, "a" * 40))
+        assert runtime.status("worker")["state"] == "running"
+        report = await asyncio.wait_for(crashes.get(), 15)
+        assert (report.agent, report.sha, report.returncode) == ("worker", "a" * 40, 3)
+        assert report.restart_in == 0.2
+        assert "started " + "a" * 40 + " as worker" in "\n".join(report.log_tail)
+        again = await asyncio.wait_for(crashes.get(), 15)  # restarted, and crashed again
+        assert again.crashes_since_apply == 2
+        assert runtime.status("worker")["restarts"] >= 1
+        await runtime.stop("worker")
+        assert runtime.status("worker")["state"] == "stopped"
+    finally:
+        await runtime.close()
+
+
+async def test_a_unit_that_fails_at_once_fails_the_deploy_and_keeps_the_old(
+    booted: str, bus: SystemdBus, tmp_path: Path
+) -> None:
+    scripts = {"b" * 40: "echo good; sleep 600", "c" * 40: "echo bad; exit 7"}
+
+    async def build(launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
+        return ["/bin/sh", "-c", scripts[launch.sha]], {}, launch.run
+
+    runtime = UnitRuntime(
+        booted, build, private_users=False, start_grace=1.0, backoff=0.2, backoff_max=1.0
+    )
+    try:
+        await runtime.apply(launch(tmp_path, "b" * 40))
+        with pytest.raises(RuntimeFailure, match="status 7"):
+            await runtime.apply(launch(tmp_path, "c" * 40))
+        state = await bus.state(unit_name("worker"))
+        assert (state.active, state.sub) == ("active", "running")  # the good one, again
+        assert runtime.status("worker")["sha"] == "b" * 40
+    finally:
+        await runtime.close()

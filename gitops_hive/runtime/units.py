@@ -1,0 +1,207 @@
+"""The runtime through systemd's D-Bus API: each agent a transient `hive-agent-NAME.service`.
+
+Used when systemd is PID 1: systemd supervises and journals the agent (its output also goes
+to agents/NAME/run/agent.log), and the controller hears of a failure from the unit's
+PropertiesChanged signal. What the unit runs comes from a builder (the nspawn runtime's
+`systemd-nspawn` command line, in production). Restarts follow the same backoff and crash
+limit as the process runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_hive.errors import RuntimeFailure
+from gitops_hive.runtime.base import AgentLaunch, CrashHandler, CrashReport
+from gitops_hive.systemd_units import SystemdBus, UnitState, unit_name, watch_failures
+
+Builder = Callable[[AgentLaunch], Awaitable[tuple[list[str], dict[str, str], Path]]]
+
+
+@dataclass
+class _Unit:
+    launch: AgentLaunch | None = None
+    state: str = "absent"
+    restarts: int = 0
+    backoff: float = 0.0
+    crashes: deque[float] = field(default_factory=deque)
+    applied_at: float = 0.0
+    crashes_since_apply: int = 0
+    watcher: asyncio.Task[None] | None = None
+    restart: asyncio.Task[None] | None = None
+    failed: asyncio.Queue[UnitState] = field(default_factory=asyncio.Queue)
+
+
+class UnitRuntime:
+    """apply / stop / status / logs through transient units on a systemd bus."""
+
+    def __init__(
+        self,
+        bus_address: str,
+        build: Builder,
+        *,
+        private_users: bool,
+        start_grace: float,
+        backoff: float,
+        backoff_max: float,
+        crash_limit: int = 5,
+        crash_window: float = 300.0,
+        on_crash: CrashHandler | None = None,
+    ) -> None:
+        self.bus_address = bus_address
+        self.build = build
+        self.private_users = private_users
+        self.start_grace = start_grace
+        self.backoff_initial = backoff
+        self.backoff_max = backoff_max
+        self.crash_limit = crash_limit
+        self.crash_window = crash_window
+        self.on_crash = on_crash
+        self._units: dict[str, _Unit] = {}
+        self._stack = contextlib.AsyncExitStack()
+        self._bus: SystemdBus | None = None
+
+    async def _connect(self) -> SystemdBus:
+        if self._bus is None:
+            self._bus = await self._stack.enter_async_context(SystemdBus.connect(self.bus_address))
+        return self._bus
+
+    def _unit(self, agent: str) -> _Unit:
+        return self._units.setdefault(agent, _Unit())
+
+    async def _listen(self, agent: str, unit: _Unit) -> None:
+        if unit.watcher is None:
+            bus = await self._connect()
+            ready = asyncio.Event()
+            unit.watcher = asyncio.create_task(
+                watch_failures(bus, unit_name(agent), unit.failed.put, ready)
+            )
+            await ready.wait()
+
+    async def _start(self, launch: AgentLaunch) -> None:
+        bus = await self._connect()
+        argv, env, _ = await self.build(launch)
+        log = launch.run / "agent.log"
+        with log.open("a") as handle:
+            handle.write(f"--- start {launch.sha} (unit {unit_name(launch.agent)})\n")
+        await bus.start_transient(
+            unit_name(launch.agent),
+            argv,
+            description=f"gitops-hive agent {launch.agent} at {launch.sha[:12]}",
+            environment=env,
+            output_file=str(log),
+        )
+
+    async def apply(self, launch: AgentLaunch) -> None:
+        """Start the unit; a failure within the start grace brings the old commit back."""
+        unit = self._unit(launch.agent)
+        await self._listen(launch.agent, unit)
+        bus = await self._connect()
+        if unit.restart is not None:
+            unit.restart.cancel()
+        old = unit.launch
+        if old is not None:
+            await bus.stop(unit_name(launch.agent))
+        while not unit.failed.empty():
+            unit.failed.get_nowait()
+        await self._start(launch)
+        try:
+            failed = await asyncio.wait_for(unit.failed.get(), self.start_grace)
+        except TimeoutError:
+            failed = None
+        if failed is not None:
+            if old is not None:
+                await self._start(old)
+            raise RuntimeFailure(
+                f"{launch.agent} exited with status {failed.exit_status} within "
+                f"{self.start_grace:g}s of start ({failed.result})",
+                log="\n".join(self.logs(launch.agent, 50)),
+            )
+        unit.launch, unit.state, unit.restarts, unit.backoff = launch, "running", 0, 0.0
+        unit.applied_at, unit.crashes_since_apply = time.monotonic(), 0
+        unit.crashes.clear()
+        unit.restart = asyncio.create_task(self._supervise(launch.agent, unit))
+
+    async def _supervise(self, agent: str, unit: _Unit) -> None:
+        """Wait for failures of the running unit; report and restart with backoff."""
+        while True:
+            failed = await unit.failed.get()
+            launch = unit.launch
+            if launch is None:
+                return
+            now = time.monotonic()
+            unit.crashes.append(now)
+            while unit.crashes and now - unit.crashes[0] > self.crash_window:
+                unit.crashes.popleft()
+            unit.crashes_since_apply += 1
+            unit.backoff = min(
+                self.backoff_max, unit.backoff * 2 if unit.backoff else self.backoff_initial
+            )
+            gave_up = len(unit.crashes) >= self.crash_limit
+            unit.state = "crashed"
+            report = CrashReport(
+                agent,
+                launch.sha,
+                failed.exit_status,
+                self.logs(agent, 50),
+                None if gave_up else unit.backoff,
+                crashes_recent=len(unit.crashes),
+                crashes_since_apply=unit.crashes_since_apply,
+                since_apply=now - unit.applied_at,
+            )
+            if self.on_crash is not None:
+                await self.on_crash(report)
+            if gave_up:
+                return
+            await asyncio.sleep(unit.backoff)
+            await self._start(launch)
+            unit.state, unit.restarts = "running", unit.restarts + 1
+
+    async def stop(self, agent: str) -> None:
+        unit = self._unit(agent)
+        if unit.restart is not None:
+            unit.restart.cancel()
+            await asyncio.gather(unit.restart, return_exceptions=True)
+            unit.restart = None
+        if unit.launch is not None:
+            await (await self._connect()).stop(unit_name(agent))
+        unit.launch, unit.state = None, "stopped"
+
+    def status(self, agent: str) -> dict[str, Any]:
+        unit = self._units.get(agent)
+        if unit is None:
+            return {"state": "absent", "sha": None, "pid": None, "restarts": 0}
+        sha = unit.launch.sha if unit.launch and unit.state == "running" else None
+        return {"state": unit.state, "sha": sha, "pid": None, "restarts": unit.restarts}
+
+    def logs(self, agent: str, lines: int) -> list[str]:
+        unit = self._units.get(agent)
+        if unit is None or unit.launch is None:
+            return []
+        log = unit.launch.run / "agent.log"
+        try:
+            return log.read_text(errors="replace").splitlines()[-lines:]
+        except FileNotFoundError:
+            return []
+
+    async def remove(self, agent: str) -> None:
+        await self.stop(agent)
+        self._units.pop(agent, None)
+
+    async def close(self) -> None:
+        """Stop every agent's unit, then let go of the bus (tasks first, so no call dangles)."""
+        for agent in list(self._units):
+            with contextlib.suppress(Exception):
+                await self.stop(agent)
+        tasks = [t for u in self._units.values() for t in (u.restart, u.watcher) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._stack.aclose()
