@@ -23,15 +23,16 @@ demo: $(STAMP)
 	$(BIN)/python -m gitops_hive.demo --root $(DEMO_ROOT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gitops_hive tests benchmarks
-	$(BIN)/ruff format --check gitops_hive tests benchmarks
+	$(BIN)/ruff check gitops_hive tests benchmarks scripts
+	$(BIN)/ruff format --check gitops_hive tests benchmarks scripts
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format gitops_hive tests benchmarks
-	$(BIN)/ruff check --fix gitops_hive tests benchmarks
+	$(BIN)/ruff format gitops_hive tests benchmarks scripts
+	$(BIN)/ruff check --fix gitops_hive tests benchmarks scripts
 
 test: $(STAMP) system-deps lint
+	@python3 scripts/debian_root.py
 	$(BIN)/pytest
 
 bench: $(STAMP)

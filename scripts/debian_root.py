@@ -1,0 +1,85 @@
+"""Make the minimal Debian (systemd + dbus) the D-Bus tests boot, once, in .cache/.
+
+`make test` runs this before pytest (a test's own time limit is too short for debootstrap).
+It uses the Debian mirror and suite this machine's apt already uses, and does nothing where it
+cannot run (not root, no debootstrap): the tests then skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEST = ROOT / ".cache" / "debian-systemd"
+LOG = ROOT / ".cache" / "debootstrap.log"
+
+
+def suite() -> str | None:
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip('"') or None
+    return None
+
+
+def mirror() -> str | None:
+    """The first Debian archive named in apt's sources (deb822 or one-line style)."""
+    texts = [p.read_text() for p in sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        texts.append(legacy.read_text())
+    for text in texts:
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] not in (["URIs:"], ["deb"]):
+                continue
+            for word in words[1:]:
+                if "://" in word and word.rstrip("/").endswith("/debian"):
+                    return word
+    return None
+
+
+def main() -> int:
+    if (DEST / "lib" / "systemd" / "systemd").exists():
+        return 0
+    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+        print("note: the D-Bus tests need root and debootstrap; they will skip", file=sys.stderr)
+        return 0
+    where, codename = mirror(), suite()
+    if where is None or codename is None:
+        print(
+            "error: no Debian mirror or suite in apt's sources to debootstrap from", file=sys.stderr
+        )
+        return 1
+    staging = DEST.with_name(DEST.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    print(f"making {DEST.relative_to(ROOT)} with debootstrap ({codename}; once, about a minute)")
+    with LOG.open("wb") as log:
+        done = subprocess.run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=systemd,dbus",
+                codename,
+                str(staging),
+                where,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    if done.returncode != 0:
+        tail = LOG.read_text(errors="replace").splitlines()[-5:]
+        print(f"error: debootstrap failed ({LOG}):", *tail, sep="\n  ", file=sys.stderr)
+        shutil.rmtree(staging, ignore_errors=True)
+        return 1
+    staging.rename(DEST)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
