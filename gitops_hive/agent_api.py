@@ -8,19 +8,20 @@ import time
 
 from aiohttp import web
 
-from gitops_hive import manager_requests, messaging, questions
+from gitops_hive import manager_requests, messaging, models, questions
 from gitops_hive.broker import MAX_WAIT_SECONDS
 from gitops_hive.deploys import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
-from gitops_hive.store import inbox
+from gitops_hive.store import inbox, queries
 
 log = logging.getLogger(__name__)
 AGENT_HIVE_KEY = web.AppKey("hive", Hive)
 AGENT_NAME_KEY = web.AppKey("agent", str)
 AGENT_UID_KEY = web.AppKey("agent_uid", int)
 TURN_KEYS = ("duration_s", "exit_code", "messages_in", "messages_out", "notes_bytes")
+MAX_MODEL_NAME = 100
 
 
 @web.middleware
@@ -54,6 +55,12 @@ async def whoami(request: web.Request) -> web.Response:
             "max_wait_seconds": MAX_WAIT_SECONDS,
         }
     )
+
+
+async def current_model(request: web.Request) -> web.Response:
+    """The model the caller's next turn runs with (asked before every turn: no restart)."""
+    hive, me = _me(request)
+    return json_reply({"model": await models.current_model(hive.ctx, me)})
 
 
 async def send(request: web.Request) -> web.Response:
@@ -103,9 +110,17 @@ async def turn_end(request: web.Request) -> web.Response:
     values["tool_calls"] = float(sum(tools.values()))
     values.update({f"tool:{name}"[:120]: float(count) for name, count in tools.items()})
     values["turns"] = 1.0
+    model = body.get("model")
+    if model is not None and (not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME):
+        raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
+    now = time.time()
     async with hive.ctx.db.write() as conn:
-        await inbox.insert_stats(conn, me, time.time(), values)
+        await inbox.insert_stats(conn, me, now, values)
+        if model is not None:
+            await queries.record_turn_model(conn, me, model, now)
     hive.ctx.bus.publish("stats", agent=me)
+    if model is not None:
+        hive.ctx.bus.publish("model", agent=me, model=model)
     return json_reply({"recorded": len(values)}, status=201)
 
 
@@ -183,6 +198,7 @@ def make_agent_app(hive: Hive, agent: str, uid: int) -> web.Application:
     app[AGENT_NAME_KEY] = agent
     app[AGENT_UID_KEY] = uid
     app.router.add_get("/v1/whoami", whoami)
+    app.router.add_get("/v1/model", current_model)
     app.router.add_post("/v1/send", send)
     app.router.add_post("/v1/recv", recv)
     app.router.add_post("/v1/turns", turn_end)

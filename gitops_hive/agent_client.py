@@ -80,5 +80,10 @@ class AgentClient:
     async def recv(self, wait_seconds: float) -> dict[str, Any]:
         return dict(await self.call("POST", "/v1/recv", {"wait_seconds": wait_seconds}))
 
+    async def model(self) -> str:
+        """The model this agent's next turn should run with."""
+        reply = await self.call("GET", "/v1/model")
+        return str(reply["model"])
+
     async def turn_end(self, figures: dict[str, Any]) -> dict[str, Any]:
         return dict(await self.call("POST", "/v1/turns", figures))

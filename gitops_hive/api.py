@@ -135,6 +135,26 @@ async def deny(request: web.Request) -> web.Response:
     return json_reply(approval.to_json())
 
 
+async def get_model(request: web.Request) -> web.Response:
+    return json_reply(await _hive(request).model(request.match_info["name"]))
+
+
+async def set_model(request: web.Request) -> web.Response:
+    """Body: {"model": NAME, "reason": TEXT} to override, {"clear": true} to clear."""
+    body = await json_body(request)
+    model, reason, clear = body.get("model"), body.get("reason"), body.get("clear")
+    if bool(clear) == bool(model):
+        raise HiveError('give "model" (one of hive.toml `models`) or "clear": true')
+    if model is not None and not isinstance(model, str):
+        raise HiveError('"model" must be a string')
+    if reason is not None and not isinstance(reason, str):
+        raise HiveError('"reason" must be a string')
+    result = await _hive(request).set_model(
+        request.match_info["name"], None if clear else model, reason, who(request)
+    )
+    return json_reply(result)
+
+
 async def stop_agent(request: web.Request) -> web.Response:
     return json_reply(await _hive(request).stop(request.match_info["name"], who(request)))
 
@@ -186,6 +206,8 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{name}/submit", submit)
     app.router.add_post("/api/agents/{name}/rollback", rollback)
     app.router.add_post("/api/agents/{name}/resume", resume)
+    app.router.add_get("/api/agents/{name}/model", get_model)
+    app.router.add_post("/api/agents/{name}/model", set_model)
     app.router.add_post("/api/agents/{name}/stop", stop_agent)
     app.router.add_post("/api/agents/{name}/start", start_agent)
     app.router.add_get("/api/agents/{name}/inbox", agent_inbox)

@@ -79,10 +79,17 @@ def should_auto_submit(
     has_history: bool,
     pending_head: str | None,
     last_for_head: ApprovalStatus | None,
+    note_changed: bool = False,
 ) -> bool:
-    """Whether the ref watcher submits proposed/ main by itself."""
+    """Whether the ref watcher submits proposed/ main by itself.
+
+    `note_changed`: the manager's model note on `head` differs from the one pinned by the
+    last submission of `head` (a note alone, even on the running commit, asks for review).
+    """
     if head is None or not auto_submit or not has_history:
         return False
+    if note_changed:
+        return True
     if head in (deployed, pending_head):
         return False
     # The operator already refused this exact commit, or it is on its way.

@@ -11,6 +11,7 @@ import click
 
 from gitops_hive.cli_broker import BROKER_COMMANDS
 from gitops_hive.cli_common import client_of, layout_of, print_json, short, table, when
+from gitops_hive.cli_model import MODEL_COMMANDS
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
@@ -236,6 +237,10 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
     click.echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
     click.echo(f"head  {approval['head']}  {approval['summary']}")
     click.echo(f"base  {approval['base'] or '(empty tree)'}")
+    change = approval.get("model_change")
+    if change:
+        how = "note" if change["note"] else change["source"]
+        click.echo(f"model: {change['from'] or '-'} → {change['to']} ({how})")
     if approval["rewrites_history"]:
         click.echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
@@ -309,7 +314,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
                 a["status"],
                 short(a["deployed"]),
                 short(a["proposed"]),
-                a["model"],
+                a["model"] + (" (queued)" if a.get("model_state") == "queued" else ""),
                 f"#{a['pending']}" if a["pending"] else "-",
                 "" if a["auto_submit"] else "auto-submit paused",
             ]
@@ -378,5 +383,5 @@ def resume(ctx: click.Context, name: str) -> None:
         _echo_approval(result["submitted"], "queued")
 
 
-for _command in BROKER_COMMANDS:
+for _command in (*BROKER_COMMANDS, *MODEL_COMMANDS):
     main.add_command(_command)

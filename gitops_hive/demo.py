@@ -21,7 +21,7 @@ from gitops_hive.setup import init_root
 
 AGENT = "demo-worker"
 MANAGER = "manager"
-SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]
+SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.scripted_agent", "--turn", "--model", "{model}"]
 MANAGER_GIT = {
     "GIT_AUTHOR_NAME": "demo manager",
     "GIT_AUTHOR_EMAIL": "manager@hive.demo",

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any
 
-from gitops_hive import repos, uidpool
+from gitops_hive import models, repos, uidpool
 from gitops_hive.approvals import (
     RESUMABLE,
     check_approvable,
@@ -149,7 +149,9 @@ async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
     return tuple(binds)
 
 
-async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:
+async def start_commit(
+    ctx: HiveContext, agent_name: str, sha: str, model_note: str | None = None
+) -> None:
     """Materialise a pinned, valid commit and have the runtime run it."""
     spec, problems = await validate_pinned(ctx, agent_name, sha)
     if spec is None:
@@ -160,7 +162,7 @@ async def start_commit(ctx: HiveContext, agent_name: str, sha: str) -> None:
     await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
     env = {
         **spec.env,
-        "HIVE_MODEL": spec.model or ctx.config["default_model"],
+        "HIVE_MODEL": (await models.effective_at(ctx, agent_name, sha, model_note)).model,
         "HIVE_AGENT": agent_name,
         "HIVE_SOCKET": str(agent.socket),
         "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
@@ -183,7 +185,7 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
         main = await blocking(repos.get_ref, applied, repos.MAIN)
         if main != approval.head:
             try:
-                await start_commit(ctx, approval.agent, approval.head)
+                await start_commit(ctx, approval.agent, approval.head, approval.model_note)
             except RuntimeFailure as failure:
                 await _record_failure(ctx, approval, failure)
                 return
@@ -196,6 +198,7 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
             )
         elif ctx.runtime.status(approval.agent).get("sha") != approval.head:
             await _start_or_log(ctx, approval.agent, approval.head)
+        await models.carry_pinned_note(ctx, approval)
         await _record_deployed(
             ctx, approval, previous=main if main != approval.head else approval.base
         )
@@ -232,9 +235,18 @@ async def _rebase_pending(ctx: HiveContext, agent: str, deployed: str) -> None:
         pending = await queries.open_approval(ctx.db, agent)
         if pending is None or pending.status is not ApprovalStatus.PENDING:
             return
-        if pending.base == deployed or pending.head == deployed:
+        if pending.base == deployed:
             return
-        await queue_pinned(ctx, agent, pending.head, kind=None, source=pending.source)
+        if pending.head == deployed and pending.model_note is None:
+            return
+        await queue_pinned(
+            ctx,
+            agent,
+            pending.head,
+            kind=None,
+            source=pending.source,
+            model_note=pending.model_note,
+        )
 
 
 async def _record_failure(ctx: HiveContext, approval: Approval, failure: RuntimeFailure) -> None:
@@ -343,9 +355,10 @@ async def rollback(ctx: HiveContext, raw_name: str, to: str | None, who: str) ->
         current,
         f"Roll back to {target[:12]}\n\nRequested-by: {who}\n",
     )
+    note = await models.rollback_note(ctx, name, target, current)
     async with ctx.submit_locks(name):
         approval = await queue_pinned(
-            ctx, name, head, kind=ApprovalKind.ROLLBACK, source="rollback"
+            ctx, name, head, kind=ApprovalKind.ROLLBACK, source="rollback", model_note=note
         )
     if not approval.valid:
         raise HiveError(f"rollback commit {head} failed validation: {approval.errors}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -41,9 +42,11 @@ class TurnEnd:
     messages_in: int = 0
     messages_out: int = 0
     notes_bytes: int = 0
+    model: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "model": self.model,
             "duration_s": round(self.duration_s, 3),
             "exit_code": self.exit_code,
             "tool_calls": self.tool_calls,
@@ -168,6 +171,7 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
         messages_in=len(messages),
         messages_out=sum(n for tool, n in counts.items() if is_send(tool)),
         notes_bytes=notes.stat().st_size if notes.exists() else 0,
+        model=setup.model,
     )
 
 
@@ -205,6 +209,18 @@ async def setup_from_env(client: AgentClient) -> AgentSetup:
     )
 
 
+async def with_current_model(client: AgentClient, setup: AgentSetup) -> AgentSetup:
+    """The setup with the model the controller names now (an override needs no restart)."""
+    try:
+        model = await client.model()
+    except HiveCallError as exc:
+        log.warning("cannot ask for the model (%s); keeping %s", exc.message, setup.model)
+        return setup
+    if model != setup.model:
+        log.info("model switched: %s -> %s", setup.model, model)
+    return dataclasses.replace(setup, model=model)
+
+
 async def turn_loop(client: AgentClient, turn_limit: float) -> None:
     """recv(180) -> turn -> TurnEnd, until stopped."""
     setup = await setup_from_env(client)
@@ -219,8 +235,12 @@ async def turn_loop(client: AgentClient, turn_limit: float) -> None:
         messages = delivery["messages"]
         if not messages:
             continue
+        setup = await with_current_model(client, setup)
         log.info(
-            "turn: %d message(s) from %s", len(messages), sorted({m["from"] for m in messages})
+            "turn: %d message(s) from %s, model %s",
+            len(messages),
+            sorted({m["from"] for m in messages}),
+            setup.model,
         )
         end = await run_turn(setup, messages, turn_limit)
         log.info(

@@ -14,6 +14,7 @@ from gitops_hive import (
     drafting,
     lifecycle,
     messaging,
+    models,
     questions,
     submissions,
     views,
@@ -177,6 +178,18 @@ class Hive:
         """The operator's view of an inbox: unread messages, left unread."""
         recipient = await messaging.require_recipient(self.ctx, name)
         return await self.ctx.broker.peek(recipient, wait_seconds)
+
+    async def model(self, name: str) -> dict[str, Any]:
+        """The agent's effective model, its source, active or queued, and its switches."""
+        status = await models.model_status(self.ctx, name)
+        return {**status, "history": await models.model_history(self.ctx, name)}
+
+    async def set_model(
+        self, name: str, model: str | None, reason: str | None, who: str
+    ) -> dict[str, Any]:
+        """The operator's override (model None: clear it), as a note on the deployed commit."""
+        await models.set_override(self.ctx, name, model, reason, who)
+        return await self.model(name)
 
     async def questions(self, open_only: bool) -> list[Question]:
         return await questions.listing(self.ctx, open_only=open_only)

@@ -58,5 +58,14 @@ async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_sha: An
 
 async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:
     """Every agent, trimmed to what the manager acts on."""
-    keys = ("name", "status", "deployed", "proposed", "model", "pending")
+    keys = (
+        "name",
+        "status",
+        "deployed",
+        "proposed",
+        "model",
+        "model_source",
+        "model_state",
+        "pending",
+    )
     return [{k: a[k] for k in keys} for a in await views.agents_view(ctx)]

@@ -43,6 +43,7 @@ class Approval:
     decided_at: float | None = None
     reason: str | None = None
     log: str | None = None
+    model_note: str | None = None  # the manager's note on head, pinned at submission
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Approval:
             "decided_by": self.decided_by,
             "decided_at": self.decided_at,
             "reason": self.reason,
+            "model_note": self.model_note,
         }
 
 
@@ -84,6 +86,8 @@ class AgentRecord:
     created: float
     auto_submit: bool = True
     desired: str = "running"  # running | stopped
+    last_turn_model: str | None = None
+    last_turn_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -5,10 +5,11 @@ and writes a heartbeat to its state dir every second. `SCRIPTED_AGENT_EXIT=N` in
 [container] env makes it exit with status N at once: the way to see a failed deploy;
 `SCRIPTED_AGENT_EXIT_AFTER=S` makes it exit with status 4 after S seconds: a crash loop.
 
-Run by the harness as the agent CLI (`--turn`), it plays one turn the way the Claude CLI
-would: it reads the messages on stdin, answers each operator message by sending the
-manager an acknowledgement through its hive socket, notes the turn in notes.md, and prints
-stream-json lines with a tool_use block per tool it called.
+Run by the harness as the agent CLI (`--turn`, with `--model M` as the Claude CLI takes it),
+it plays one turn the way the Claude CLI would: it reads the messages on stdin, answers
+each operator message by sending the manager an acknowledgement through its hive socket,
+notes the turn (and its model) in notes.md, and prints stream-json lines with a tool_use
+block per tool it called.
 """
 
 from __future__ import annotations
@@ -69,10 +70,17 @@ async def _turn() -> int:
     return len(messages)
 
 
+def _argument(flag: str) -> str | None:
+    args = sys.argv[1:]
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
+
+
 def _one_turn() -> int:
+    model = _argument("--model") or "?"
+    print(json.dumps({"type": "system", "subtype": "init", "model": model}), flush=True)
     handled = asyncio.run(_turn())
     with Path("notes.md").open("a", encoding="utf-8") as notes:
-        notes.write(f"- turn at {time.time():.0f}: {handled} message(s)\n")
+        notes.write(f"- turn at {time.time():.0f} with model {model}: {handled} message(s)\n")
     print(json.dumps({"type": "result", "subtype": "success", "is_error": False}), flush=True)
     return 0
 

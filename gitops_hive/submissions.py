@@ -7,9 +7,11 @@ import logging
 from gitops_hive import repos
 from gitops_hive.approvals import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Conflict, NotFound
+from gitops_hive.errors import Conflict, HiveError, NotFound
+from gitops_hive.model_notes import parse_note
 from gitops_hive.names import validate_name
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
+from gitops_hive.repos import notes
 from gitops_hive.spec import AgentSpec, Problem
 from gitops_hive.store import queries
 from gitops_hive.validation import validate_proposal
@@ -40,13 +42,27 @@ async def validate_pinned(
     return validate_proposal(entries, spec_text, ctx.limits)
 
 
+async def proposed_note(ctx: HiveContext, name: str, head: str) -> str | None:
+    """The manager's model note on `head` in proposed/, read once (it is untrusted)."""
+    return await blocking(notes.read_proposed_note, ctx.layout.agent(name).proposed_git, head)
+
+
 async def queue_pinned(
-    ctx: HiveContext, name: str, head: str, *, kind: ApprovalKind | None, source: str
+    ctx: HiveContext,
+    name: str,
+    head: str,
+    *,
+    kind: ApprovalKind | None,
+    source: str,
+    model_note: str | None = None,
 ) -> Approval:
-    """Validate a commit present in applied.git and record it as the agent's pending approval."""
+    """Validate a commit present in applied.git (and the model note pinned with it) and record
+    it as the agent's pending approval."""
     agent = ctx.layout.agent(name)
     deployed = await deployed_sha(ctx, name)
     _, problems = await validate_pinned(ctx, name, head)
+    if model_note is not None:
+        problems += parse_note(model_note, tuple(ctx.config["models"]))[1]
     rewrites = deployed is not None and not await blocking(
         repos.is_ancestor, agent.applied, deployed, head
     )
@@ -66,6 +82,7 @@ async def queue_pinned(
             source=source,
             rewrites_history=rewrites,
             summary=summary,
+            model_note=model_note,
         )
         await queries.note_superseded_by(conn, superseded, approval_id)
         await queries.insert_event(
@@ -94,16 +111,20 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
     agent = ctx.layout.agent(name)
     async with ctx.submit_locks(name):
         head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
-        if head == await deployed_sha(ctx, name):
+        note = await proposed_note(ctx, name, head)
+        # On the running commit, only a new model note makes it worth another review.
+        if head == await deployed_sha(ctx, name) and (
+            note is None or note == await blocking(notes.read_note, agent.applied, head)
+        ):
             raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
         current = await queries.open_approval(ctx.db, name)
-        if current is not None and current.head == head:
+        if current is not None and current.head == head and current.model_note == note:
             if current.status is ApprovalStatus.PENDING:
                 return current
             raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
         budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
         await blocking(repos.copy_commit, agent.proposed_git, agent.applied, head, budget)
-        return await queue_pinned(ctx, name, head, kind=None, source=source)
+        return await queue_pinned(ctx, name, head, kind=None, source=source, model_note=note)
 
 
 async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
@@ -121,6 +142,11 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
     pending = await queries.open_approval(ctx.db, name)
     last = await queries.latest_for_head(ctx.db, name, head) if head else None
     history = await queries.list_approvals(ctx.db, agent=name)
+    try:
+        note = await proposed_note(ctx, name, head) if head else None
+    except HiveError as exc:
+        log.warning("agent %s: %s", name, exc.message)
+        note = None
     if not should_auto_submit(
         head=head,
         deployed=await deployed_sha(ctx, name),
@@ -128,6 +154,7 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
         has_history=bool(history),
         pending_head=pending.head if pending and pending.status.value == "pending" else None,
         last_for_head=last.status if last else None,
+        note_changed=note != (last.model_note if last else None),
     ):
         return None
     try:

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_hive import repos
+from gitops_hive import models, repos
 from gitops_hive.approvals import agent_status
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploys import get_approval
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.records import ApprovalStatus
-from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
 from gitops_hive.submissions import deployed_sha, require_agent
 
 BASES = ("deployed", "approved", "previous")
-
-
-async def _spec_model(ctx: HiveContext, name: str, sha: str | None) -> str | None:
-    if sha is None:
-        return None
-    text = await blocking(repos.read_blob, ctx.layout.agent(name).applied, sha, "agent.toml")
-    if text is None:
-        return None
-    spec, _ = validate_spec(text.decode("utf-8", "replace"))
-    return spec.model if spec else None
 
 
 async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
@@ -42,7 +31,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
     approvals = await queries.list_approvals(ctx.db, agent=name)
     pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
-    model = await _spec_model(ctx, name, deployed)
+    model = await models.model_status(ctx, name)
     return {
         "name": name,
         "status": agent_status(
@@ -54,7 +43,10 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
         ),
         "deployed": deployed,
         "proposed": proposed,
-        "model": model or ctx.config["default_model"],
+        "model": model["model"],
+        "model_source": model["model_source"],
+        "model_state": model["model_state"],
+        "last_turn_model": model["last_turn_model"],
         "pending": pending.id if pending else None,
         "auto_submit": record.auto_submit,
         "runtime": runtime,
@@ -67,7 +59,10 @@ async def agents_view(ctx: HiveContext) -> list[dict[str, Any]]:
 
 async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
     approvals = await queries.list_approvals(ctx.db, statuses=(ApprovalStatus.PENDING,))
-    return [a.to_json() for a in sorted(approvals, key=lambda a: a.id)]
+    return [
+        {**a.to_json(), "model_change": await models.model_change(ctx, a)}
+        for a in sorted(approvals, key=lambda a: a.id)
+    ]
 
 
 async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
@@ -78,7 +73,8 @@ async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
 
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     approval = await get_approval(ctx, approval_id)
-    return {**approval.to_json(), "log": approval.log}
+    change = await models.model_change(ctx, approval)
+    return {**approval.to_json(), "log": approval.log, "model_change": change}
 
 
 async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:

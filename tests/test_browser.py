@@ -177,3 +177,30 @@ def test_screenshot_is_in_the_readme() -> None:
     assert "![The approval page](docs/screenshot-approval.png)" in readme
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_switch_the_model_without_losing_what_is_typed(
+    served: ServedHive, browser: BrowserContext
+) -> None:
+    served.deploy("worker")
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    page.goto(f"{base}agents/worker")
+    page.wait_for_selector("#live-dot.on")
+    assert page.inner_text("#model-name") == "sonnet"
+
+    page.select_option("#model-form select[name=model]", "opus")
+    page.fill("#model-form input[name=reason]", "a hard refactor")
+    # A change arrives while the operator types: the page waits instead of wiping the form.
+    assert served.cli("model", "worker", "haiku").returncode == 0
+    page.wait_for_timeout(600)  # the refresh would have landed by now
+    assert page.input_value("#model-form input[name=reason]") == "a hard refactor"
+    page.click("#model-form button[type=submit]:not([name])")
+    page.wait_for_selector("#model-name:has-text('opus')")
+    assert page.inner_text("#model-state") == "queued"
+    assert "by operator (web): a hard refactor" in page.inner_text("#model-switched")
+    status = served.json("model", "worker")
+    assert (status["model"], status["last_switched"]["reason"]) == ("opus", "a hard refactor")
+    assert watched.problems == []
+    assert all(url.startswith(base) for url in watched.requests)

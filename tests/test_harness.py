@@ -4,28 +4,12 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gitops_hive.harness import AgentSetup, agent_argv, count_tool_calls, is_send, turn_prompt
-from tests.conftest import ServedHive, make_root, serving
-
-SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]'
-
-
-@pytest.fixture
-def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
-    """A served hive whose agents run the real harness, the scripted agent as their CLI."""
-    root = make_root(tmp_path / "hive")
-    config = root / "hive.toml"
-    text = config.read_text().replace('"gitops_hive.scripted_agent"]', '"gitops_hive.harness"]')
-    start = text.index("agent_command = [")
-    end = text.index("]", start) + 1
-    config.write_text(text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:])
-    with serving(root) as hive:
-        yield hive
+from tests.conftest import ServedHive
 
 
 def deploy(served: ServedHive, name: str) -> None:

@@ -342,3 +342,56 @@ async def test_a_proposal_that_rewrites_history_is_flagged(dash: Dash) -> None:
     assert rewritten.rewrites_history
     assert 'id="rewrite-flag"' in await dash.page(f"/approvals/{rewritten.id}")
     assert 'id="rewrite-flag"' not in await dash.page(f"/approvals/{approval}")
+
+
+async def test_the_model_form_overrides_and_clears_with_csrf(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    await dash.hive.approve(approval, head, "test", wait=True)
+    page = await dash.page("/agents/worker")
+    assert 'id="model-form"' in page and '<option value="opus">' in page
+    assert "Clear override" not in page  # nothing to clear yet
+
+    refused = await dash.post_form("/agents/worker/model", {"model": "opus"})
+    assert refused.status == 403
+    assert (await dash.hive.model("worker"))["model_source"] == "default"
+    unknown = await dash.post_form(
+        "/agents/worker/model", {"model": "gpt-9", "csrf": dash.guard.csrf_token}
+    )
+    assert unknown.status == 400 and "allows haiku, sonnet, opus" in await unknown.text()
+
+    posted = await dash.post_form(
+        "/agents/worker/model",
+        {"model": "opus", "reason": "<b>tricky</b> bug", "csrf": dash.guard.csrf_token},
+    )
+    assert posted.status == 303 and posted.headers["Location"] == "/agents/worker#model"
+    status = await dash.hive.model("worker")
+    assert (status["model"], status["model_source"], status["model_state"]) == (
+        "opus",
+        "note",
+        "queued",
+    )
+    assert status["last_switched"]["by"] == "operator (web)"
+    page = await dash.page("/agents/worker")
+    assert 'id="model-name">opus<' in page and "Clear override" in page
+    assert "&lt;b&gt;tricky&lt;/b&gt; bug" in page and "<b>tricky" not in page
+
+    cleared = await dash.post_form(
+        "/agents/worker/model", {"clear": "1", "csrf": dash.guard.csrf_token}
+    )
+    assert cleared.status == 303
+    assert (await dash.hive.model("worker"))["model_source"] == "default"
+
+
+async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> None:
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    await dash.hive.approve(approval, head, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    git(repo, "notes", "--ref=hive/model", "add", "-m", 'model = "haiku"\n', "HEAD")
+    noted = await dash.hive.submit("worker", None, source="test")
+    html = await dash.page(f"/approvals/{noted.id}")
+    assert 'id="model-change">sonnet → haiku (note)<' in html
+    assert 'id="model-note">model = &#34;haiku&#34;' in html
+    api = await dash.client.get("/api/agents/worker/model", headers=dash.auth)
+    assert (await api.json())["model"] == "sonnet"  # not before approval

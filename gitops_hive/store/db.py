@@ -97,6 +97,11 @@ MIGRATIONS: tuple[str, ...] = (
         base INTEGER NOT NULL UNIQUE
     );
     """,
+    """
+    ALTER TABLE approvals ADD COLUMN model_note TEXT;
+    ALTER TABLE agents ADD COLUMN last_turn_model TEXT;
+    ALTER TABLE agents ADD COLUMN last_turn_at REAL;
+    """,
 )
 
 

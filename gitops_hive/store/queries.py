@@ -39,6 +39,7 @@ def _approval(row: aiosqlite.Row) -> Approval:
         decided_at=row["decided_at"],
         reason=row["reason"],
         log=row["log"],
+        model_note=row["model_note"],
     )
 
 
@@ -59,6 +60,8 @@ def _agent(row: aiosqlite.Row) -> AgentRecord:
         created=row["created"],
         auto_submit=bool(row["auto_submit"]),
         desired=row["desired"],
+        last_turn_model=row["last_turn_model"],
+        last_turn_at=row["last_turn_at"],
     )
 
 
@@ -87,6 +90,13 @@ async def set_desired(conn: aiosqlite.Connection, name: str, desired: str) -> No
     await conn.execute("UPDATE agents SET desired = ? WHERE name = ?", (desired, name))
 
 
+async def record_turn_model(conn: aiosqlite.Connection, name: str, model: str, at: float) -> None:
+    """The model the agent's last turn really ran with."""
+    await conn.execute(
+        "UPDATE agents SET last_turn_model = ?, last_turn_at = ? WHERE name = ?", (model, at, name)
+    )
+
+
 # approvals
 
 
@@ -102,10 +112,12 @@ async def insert_approval(
     source: str,
     rewrites_history: bool,
     summary: str,
+    model_note: str | None = None,
 ) -> int:
     cursor = await conn.execute(
         "INSERT INTO approvals (agent, kind, head, base, status, valid, errors, created, source,"
-        " rewrites_history, summary) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+        " rewrites_history, summary, model_note)"
+        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
         (
             agent,
             kind.value,
@@ -117,6 +129,7 @@ async def insert_approval(
             source,
             int(rewrites_history),
             summary,
+            model_note,
         ),
     )
     assert cursor.lastrowid is not None

@@ -110,7 +110,13 @@ async def agent_page(request: web.Request) -> web.Response:
     agent = await hive.agent(name)
     history = await hive.history(name)
     deployments = await queries.list_deployments(hive.ctx.db, agent["name"])
-    context = {**_common(request), "agent": agent, "history": history, "deployments": deployments}
+    context = {
+        **_common(request),
+        "agent": agent,
+        "history": history,
+        "deployments": deployments,
+        "model": await hive.model(agent["name"]),
+    }
     template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
     return aiohttp_jinja2.render_template(template, request, context)
 
@@ -120,6 +126,15 @@ async def rollback_form(request: web.Request) -> web.Response:
     form = await _form(request)
     await request.app[HIVE_KEY].rollback(name, form.get("to") or None, WEB_OPERATOR)
     raise web.HTTPSeeOther(f"/agents/{name}")
+
+
+async def model_form(request: web.Request) -> web.Response:
+    """Override the agent's model, or clear the override (the `clear` button)."""
+    name = request.match_info["name"]
+    form = await _form(request)
+    model = None if form.get("clear") else form.get("model", "")
+    await request.app[HIVE_KEY].set_model(name, model, form.get("reason"), WEB_OPERATOR)
+    raise web.HTTPSeeOther(f"/agents/{name}#model")
 
 
 async def login_page(request: web.Request) -> web.Response:
@@ -179,6 +194,7 @@ def add_page_routes(app: web.Application) -> None:
     app.router.add_post("/questions/{id}/answer", answer_form)
     app.router.add_get("/agents/{name}", agent_page)
     app.router.add_post("/agents/{name}/rollback", rollback_form)
+    app.router.add_post("/agents/{name}/model", model_form)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_submit)
     app.router.add_post("/logout", logout)

@@ -22,12 +22,27 @@ function openDetails() {
   return state;
 }
 
+let deferred = false;
+
+function typing(root) {
+  const active = document.activeElement;
+  return active && root.contains(active) && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName);
+}
+
 async function refresh(url) {
+  const root = document.getElementById("live-root");
+  if (typing(root)) {
+    // Never wipe what the operator is typing: refresh once the field loses focus.
+    if (!deferred) {
+      deferred = true;
+      document.activeElement.addEventListener("blur", () => { deferred = false; refresh(url); }, { once: true });
+    }
+    return;
+  }
   const response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
   if (response.status === 401 || response.redirected) { window.location.href = "/login"; return; }
   if (!response.ok) return;
   const html = await response.text();
-  const root = document.getElementById("live-root");
   const open = openDetails();
   root.innerHTML = html;
   document.querySelectorAll("details.file").forEach((d) => { if (d.id in open) d.open = open[d.id]; });
@@ -46,7 +61,7 @@ function startLive() {
     if (timer) return;
     timer = setTimeout(() => { timer = null; refresh(url); }, 150);
   };
-  ["approval", "agent", "question"].forEach((kind) => source.addEventListener(kind, schedule));
+  ["approval", "agent", "question", "model"].forEach((kind) => source.addEventListener(kind, schedule));
 }
 
 document.addEventListener("DOMContentLoaded", () => {

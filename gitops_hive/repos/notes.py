@@ -1,0 +1,188 @@
+"""Git notes on agents' commits (the model override): read, walk, write, and their history."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import FileMode, ObjectType
+
+from gitops_hive.errors import HiveError
+from gitops_hive.repos import _commit, _signature, open_applied, open_untrusted
+
+MODEL_NOTES_REF = "refs/notes/hive/model"
+MAX_NOTE_BYTES = 4096
+MAX_WALK = 100_000  # commits walked looking for a note before giving up
+_WRITE_LOCK = threading.Lock()  # one notes commit at a time in this process
+
+
+@dataclass(frozen=True)
+class FoundNote:
+    """A note and the commit it annotates."""
+
+    commit: str
+    text: str
+
+
+@dataclass(frozen=True)
+class NoteChange:
+    """The notes-ref commit that last set a commit's note: when, and its message."""
+
+    notes_commit: str
+    when: float
+    message: str
+
+
+def _decode(data: bytes, where: str) -> str:
+    if len(data) > MAX_NOTE_BYTES:
+        raise HiveError(f"the note {where} is over {MAX_NOTE_BYTES} bytes; shorten it")
+    return data.decode("utf-8", "replace")
+
+
+def _note_blob(repo: pygit2.Repository, notes_tree: pygit2.Tree, sha: str) -> pygit2.Oid | None:
+    """The blob holding `sha`'s note in a notes tree, flat or fanned out (ab/cdef...)."""
+    tree = notes_tree
+    rest = sha
+    while rest:
+        if rest in tree:
+            entry = tree[rest]
+            return entry.id if entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE) else None
+        head, rest = rest[:2], rest[2:]
+        if head not in tree or tree[head].filemode != FileMode.TREE:
+            return None
+        obj = repo[tree[head].id]
+        assert isinstance(obj, pygit2.Tree)
+        tree = obj
+    return None
+
+
+def _notes_tree(repo: pygit2.Repository, notes_commit: pygit2.Oid) -> pygit2.Tree:
+    return _commit(repo, notes_commit).tree
+
+
+def _tip(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
+    found = repo.references.get(ref)
+    if found is None:
+        return None
+    return _commit(repo, found.target).id
+
+
+def _read(repo: pygit2.Repository, tip: pygit2.Oid | None, sha: str, where: str) -> str | None:
+    if tip is None:
+        return None
+    blob = _note_blob(repo, _notes_tree(repo, tip), sha)
+    if blob is None:
+        return None
+    obj = repo[blob]
+    assert isinstance(obj, pygit2.Blob)
+    return _decode(obj.data, where)
+
+
+def read_proposed_note(git_dir: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
+    """The note on `sha` in an untrusted proposed/ repo (the manager's), or None."""
+    repo = open_untrusted(git_dir)
+    try:
+        return _read(repo, _tip(repo, ref), sha, f"on {sha[:12]} in {git_dir.parent}")
+    except (KeyError, ValueError, pygit2.GitError):
+        raise HiveError(f"{ref} in {git_dir.parent} is damaged; rewrite that note") from None
+
+
+def read_note(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
+    """The note on `sha` in applied.git, or None."""
+    repo = open_applied(repo_path)
+    return _read(repo, _tip(repo, ref), sha, f"on {sha[:12]}")
+
+
+def find_first_parent_note(
+    repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF
+) -> FoundNote | None:
+    """The first note met walking first-parent history from `sha` in applied.git."""
+    repo = open_applied(repo_path)
+    tip = _tip(repo, ref)
+    if tip is None:
+        return None
+    notes = _notes_tree(repo, tip)
+    commit = _commit(repo, sha)
+    for _ in range(MAX_WALK):
+        blob = _note_blob(repo, notes, str(commit.id))
+        if blob is not None:
+            obj = repo[blob]
+            assert isinstance(obj, pygit2.Blob)
+            return FoundNote(str(commit.id), _decode(obj.data, f"on {str(commit.id)[:12]}"))
+        if not commit.parent_ids:
+            return None
+        commit = _commit(repo, commit.parent_ids[0])
+    return None
+
+
+def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
+    """Set `sha`'s note in applied.git as one new notes commit; return that commit's sha.
+
+    The notes ref moves by compare-and-swap from the tip the new commit was built on, so two
+    writers can never drop each other's note.
+    """
+    data = text.encode()
+    if len(sha) != 40:
+        raise HiveError(f"a note annotates a full sha, not {sha!r}")
+    if len(data) > MAX_NOTE_BYTES:
+        raise HiveError(f"a note is at most {MAX_NOTE_BYTES} bytes")
+    with _WRITE_LOCK:
+        repo = open_applied(repo_path)
+        _commit(repo, sha)  # the annotated commit must exist here
+        for _ in range(10):
+            tip = _tip(repo, MODEL_NOTES_REF)
+            builder = repo.TreeBuilder(_notes_tree(repo, tip)) if tip else repo.TreeBuilder()
+            if builder.get(sha[:2]) is not None:
+                raise HiveError("the notes ref is fanned out; the controller writes it flat")
+            builder.insert(sha, repo.odb.write(ObjectType.BLOB, data), FileMode.BLOB)
+            sig = _signature()
+            parents = [tip] if tip else []
+            new = repo.create_commit(None, sig, sig, message, builder.write(), parents)
+            try:
+                if tip is None:
+                    repo.create_reference_direct(MODEL_NOTES_REF, new, False, message=message)
+                else:
+                    reference = repo.references[MODEL_NOTES_REF]
+                    if reference.target != tip:
+                        continue
+                    reference.set_target(new, message)
+            except (pygit2.AlreadyExistsError, pygit2.GitError, ValueError):
+                continue  # another writer moved the ref first: build on its tip
+            return str(new)
+    raise HiveError(f"could not update {MODEL_NOTES_REF}: it kept moving; try again")
+
+
+def last_change(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> NoteChange | None:
+    """The notes-ref commit that set `sha`'s current note (the newest one that changed it)."""
+    repo = open_applied(repo_path)
+    tip = _tip(repo, ref)
+    if tip is None:
+        return None
+    current = _note_blob(repo, _notes_tree(repo, tip), sha)
+    if current is None:
+        return None
+    commit = _commit(repo, tip)
+    for _ in range(MAX_WALK):
+        parent = _commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
+        before = _note_blob(repo, parent.tree, sha) if parent is not None else None
+        if before != current:
+            return NoteChange(str(commit.id), float(commit.commit_time), commit.message.strip())
+        assert parent is not None
+        commit = parent
+    return None
+
+
+def history(repo_path: Path, limit: int, ref: str = MODEL_NOTES_REF) -> list[NoteChange]:
+    """The newest `limit` commits of the notes ref: every switch, newest first."""
+    repo = open_applied(repo_path)
+    tip = _tip(repo, ref)
+    changes: list[NoteChange] = []
+    commit = _commit(repo, tip) if tip else None
+    while commit is not None and len(changes) < limit:
+        changes.append(
+            NoteChange(str(commit.id), float(commit.commit_time), commit.message.strip())
+        )
+        commit = _commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
+    return changes
