@@ -42,6 +42,26 @@ def mirror() -> str | None:
     return None
 
 
+def mounts_under(path: Path) -> list[Path]:
+    """Mount points inside `path`, deepest first (an interrupted debootstrap leaves /proc)."""
+    found = []
+    prefix = str(path.resolve()) + "/"
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        point = line.split()[4].replace("\\040", " ")
+        if point.startswith(prefix):
+            found.append(Path(point))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_staging(staging: Path) -> None:
+    """Remove a half-made root, unmounting first: never delete through a mounted /proc."""
+    for point in mounts_under(staging):
+        subprocess.run(["umount", "--lazy", str(point)], check=True)
+    if mounts_under(staging):
+        raise SystemExit(f"error: {staging} still has mounts inside; unmount them by hand")
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def main() -> int:
     if (DEST / "lib" / "systemd" / "systemd").exists():
         return 0
@@ -55,7 +75,7 @@ def main() -> int:
         )
         return 1
     staging = DEST.with_name(DEST.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
+    remove_staging(staging)
     staging.parent.mkdir(parents=True, exist_ok=True)
     print(f"making {DEST.relative_to(ROOT)} with debootstrap ({codename}; once, about a minute)")
     with LOG.open("wb") as log:
@@ -75,7 +95,7 @@ def main() -> int:
     if done.returncode != 0:
         tail = LOG.read_text(errors="replace").splitlines()[-5:]
         print(f"error: debootstrap failed ({LOG}):", *tail, sep="\n  ", file=sys.stderr)
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
         return 1
     staging.rename(DEST)
     return 0
