@@ -38,6 +38,7 @@ test: $(STAMP) system-deps lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/commit_to_pending.py
 	$(BIN)/python benchmarks/approve_to_running.py
+	$(BIN)/python benchmarks/crash_to_inbox.py
 	$(BIN)/python benchmarks/recv_wakeup.py
 	$(BIN)/python benchmarks/render_diff.py
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from gitops_hive.cli_broker import BROKER_COMMANDS
-from gitops_hive.cli_common import client_of, layout_of, print_json, short, table, when
+from gitops_hive.cli_common import client_of, echo, layout_of, print_json, short, table, when
 from gitops_hive.cli_model import MODEL_COMMANDS
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
@@ -26,7 +26,7 @@ class HiveGroup(click.Group):
         try:
             return super().invoke(ctx)
         except HiveError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            echo(f"error: {exc.message}", err=True)
             sys.exit(EXIT_ERROR)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -35,13 +35,13 @@ class HiveGroup(click.Group):
             return super().main(*args, **kwargs)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "hivectl"
-            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             sys.exit(EXIT_ERROR)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            echo(f"error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         except click.Abort:
-            click.echo("aborted", err=True)
+            echo("aborted", err=True)
             sys.exit(1)
 
 
@@ -70,10 +70,10 @@ def init(ctx: click.Context) -> None:
     root = layout_of(ctx).root
     made = init_root(root)
     if made:
-        click.echo(f"initialised {root}: {', '.join(made)}")
+        echo(f"initialised {root}: {', '.join(made)}")
     else:
-        click.echo(f"{root} is already a hive; nothing changed")
-    click.echo(f"next: hivectl --root {root} serve")
+        echo(f"{root} is already a hive; nothing changed")
+    echo(f"next: hivectl --root {root} serve")
 
 
 @main.command()
@@ -120,7 +120,7 @@ def token(ctx: click.Context) -> None:
 
         listen = load_config(layout.config)["web.listen"]
         url = f"http://{listen}/"
-    click.echo(f"{url}login#token={quote(secret)}")
+    echo(f"{url}login#token={quote(secret)}")
 
 
 @main.command()
@@ -135,7 +135,7 @@ def draft(ctx: click.Context, name: str, as_json: bool) -> None:
         print_json(agent)
         return
     path = layout_of(ctx).agent(name).proposed
-    click.echo(
+    echo(
         f"drafted {name} at {short(agent['proposed'])}: edit {path}, commit, then "
         f"`hivectl submit {name}`"
     )
@@ -143,14 +143,14 @@ def draft(ctx: click.Context, name: str, as_json: bool) -> None:
 
 def _echo_approval(approval: dict[str, Any], verb: str) -> None:
     valid = "valid" if approval["valid"] else "INVALID"
-    click.echo(
+    echo(
         f"{verb} approval #{approval['id']} for {approval['agent']}: "
         f"{approval['kind']} {approval['head']} ({valid})"
     )
     for error in approval.get("errors", []):
         where = error["file"] + (f":{error['line']}" if error.get("line") else "")
         key = f" {error['key']}:" if error.get("key") else ""
-        click.echo(f"  {where}:{key} {error['message']}")
+        echo(f"  {where}:{key} {error['message']}")
 
 
 @main.command()
@@ -192,7 +192,7 @@ def pending(ctx: click.Context, as_json: bool) -> None:
         print_json(approvals)
         return
     if not approvals:
-        click.echo("nothing pending")
+        echo("nothing pending")
         return
     table(
         [
@@ -234,31 +234,31 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
     number = _approval_arg(approval_id)
     client = client_of(ctx)
     approval = client.get(f"/api/approvals/{number}")
-    click.echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
-    click.echo(f"head  {approval['head']}  {approval['summary']}")
-    click.echo(f"base  {approval['base'] or '(empty tree)'}")
+    echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
+    echo(f"head  {approval['head']}  {approval['summary']}")
+    echo(f"base  {approval['base'] or '(empty tree)'}")
     change = approval.get("model_change")
     if change:
         how = "note" if change["note"] else change["source"]
-        click.echo(f"model: {change['from'] or '-'} → {change['to']} ({how})")
+        echo(f"model: {change['from'] or '-'} → {change['to']} ({how})")
     if approval["rewrites_history"]:
-        click.echo(
+        echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
         )
     for error in approval["errors"]:
         where = error["file"] + (f":{error['line']}" if error.get("line") else "")
         key = f" {error['key']}:" if error.get("key") else ""
-        click.echo(f"INVALID {where}:{key} {error['message']}")
+        echo(f"INVALID {where}:{key} {error['message']}")
     if approval.get("decided_by"):
-        click.echo(
+        echo(
             f"decided by {approval['decided_by']} at {when(approval['decided_at'])}"
             + (f": {approval['reason']}" if approval.get("reason") else "")
         )
     if approval.get("log"):
-        click.echo("build log:\n" + approval["log"])
-    click.echo("")
+        echo("build log:\n" + approval["log"])
+    echo("")
     fmt = "stat" if stat else "patch"
-    click.echo(client.get(f"/api/approvals/{number}/diff?base={base}&format={fmt}"), nl=False)
+    echo(client.get(f"/api/approvals/{number}/diff?base={base}&format={fmt}"), nl=False)
 
 
 @main.command()
@@ -273,14 +273,14 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
     client = client_of(ctx)
     if not no_wait and not as_json and sys.stderr.isatty():
         client.get("/api/health")  # no controller: say only that
-        click.echo(f"approving #{number}; building...", err=True)
+        echo(f"approving #{number}; building...", err=True)
     result = client.post(f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait})
     if as_json:
         print_json(result)
         return
-    click.echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
+    echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
     if result["status"] == "failed":
-        click.echo(result.get("log") or "", err=True)
+        echo(result.get("log") or "", err=True)
         sys.exit(1)
 
 
@@ -292,7 +292,7 @@ def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
     """Deny ID with a reason."""
     number = _approval_arg(approval_id)
     result = client_of(ctx).post(f"/api/approvals/{number}/deny", {"reason": reason})
-    click.echo(f"approval #{number}: denied ({result['reason']})")
+    echo(f"approval #{number}: denied ({result['reason']})")
 
 
 @main.command()
@@ -305,7 +305,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
         print_json(found)
         return
     if not found:
-        click.echo("no agents yet: `hivectl spawn NAME` creates one")
+        echo("no agents yet: `hivectl spawn NAME` creates one")
         return
     table(
         [
@@ -365,8 +365,8 @@ def rollback(ctx: click.Context, name: str, to: str | None) -> None:
     """Deploy a new commit with an earlier deployment's tree; pauses auto-submit."""
     validate_name(name)
     result = client_of(ctx).post(f"/api/agents/{name}/rollback", {"to": to})
-    click.echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
-    click.echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
+    echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
+    echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
     if result["status"] == "failed":
         sys.exit(1)
 
@@ -378,7 +378,7 @@ def resume(ctx: click.Context, name: str) -> None:
     """Let the watcher submit NAME's proposed/ main again."""
     validate_name(name)
     result = client_of(ctx).post(f"/api/agents/{name}/resume")
-    click.echo(f"auto-submit for {name} resumed")
+    echo(f"auto-submit for {name} resumed")
     if result.get("submitted"):
         _echo_approval(result["submitted"], "queued")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gitops_hive.broker import MAX_WAIT_SECONDS
-from gitops_hive.cli_common import client_of, print_json, table, when
+from gitops_hive.cli_common import client_of, echo, print_json, table, when
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 
@@ -22,7 +22,7 @@ def send(ctx: click.Context, to: str, body: str, as_json: bool) -> None:
     if as_json:
         print_json(message)
         return
-    click.echo(f"message #{message['id']} queued for {to}")
+    echo(f"message #{message['id']} queued for {to}")
 
 
 @click.command()
@@ -44,17 +44,17 @@ def recv(ctx: click.Context, name: str, wait: float, as_json: bool) -> None:
         print_json(delivery)
         return
     if delivery.get("note"):
-        click.echo(f"note: {delivery['note']}", err=True)
+        echo(f"note: {delivery['note']}", err=True)
     messages = delivery["messages"]
     if not messages:
-        click.echo(f"no unread messages for {name}")
+        echo(f"no unread messages for {name}")
         return
     for message in messages:
-        click.echo(
+        echo(
             f"#{message['id']} {when(message['created'])} from {message['from']} "
             f"[{message['kind']}]"
         )
-        click.echo(f"    {message['body']}")
+        echo(f"    {message['body']}")
 
 
 @click.command()
@@ -68,7 +68,7 @@ def questions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
         print_json(found)
         return
     if not found:
-        click.echo("no open questions" if not show_all else "no questions yet")
+        echo("no open questions" if not show_all else "no questions yet")
         return
     table(
         [
@@ -96,7 +96,7 @@ def answer(ctx: click.Context, question_id: str, text: str) -> None:
     if not number.isdigit():
         raise HiveError(f"question id {question_id!r} is not a number: `hivectl questions`")
     result = client_of(ctx).post(f"/api/questions/{number}/answer", {"answer": text})
-    click.echo(f"question #{number} answered; the answer is in {result['asker']}'s inbox")
+    echo(f"question #{number} answered; the answer is in {result['asker']}'s inbox")
 
 
 @click.command()
@@ -106,7 +106,7 @@ def stop(ctx: click.Context, name: str) -> None:
     """Stop NAME's agent; its repo, state and inbox stay, messages keep queueing."""
     validate_name(name)
     result = client_of(ctx).post(f"/api/agents/{name}/stop")
-    click.echo(f"{name}: {result['status']}")
+    echo(f"{name}: {result['status']}")
 
 
 @click.command()
@@ -116,7 +116,7 @@ def start(ctx: click.Context, name: str) -> None:
     """Start NAME's deployed commit again."""
     validate_name(name)
     result = client_of(ctx).post(f"/api/agents/{name}/start")
-    click.echo(f"{name}: {result['status']} at {result['deployed']}")
+    echo(f"{name}: {result['status']} at {result['deployed']}")
 
 
 BROKER_COMMANDS = (send, recv, questions, answer, stop, start)

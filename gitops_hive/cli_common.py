@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,22 @@ import click
 
 from gitops_hive.client import ControlClient
 from gitops_hive.layout import HiveLayout
+
+# Control characters (but tab and newline) and the bidirectional overrides: text from an
+# agent's repo or inbox must not move the cursor, recolour or reorder what the operator reads.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character shown as an escape (`\\x1b`, `\\u202e`)."""
+    return UNSAFE.sub(
+        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
+    )
+
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """click.echo, but what reaches the terminal is `printable`."""
+    click.echo(printable(text), err=err, nl=nl)
 
 
 def layout_of(ctx: click.Context) -> HiveLayout:
@@ -26,7 +43,7 @@ def client_of(ctx: click.Context) -> ControlClient:
 
 
 def print_json(data: Any) -> None:
-    """Print indented JSON."""
+    """Print indented JSON (json.dumps escapes control characters itself)."""
     click.echo(json.dumps(data, indent=2))
 
 
@@ -42,8 +59,7 @@ def when(ts: float | None) -> str:
 
 def table(rows: list[list[str]], header: list[str]) -> None:
     """Print rows in aligned columns under a header."""
+    rows = [[printable(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        click.echo(
-            "  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        )
+        echo("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

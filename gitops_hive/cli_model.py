@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gitops_hive.cli_common import client_of, print_json, short, when
+from gitops_hive.cli_common import client_of, echo, print_json, short, when
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 
@@ -18,18 +18,18 @@ def echo_model_status(status: dict[str, Any]) -> None:
     source = SOURCES.get(status["model_source"], status["model_source"])
     if status.get("note_on"):
         source += f" on {short(status['note_on'])}"
-    click.echo(f"{status['agent']}: {status['model']} ({source})")
+    echo(f"{status['agent']}: {status['model']} ({source})")
     if status["model_state"] == "active":
-        click.echo("  active: the last turn ran with it")
+        echo("  active: the last turn ran with it")
     else:
         ran = status.get("last_turn_model")
         then = f" (the last turn ran {ran})" if ran else " (no turn yet)"
-        click.echo(f"  queued: the next turn runs with it{then}")
+        echo(f"  queued: the next turn runs with it{then}")
     switched = status.get("last_switched")
     if switched:
         reason = f": {switched['reason']}" if switched.get("reason") else ""
-        click.echo(f"  last switched {when(switched['at'])} by {switched['by']}{reason}")
-    click.echo(f"  allowed: {', '.join(status['allowed'])}")
+        echo(f"  last switched {when(switched['at'])} by {switched['by']}{reason}")
+    echo(f"  allowed: {', '.join(status['allowed'])}")
 
 
 @click.command()
@@ -67,7 +67,7 @@ def model(
     echo_model_status(status)
     if show_history:
         for change in status["history"]:
-            click.echo(f"  {when(change['at'])}  {change['message']}")
+            echo(f"  {when(change['at'])}  {change['message']}")
 
 
 MODEL_COMMANDS = (model,)

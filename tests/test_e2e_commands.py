@@ -33,6 +33,7 @@ CLIENT_COMMANDS = [
     ["answer", "1", "yes"],
     ["stop", "scout"],
     ["start", "scout"],
+    ["model", "scout"],
 ]
 
 
@@ -213,3 +214,23 @@ def test_twenty_concurrent_approves_apply_once(served: ServedHive) -> None:
     assert [h["status"] for h in history].count("deployed") == 2  # the spawn and this one
     refs = git(served.layout.agent("worker").applied, "for-each-ref", "refs/hive/deployed")
     assert len(refs.splitlines()) == 2
+
+
+def test_what_an_agent_wrote_cannot_drive_the_operators_terminal(served: ServedHive) -> None:
+    served.deploy("worker")
+    repo = served.proposed("worker")
+    # A line that would clear the screen and one that would reorder what follows it.
+    (repo / "prompt.md").write_text("safe\n\x1b[2J\x1b[Hhidden\nabc\u202edcba\n")
+    git(repo, "commit", "-qam", "innocent \x1b[31mred\x1b[0m title")
+    pending = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    shown = served.cli("show", str(pending["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+    assert "+\\x1b[2J\\x1b[Hhidden" in shown.stdout
+    assert "abc\\u202edcba" in shown.stdout
+    assert "innocent \\x1b[31mred\\x1b[0m title" in shown.stdout
+    listed = served.cli("pending")
+    assert "\x1b" not in listed.stdout and "\\x1b[31mred" in listed.stdout
+    assert served.cli("send", "worker", "bell\x07").returncode == 0
+    peeked = served.cli("recv", "worker")
+    assert "\x07" not in peeked.stdout and "bell\\x07" in peeked.stdout
