@@ -98,6 +98,12 @@ manager, and every decision above lands in the manager's inbox too:
     .venv/bin/hivectl send {AGENT} "index the docs"
     tail {layout.agent(MANAGER).log}     # the manager's turn on the worker's reply
 
+Switch the worker's model with no rebuild (a git note; its next turn runs with it):
+
+    .venv/bin/hivectl model {AGENT} opus --reason "a harder task"
+    .venv/bin/hivectl send {AGENT} "try again"
+    .venv/bin/hivectl model {AGENT}          # active once that turn ran
+
 Commit to {layout.agent(AGENT).proposed} yourself and watch `hivectl pending`.
 Ctrl-C stops the controller and its agents; `make demo` again picks up where it stopped.
 """
