@@ -142,8 +142,8 @@ async def get_model(request: web.Request) -> web.Response:
 async def set_model(request: web.Request) -> web.Response:
     """Body: {"model": NAME, "reason": TEXT} to override, {"clear": true} to clear."""
     body = await json_body(request)
-    model, reason, clear = body.get("model"), body.get("reason"), body.get("clear")
-    if bool(clear) == bool(model):
+    model, reason, clear = body.get("model"), body.get("reason"), body.get("clear") is True
+    if clear == bool(model):
         raise HiveError('give "model" (one of hive.toml `models`) or "clear": true')
     if model is not None and not isinstance(model, str):
         raise HiveError('"model" must be a string')

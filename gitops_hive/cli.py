@@ -241,6 +241,10 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
     if change:
         how = "note" if change["note"] else change["source"]
         echo(f"model: {change['from'] or '-'} → {change['to']} ({how})")
+    if approval.get("model_note"):
+        echo("model note (pinned with this approval):")
+        for line in approval["model_note"].splitlines():
+            echo(f"    {line}")
     if approval["rewrites_history"]:
         echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"

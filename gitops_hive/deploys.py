@@ -335,7 +335,15 @@ async def rollback(ctx: HiveContext, raw_name: str, to: str | None, who: str) ->
         raise Conflict(f"{name} has nothing deployed to roll back")
     deployed_shas = {d.sha for d in deployments}
     if to is None:
-        target = next((d.previous for d in deployments if d.sha == current and d.previous), None)
+        # A deploy of a new note on the running commit has previous == sha: look past it.
+        target = next(
+            (
+                d.previous
+                for d in deployments
+                if d.sha == current and d.previous not in (None, current)
+            ),
+            None,
+        )
         if target is None:
             raise Conflict(f"{name} has no deployment before {current[:12]} to roll back to")
     else:

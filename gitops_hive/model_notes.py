@@ -19,6 +19,8 @@ NOTE_FILE = "refs/notes/hive/model"  # how a note's errors name where they are
 CLEAR = "default"  # a note saying model = "default" clears the override
 MAX_FIELD = 500
 KEY_LINE = re.compile(r"^\s*(\w+)\s*=", re.MULTILINE)
+# Shown on pages and in terminals: no control characters, no bidirectional overrides.
+UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,12 @@ def parse_note(
         problems.append(
             problem("model", f"unknown model {model!r}; hive.toml allows {', '.join(allowed)}")
         )
-    for key in ("set_by", "reason"):
+    for key in ("model", "set_by", "reason"):
         value = data.get(key, "")
-        if not isinstance(value, str) or len(value) > MAX_FIELD:
+        if key != "model" and (not isinstance(value, str) or len(value) > MAX_FIELD):
             problems.append(problem(key, f"must be a string of at most {MAX_FIELD} characters"))
+        elif isinstance(value, str) and UNSHOWABLE.search(value):
+            problems.append(problem(key, "holds control or bidirectional-override characters"))
     if problems:
         return None, problems
     return ModelNote(str(model), str(data.get("set_by", "")), str(data.get("reason", ""))), []
@@ -109,9 +113,12 @@ def check_model(model: str, allowed: tuple[str, ...]) -> str:
 
 
 def check_reason(reason: str | None) -> str:
+    """The operator's reason for a switch, or a one-line refusal."""
     text = (reason or "").strip()
     if len(text) > MAX_FIELD:
         raise HiveError(f"the reason is over {MAX_FIELD} characters; shorten it")
+    if UNSHOWABLE.search(text):
+        raise HiveError("the reason holds control or bidirectional-override characters; drop them")
     return text
 
 

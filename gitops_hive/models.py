@@ -7,7 +7,7 @@ from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.errors import Conflict
 from gitops_hive.model_notes import (
     CLEAR,
     Effective,
@@ -19,9 +19,9 @@ from gitops_hive.model_notes import (
     parse_note,
     render_note,
 )
-from gitops_hive.records import Approval
+from gitops_hive.records import Approval, ApprovalKind
 from gitops_hive.repos import notes
-from gitops_hive.spec import Problem, validate_spec
+from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
 from gitops_hive.submissions import deployed_sha, require_agent
 
@@ -153,40 +153,26 @@ async def set_override(
     return await model_status(ctx, name)
 
 
-async def pin_proposed_note(
-    ctx: HiveContext, name: str, head: str
-) -> tuple[str | None, list[Problem]]:
-    """The manager's note on `head` in proposed/, read once at submission, and its problems."""
-    git_dir = ctx.layout.agent(name).proposed_git
-    try:
-        text = await blocking(notes.read_proposed_note, git_dir, head)
-    except HiveError as exc:
-        return None, [Problem(notes.MODEL_NOTES_REF, None, None, exc.message)]
-    if text is None:
-        return None, []
-    _, problems = parse_note(text, allowed_models(ctx))
-    return text, problems
-
-
-async def proposed_note(ctx: HiveContext, name: str, head: str) -> str | None:
-    """The manager's note on `head` in proposed/ now (None if absent or unreadable)."""
-    try:
-        return await blocking(notes.read_proposed_note, ctx.layout.agent(name).proposed_git, head)
-    except HiveError:
-        return None
-
-
 async def carry_pinned_note(ctx: HiveContext, approval: Approval) -> None:
-    """On deploy, write the note pinned with the approval on its head in applied.git."""
+    """On deploy, write the note pinned with the approval on its head in applied.git.
+
+    `set_by` is the manager and the approval, whatever the note claimed: an agent cannot
+    sign a switch as the operator (a rollback's note is the controller's own). Idempotent,
+    so a resumed build writes it once.
+    """
     if approval.model_note is None:
         return
-    applied = ctx.layout.agent(approval.agent).applied
-    if await blocking(notes.read_note, applied, approval.head) == approval.model_note:
-        return  # already carried (a resumed build)
-    note = _parsed(approval.model_note)
-    if note is None:
+    pinned = _parsed(approval.model_note)
+    if pinned is None:
         return
-    note = ModelNote(note.model, note.set_by or ctx.config.manager, note.reason)
+    signer = f"{ctx.config.manager} (approval #{approval.id})"
+    if approval.kind is ApprovalKind.ROLLBACK:  # the controller wrote this note itself
+        signer = pinned.set_by
+    note = ModelNote(pinned.model, signer, pinned.reason)
+    applied = ctx.layout.agent(approval.agent).applied
+    current = await blocking(notes.read_note, applied, approval.head)
+    if current is not None and _parsed(current) == note:
+        return
     await write_override(ctx, approval.agent, approval.head, note)
 
 

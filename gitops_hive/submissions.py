@@ -8,7 +8,7 @@ from gitops_hive import repos
 from gitops_hive.approvals import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError, NotFound
-from gitops_hive.model_notes import parse_note
+from gitops_hive.model_notes import NOTE_FILE, parse_note
 from gitops_hive.names import validate_name
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
@@ -42,9 +42,26 @@ async def validate_pinned(
     return validate_proposal(entries, spec_text, ctx.limits)
 
 
-async def proposed_note(ctx: HiveContext, name: str, head: str) -> str | None:
-    """The manager's model note on `head` in proposed/, read once (it is untrusted)."""
-    return await blocking(notes.read_proposed_note, ctx.layout.agent(name).proposed_git, head)
+async def proposed_note(ctx: HiveContext, name: str, head: str) -> tuple[str | None, list[Problem]]:
+    """The manager's model note for `head` in proposed/, read once (it is untrusted), and what
+    makes it unreadable: a damaged note makes the proposal invalid, it never blocks it."""
+    git_dir = ctx.layout.agent(name).proposed_git
+    deployed = await deployed_sha(ctx, name)
+    try:
+        return await blocking(notes.read_proposed_note, git_dir, head, deployed), []
+    except HiveError as exc:
+        return None, [Problem(NOTE_FILE, None, None, exc.message)]
+
+
+def same_note(approval: Approval | None, note: str | None, problems: list[Problem]) -> bool:
+    """Whether `approval` was submitted with this note (a damaged one counts as its error)."""
+    if approval is None:
+        return note is None and not problems
+    # An error about the note while no note text was pinned: the note could not be read.
+    damaged_before = approval.model_note is None and any(
+        e.get("file") == NOTE_FILE for e in approval.errors
+    )
+    return approval.model_note == note and bool(problems) == damaged_before
 
 
 async def queue_pinned(
@@ -55,14 +72,18 @@ async def queue_pinned(
     kind: ApprovalKind | None,
     source: str,
     model_note: str | None = None,
+    note_problems: list[Problem] | None = None,
 ) -> Approval:
     """Validate a commit present in applied.git (and the model note pinned with it) and record
-    it as the agent's pending approval."""
+    it as the agent's pending approval. A rollback's note may name a model hive.toml has since
+    dropped: it restores what ran then."""
     agent = ctx.layout.agent(name)
     deployed = await deployed_sha(ctx, name)
     _, problems = await validate_pinned(ctx, name, head)
+    problems += note_problems or []
     if model_note is not None:
-        problems += parse_note(model_note, tuple(ctx.config["models"]))[1]
+        allowed = None if kind is ApprovalKind.ROLLBACK else tuple(ctx.config["models"])
+        problems += parse_note(model_note, allowed)[1]
     rewrites = deployed is not None and not await blocking(
         repos.is_ancestor, agent.applied, deployed, head
     )
@@ -111,20 +132,28 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
     agent = ctx.layout.agent(name)
     async with ctx.submit_locks(name):
         head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
-        note = await proposed_note(ctx, name, head)
-        # On the running commit, only a new model note makes it worth another review.
-        if head == await deployed_sha(ctx, name) and (
-            note is None or note == await blocking(notes.read_note, agent.applied, head)
-        ):
-            raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
+        note, note_problems = await proposed_note(ctx, name, head)
+        if head == await deployed_sha(ctx, name):
+            # On the running commit, only a note other than the one reviewed with it counts.
+            last = await queries.latest_for_head(ctx.db, name, head)
+            if (note is None and not note_problems) or same_note(last, note, note_problems):
+                raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
         current = await queries.open_approval(ctx.db, name)
-        if current is not None and current.head == head and current.model_note == note:
+        if current is not None and current.head == head and same_note(current, note, note_problems):
             if current.status is ApprovalStatus.PENDING:
                 return current
             raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
         budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
         await blocking(repos.copy_commit, agent.proposed_git, agent.applied, head, budget)
-        return await queue_pinned(ctx, name, head, kind=None, source=source, model_note=note)
+        return await queue_pinned(
+            ctx,
+            name,
+            head,
+            kind=None,
+            source=source,
+            model_note=note,
+            note_problems=note_problems,
+        )
 
 
 async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
@@ -142,11 +171,7 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
     pending = await queries.open_approval(ctx.db, name)
     last = await queries.latest_for_head(ctx.db, name, head) if head else None
     history = await queries.list_approvals(ctx.db, agent=name)
-    try:
-        note = await proposed_note(ctx, name, head) if head else None
-    except HiveError as exc:
-        log.warning("agent %s: %s", name, exc.message)
-        note = None
+    note, note_problems = await proposed_note(ctx, name, head) if head else (None, [])
     if not should_auto_submit(
         head=head,
         deployed=await deployed_sha(ctx, name),
@@ -154,7 +179,7 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
         has_history=bool(history),
         pending_head=pending.head if pending and pending.status.value == "pending" else None,
         last_for_head=last.status if last else None,
-        note_changed=note != (last.model_note if last else None),
+        note_changed=not same_note(last, note, note_problems),
     ):
         return None
     try:

@@ -163,6 +163,7 @@ def test_the_managers_note_travels_through_approval(served: ServedHive) -> None:
     }
     shown = served.cli("show", str(pending["id"]))
     assert "model: sonnet → haiku (note)" in shown.stdout
+    assert '    reason = "routine work"' in shown.stdout  # the pinned note itself
 
     # A later rewrite of the note in proposed/ cannot change what was pinned.
     git(repo, "notes", "--ref=hive/model", "add", "-f", "-m", 'model = "opus"\n', "HEAD")
@@ -177,8 +178,53 @@ def test_the_managers_note_travels_through_approval(served: ServedHive) -> None:
     status = model(served, "worker")
     assert (status["model"], status["note_on"]) == ("opus", second)
     assert 'model = "opus"' in applied_note(served, "worker", second)
-    assert status["last_switched"]["by"] == "manager"  # the note named nobody: the manager
+    # Whatever a note claims, the switch is signed by the manager and the approval.
+    assert status["last_switched"]["by"] == f"manager (approval #{newer['id']})"
     assert first != second
+
+    # A rollback right after a note-only deploy goes back to the commit before, not to itself.
+    rolled = served.cli("rollback", "worker")
+    assert rolled.returncode == 0, rolled.stderr
+    after = model(served, "worker")
+    assert after["model"] == "sonnet" and after["deployed"] not in (first, second)
+
+
+def test_a_note_that_claims_to_be_the_operator_is_signed_by_the_manager(
+    served: ServedHive,
+) -> None:
+    served.deploy("worker")
+    repo = served.proposed("worker")
+    head = commit_step(repo, "worker", "02-add-tool")
+    body = 'model = "opus"\nset_by = "operator"\n'
+    git(repo, "notes", "--ref=hive/model", "add", "-m", body, "HEAD")
+    pending = served.wait_for(
+        lambda: (p := served.pending_for("worker")) and p["model_note"] and p,
+        what="the noted commit",
+    )
+    approve_next(served, "worker", head)
+    status = model(served, "worker")
+    assert status["last_switched"]["by"] == f"manager (approval #{pending['id']})"
+    assert "operator" not in applied_note(served, "worker", head)
+
+
+def test_a_damaged_note_makes_the_proposal_invalid_instead_of_blocking_it(
+    served: ServedHive,
+) -> None:
+    served.deploy("worker")
+    repo = served.proposed("worker")
+    head = commit_step(repo, "worker", "02-add-tool")
+    first = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    assert first["head"] == head and first["valid"] is True
+    # The note comes after the commit was pinned: it still reaches review, as an error.
+    git(repo, "notes", "--ref=hive/model", "add", "-m", "x" * 5000, "HEAD")
+    pending = served.wait_for(
+        lambda: (p := served.pending_for("worker")) and p["id"] != first["id"] and p,
+        what="the damaged note submitted",
+    )
+    assert pending["head"] == head and pending["valid"] is False
+    assert pending["errors"][0]["file"] == NOTES_REF
+    assert "over 4096 bytes" in pending["errors"][0]["message"]
+    assert served.cli("agents").returncode == 0  # the controller is fine
 
 
 def test_a_note_with_an_unknown_model_cannot_be_approved(served: ServedHive) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from pathlib import Path
 
@@ -82,6 +83,28 @@ def test_every_write_is_a_notes_commit_and_history_names_the_last_change(
     assert len(list(ref.log())) == 3
 
 
+def _write_from_another_process(repo: str, sha: str, count: int, tag: str) -> None:
+    for i in range(count):
+        notes.write_note(Path(repo), sha, note("opus", tag), f"{tag} {i}")
+
+
+def test_writers_in_separate_processes_lose_no_note(applied: tuple[Path, list[str]]) -> None:
+    """No lock is shared across processes: only the ref's compare-and-swap keeps every note."""
+    repo, shas = applied
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_write_from_another_process, args=(str(repo), shas[i], 15, f"p{i}"))
+        for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    messages = [c.message for c in notes.history(repo, 100)]
+    assert sorted(messages) == sorted(f"p{w} {i}" for w in range(3) for i in range(15))
+
+
 def test_concurrent_writers_lose_no_note(applied: tuple[Path, list[str]]) -> None:
     repo, shas = applied
     errors: list[BaseException] = []
@@ -103,13 +126,56 @@ def test_concurrent_writers_lose_no_note(applied: tuple[Path, list[str]]) -> Non
 
 def test_a_note_written_by_git_notes_in_proposed_is_read_with_libgit2(tmp_path: Path) -> None:
     proposed = tmp_path / "proposed"
-    (head,) = make_repo(proposed, "worker", upto=1)
-    assert notes.read_proposed_note(proposed / ".git", head) is None
+    first, second, third = make_repo(proposed, "worker", upto=3)
+    assert notes.read_proposed_note(proposed / ".git", third, first) is None
     body = 'model = "haiku"\nset_by = "manager"\nreason = "cheap enough"\n'
-    git(proposed, "notes", "--ref=hive/model", "add", "-m", body, "HEAD")
-    text = notes.read_proposed_note(proposed / ".git", head)
+    git(proposed, "notes", "--ref=hive/model", "add", "-m", body, second)
+    # A note on a commit just before the submitted head is found, not lost...
+    text = notes.read_proposed_note(proposed / ".git", third, first)
     assert text is not None
     assert parse_note(text, ALLOWED)[0] == ModelNote("haiku", "manager", "cheap enough")
+    # ...but the walk stops at the deployed commit, whose note was reviewed already.
+    assert notes.read_proposed_note(proposed / ".git", third, second) is None
+    # On the deployed commit itself, its own note is what a note-only proposal carries.
+    assert notes.read_proposed_note(proposed / ".git", second, second) == text
+
+
+def hostile_notes_ref(repo_path: Path, entries: list[tuple[str, pygit2.Oid, str]]) -> None:
+    """Point refs/notes/hive/model at a commit whose raw tree holds `entries` (name, oid,
+    mode), written byte by byte: libgit2 itself would refuse to build such a tree."""
+    repo = pygit2.Repository(str(repo_path))
+    raw = b"".join(
+        f"{mode} {name}".encode() + b"\0" + bytes.fromhex(str(oid)) for name, oid, mode in entries
+    )
+    tree = repo.odb.write(pygit2.enums.ObjectType.TREE, raw)
+    sig = pygit2.Signature("manager", "m@hive.test", 0, 0)
+    commit = repo.create_commit(None, sig, sig, "notes", tree, [])
+    repo.create_reference_direct(notes.MODEL_NOTES_REF, commit, True)
+
+
+def test_a_malformed_notes_tree_is_a_one_line_error_never_a_traceback(tmp_path: Path) -> None:
+    proposed = tmp_path / "proposed"
+    (head,) = make_repo(proposed, "worker", upto=1)
+    repo = pygit2.Repository(str(proposed))
+    blob = repo.create_blob(b'model = "opus"\n')
+    tree = repo.TreeBuilder().write()
+    git_dir = proposed / ".git"
+    cases = [
+        [(head[:2], blob, "40000")],  # a fan-out folder that is a file
+        [(head, tree, "100644")],  # a note that is a folder
+    ]
+    for entries in cases:
+        hostile_notes_ref(proposed, entries)
+        try:
+            found = notes.read_proposed_note(git_dir, head, None)
+        except HiveError as exc:
+            assert "damaged" in exc.message or "not a file" in exc.message
+        else:
+            assert found is None
+    # The notes ref names a blob, not a commit.
+    repo.create_reference_direct(notes.MODEL_NOTES_REF, blob, True)
+    with pytest.raises(HiveError, match="damaged"):
+        notes.read_proposed_note(git_dir, head, None)
 
 
 def test_an_oversized_note_is_refused(tmp_path: Path, applied: tuple[Path, list[str]]) -> None:
@@ -120,7 +186,7 @@ def test_an_oversized_note_is_refused(tmp_path: Path, applied: tuple[Path, list[
     (head,) = make_repo(proposed, "worker", upto=1)
     git(proposed, "notes", "--ref=hive/model", "add", "-m", "x" * 5000, "HEAD")
     with pytest.raises(HiveError, match="over 4096 bytes"):
-        notes.read_proposed_note(proposed / ".git", head)
+        notes.read_proposed_note(proposed / ".git", head, None)
 
 
 def test_a_note_on_an_unknown_commit_is_refused(applied: tuple[Path, list[str]]) -> None:
@@ -138,6 +204,8 @@ def test_a_note_on_an_unknown_commit_is_refused(applied: tuple[Path, list[str]])
         ('set_by = "x"\n', None, "model", "required"),
         ('model = "opus"\ncolour = "red"\n', 2, "colour", "unknown key"),
         ('model = "opus"\nreason = 3\n', 2, "reason", "must be a string"),
+        ('model = "opus"\nreason = "a\\u202eb"\n', 2, "reason", "bidirectional"),
+        ('model = "opus"\nset_by = "\\u001b[2J"\n', 2, "set_by", "control"),
         ("model = \n", 1, None, "not valid TOML"),
     ],
 )

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from gitops_hive import repos
 from gitops_hive.config import load_config
+from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.web.app import make_web_app
@@ -395,3 +396,24 @@ async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> No
     assert 'id="model-note">model = &#34;haiku&#34;' in html
     api = await dash.client.get("/api/agents/worker/model", headers=dash.auth)
     assert (await api.json())["model"] == "sonnet"  # not before approval
+
+
+async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> None:
+    from gitops_hive import models
+    from gitops_hive.repos import notes
+
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    await dash.hive.approve(approval, head, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    git(repo, "notes", "--ref=hive/model", "add", "-m", 'model = "haiku"\n', "HEAD")
+    noted = await dash.hive.submit("worker", None, source="test")
+    decided = await dash.hive.approve(noted.id, head, "test", wait=True)
+    assert decided.status.value == "deployed"
+    applied = dash.hive.ctx.layout.agent("worker").applied
+    assert len(notes.history(applied, 10)) == 1
+    await models.carry_pinned_note(dash.hive.ctx, decided)  # what a resumed build does again
+    assert len(notes.history(applied, 10)) == 1
+    # The same note submitted again is nothing new to review.
+    with pytest.raises(HiveError, match="already runs"):
+        await dash.hive.submit("worker", None, source="test")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,9 @@ from gitops_hive.repos import _commit, _signature, open_applied, open_untrusted
 
 MODEL_NOTES_REF = "refs/notes/hive/model"
 MAX_NOTE_BYTES = 4096
-MAX_WALK = 100_000  # commits walked looking for a note before giving up
+MAX_WALK = 10_000  # commits of applied.git walked looking for a note before giving up
+WRITE_ATTEMPTS = 50
+PROPOSED_WALK = 100  # commits of proposed/ walked back from a submitted head
 _WRITE_LOCK = threading.Lock()  # one notes commit at a time in this process
 
 
@@ -35,10 +39,17 @@ class NoteChange:
     message: str
 
 
-def _decode(data: bytes, where: str) -> str:
-    if len(data) > MAX_NOTE_BYTES:
+def _blob_text(repo: pygit2.Repository, oid: pygit2.Oid, where: str) -> str:
+    """A note's text; its size is checked before the blob is loaded."""
+    kind, size = repo.odb.read_header(oid)
+    if kind != ObjectType.BLOB:
+        raise HiveError(f"the note {where} is not a file; rewrite it")
+    if size > MAX_NOTE_BYTES:
         raise HiveError(f"the note {where} is over {MAX_NOTE_BYTES} bytes; shorten it")
-    return data.decode("utf-8", "replace")
+    obj = repo[oid]
+    if not isinstance(obj, pygit2.Blob):
+        raise HiveError(f"the note {where} is not a file; rewrite it")
+    return obj.data.decode("utf-8", "replace")
 
 
 def _note_blob(repo: pygit2.Repository, notes_tree: pygit2.Tree, sha: str) -> pygit2.Oid | None:
@@ -53,7 +64,8 @@ def _note_blob(repo: pygit2.Repository, notes_tree: pygit2.Tree, sha: str) -> py
         if head not in tree or tree[head].filemode != FileMode.TREE:
             return None
         obj = repo[tree[head].id]
-        assert isinstance(obj, pygit2.Tree)
+        if not isinstance(obj, pygit2.Tree):
+            return None  # a fan-out entry that is not a folder: no note there
         tree = obj
     return None
 
@@ -66,27 +78,48 @@ def _tip(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
     found = repo.references.get(ref)
     if found is None:
         return None
-    return _commit(repo, found.target).id
+    return _commit(repo, found.resolve().target).id
 
 
 def _read(repo: pygit2.Repository, tip: pygit2.Oid | None, sha: str, where: str) -> str | None:
     if tip is None:
         return None
     blob = _note_blob(repo, _notes_tree(repo, tip), sha)
-    if blob is None:
-        return None
-    obj = repo[blob]
-    assert isinstance(obj, pygit2.Blob)
-    return _decode(obj.data, where)
+    return None if blob is None else _blob_text(repo, blob, where)
 
 
-def read_proposed_note(git_dir: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
-    """The note on `sha` in an untrusted proposed/ repo (the manager's), or None."""
+def read_proposed_note(
+    git_dir: Path, head: str, stop_at: str | None, ref: str = MODEL_NOTES_REF
+) -> str | None:
+    """The manager's note nearest `head` in an untrusted proposed/ repo, or None.
+
+    Walks first-parent history from `head` (at most PROPOSED_WALK commits), stopping before
+    `stop_at` (the deployed commit, whose note was reviewed already): a note on a commit the
+    manager made just before its last one is not lost. Anything malformed is a HiveError.
+    """
     repo = open_untrusted(git_dir)
+    where = f"in {git_dir.parent}"
     try:
-        return _read(repo, _tip(repo, ref), sha, f"on {sha[:12]} in {git_dir.parent}")
-    except (KeyError, ValueError, pygit2.GitError):
-        raise HiveError(f"{ref} in {git_dir.parent} is damaged; rewrite that note") from None
+        tip = _tip(repo, ref)
+        if tip is None:
+            return None
+        notes = _notes_tree(repo, tip)
+        commit = _commit(repo, head)
+        for _ in range(PROPOSED_WALK):
+            sha = str(commit.id)
+            if sha == stop_at and sha != head:
+                return None
+            blob = _note_blob(repo, notes, sha)
+            if blob is not None:
+                return _blob_text(repo, blob, f"on {sha[:12]} {where}")
+            if not commit.parent_ids:
+                return None
+            commit = _commit(repo, commit.parent_ids[0])
+        return None
+    except HiveError:
+        raise
+    except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
+        raise HiveError(f"{ref} {where} is damaged; rewrite that note") from None
 
 
 def read_note(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
@@ -108,9 +141,7 @@ def find_first_parent_note(
     for _ in range(MAX_WALK):
         blob = _note_blob(repo, notes, str(commit.id))
         if blob is not None:
-            obj = repo[blob]
-            assert isinstance(obj, pygit2.Blob)
-            return FoundNote(str(commit.id), _decode(obj.data, f"on {str(commit.id)[:12]}"))
+            return FoundNote(str(commit.id), _blob_text(repo, blob, f"on {str(commit.id)[:12]}"))
         if not commit.parent_ids:
             return None
         commit = _commit(repo, commit.parent_ids[0])
@@ -131,7 +162,7 @@ def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
     with _WRITE_LOCK:
         repo = open_applied(repo_path)
         _commit(repo, sha)  # the annotated commit must exist here
-        for _ in range(10):
+        for attempt in range(WRITE_ATTEMPTS):
             tip = _tip(repo, MODEL_NOTES_REF)
             builder = repo.TreeBuilder(_notes_tree(repo, tip)) if tip else repo.TreeBuilder()
             if builder.get(sha[:2]) is not None:
@@ -146,10 +177,12 @@ def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
                 else:
                     reference = repo.references[MODEL_NOTES_REF]
                     if reference.target != tip:
-                        continue
+                        continue  # moved since we read it: build on the new tip
                     reference.set_target(new, message)
-            except (pygit2.AlreadyExistsError, pygit2.GitError, ValueError):
-                continue  # another writer moved the ref first: build on its tip
+            except (pygit2.AlreadyExistsError, pygit2.GitError, ValueError, OSError):
+                # Another writer moved the ref first, or holds its lock file: build anew.
+                time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
+                continue
             return str(new)
     raise HiveError(f"could not update {MODEL_NOTES_REF}: it kept moving; try again")
 
