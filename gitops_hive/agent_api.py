@@ -11,16 +11,14 @@ from aiohttp import web
 from gitops_hive import manager_requests, messaging, questions
 from gitops_hive.broker import MAX_WAIT_SECONDS
 from gitops_hive.deploys import MANAGER_AGENTS_DIR
-from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
-from gitops_hive.store import inbox
+from gitops_hive.turns import turn_values
 
 log = logging.getLogger(__name__)
 AGENT_HIVE_KEY = web.AppKey("hive", Hive)
 AGENT_NAME_KEY = web.AppKey("agent", str)
 AGENT_UID_KEY = web.AppKey("agent_uid", int)
-TURN_KEYS = ("duration_s", "exit_code", "messages_in", "messages_out", "notes_bytes")
 
 
 @web.middleware
@@ -85,27 +83,10 @@ async def recv(request: web.Request) -> web.StreamResponse:
 
 
 async def turn_end(request: web.Request) -> web.Response:
-    """The harness's TurnEnd: figures of one turn, stored as stats rows."""
+    """The harness's TurnEnd: figures of one turn, validated, queued as stats rows."""
     hive, me = _me(request)
-    body = await json_body(request)
-    values: dict[str, float] = {}
-    for key in TURN_KEYS:
-        value = body.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise HiveError(f"{key} must be a number")
-        values[key] = float(value)
-    tools = body.get("tool_calls", {})
-    if not isinstance(tools, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
-        for k, v in tools.items()
-    ):
-        raise HiveError("tool_calls must map tool names to counts")
-    values["tool_calls"] = float(sum(tools.values()))
-    values.update({f"tool:{name}"[:120]: float(count) for name, count in tools.items()})
-    values["turns"] = 1.0
-    async with hive.ctx.db.write() as conn:
-        await inbox.insert_stats(conn, me, time.time(), values)
-    hive.ctx.bus.publish("stats", agent=me)
+    values = turn_values(await json_body(request))
+    hive.ctx.stats.add(me, time.time(), values)
     return json_reply({"recorded": len(values)}, status=201)
 
 

@@ -11,6 +11,7 @@ import click
 
 from gitops_hive.cli_broker import BROKER_COMMANDS
 from gitops_hive.cli_common import client_of, layout_of, print_json, short, table, when
+from gitops_hive.cli_stats import stats
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
@@ -378,5 +379,5 @@ def resume(ctx: click.Context, name: str) -> None:
         _echo_approval(result["submitted"], "queued")
 
 
-for _command in BROKER_COMMANDS:
+for _command in (*BROKER_COMMANDS, stats):
     main.add_command(_command)

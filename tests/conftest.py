@@ -173,3 +173,19 @@ def need_nspawn() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")
         pytest.skip(problem)
+
+
+SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn"]'
+
+
+@pytest.fixture
+def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
+    """A served hive whose agents run the real harness, the scripted agent as their CLI."""
+    root = make_root(tmp_path / "hive")
+    config = root / "hive.toml"
+    text = config.read_text().replace('"gitops_hive.scripted_agent"]', '"gitops_hive.harness"]')
+    start = text.index("agent_command = [")
+    end = text.index("]", start) + 1
+    config.write_text(text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:])
+    with serving(root) as hive:
+        yield hive

@@ -97,6 +97,24 @@ MIGRATIONS: tuple[str, ...] = (
         base INTEGER NOT NULL UNIQUE
     );
     """,
+    # Telemetry: one agent's window of every key, and the rolled-up past.
+    """
+    CREATE INDEX stats_agent_ts ON stats(agent, ts);
+    CREATE TABLE stats_rollup (
+        agent TEXT NOT NULL,
+        start REAL NOT NULL,
+        key TEXT NOT NULL,
+        width REAL NOT NULL,
+        count INTEGER NOT NULL,
+        sum REAL NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        last_ts REAL NOT NULL,
+        p50 REAL NOT NULL,
+        p95 REAL NOT NULL,
+        PRIMARY KEY (agent, start, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 
