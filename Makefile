@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/approve_to_running.py
 	$(BIN)/python benchmarks/recv_wakeup.py
 	$(BIN)/python benchmarks/render_diff.py
+	$(BIN)/python benchmarks/stats.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

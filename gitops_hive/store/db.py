@@ -97,9 +97,10 @@ MIGRATIONS: tuple[str, ...] = (
         base INTEGER NOT NULL UNIQUE
     );
     """,
-    # Telemetry: one agent's window of every key, and the rolled-up past.
+    # Telemetry: one agent's window of every key (covering: no table lookups), and the
+    # rolled-up past.
     """
-    CREATE INDEX stats_agent_ts ON stats(agent, ts);
+    CREATE INDEX stats_agent_ts ON stats(agent, ts, key, value);
     CREATE TABLE stats_rollup (
         agent TEXT NOT NULL,
         start REAL NOT NULL,

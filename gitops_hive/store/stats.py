@@ -96,8 +96,9 @@ async def rollup_quantiles(
 async def latest(db: Database, agent: str, key: str, before: float) -> tuple[float, float] | None:
     """(ts, value) of `key`'s newest raw row before `before`, else its newest rollup's."""
     row = await db.fetchone(
-        "SELECT ts, value FROM stats WHERE agent = ? AND key = ? AND ts < ?"
-        " ORDER BY ts DESC LIMIT 1",
+        # The (agent, key, ts) index finds it at once; the planner may pick (agent, ts).
+        "SELECT ts, value FROM stats INDEXED BY stats_agent WHERE agent = ? AND key = ?"
+        " AND ts < ? ORDER BY ts DESC LIMIT 1",
         (agent, key, before),
     )
     if row is None:
