@@ -180,7 +180,7 @@ def main() -> None:
         started = time.perf_counter()
         rows = fill(db_path, args.rows, now)
         print(
-            f"\nquery: {rows:,} rows in stats ({AGENTS} agents, a day each), "
+            f"\nquery: {rows:,} rows in stats ({AGENTS} agents, {DAYS} days each), "
             f"filled in {time.perf_counter() - started:.1f} s"
         )
         path = "/api/stats?agent=a0&since=24h"
