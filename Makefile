@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/crash_to_inbox.py
 	$(BIN)/python benchmarks/recv_wakeup.py
 	$(BIN)/python benchmarks/render_diff.py
+	$(BIN)/python benchmarks/stats.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -14,13 +14,13 @@ from gitops_hive.deploys import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
-from gitops_hive.store import inbox, queries
+from gitops_hive.store import queries
+from gitops_hive.turns import turn_values
 
 log = logging.getLogger(__name__)
 AGENT_HIVE_KEY = web.AppKey("hive", Hive)
 AGENT_NAME_KEY = web.AppKey("agent", str)
 AGENT_UID_KEY = web.AppKey("agent_uid", int)
-TURN_KEYS = ("duration_s", "exit_code", "messages_in", "messages_out", "notes_bytes")
 MAX_MODEL_NAME = 100
 
 
@@ -92,34 +92,18 @@ async def recv(request: web.Request) -> web.StreamResponse:
 
 
 async def turn_end(request: web.Request) -> web.Response:
-    """The harness's TurnEnd: figures of one turn, stored as stats rows."""
+    """The harness's TurnEnd: figures of one turn, validated, queued as stats rows."""
     hive, me = _me(request)
     body = await json_body(request)
-    values: dict[str, float] = {}
-    for key in TURN_KEYS:
-        value = body.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise HiveError(f"{key} must be a number")
-        values[key] = float(value)
-    tools = body.get("tool_calls", {})
-    if not isinstance(tools, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
-        for k, v in tools.items()
-    ):
-        raise HiveError("tool_calls must map tool names to counts")
-    values["tool_calls"] = float(sum(tools.values()))
-    values.update({f"tool:{name}"[:120]: float(count) for name, count in tools.items()})
-    values["turns"] = 1.0
+    values = turn_values(body)
     model = body.get("model")
     if model is not None and (not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME):
         raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
     now = time.time()
-    async with hive.ctx.db.write() as conn:
-        await inbox.insert_stats(conn, me, now, values)
-        if model is not None:
-            await queries.record_turn_model(conn, me, model, now)
-    hive.ctx.bus.publish("stats", agent=me)
+    hive.ctx.stats.add(me, now, values)
     if model is not None:
+        async with hive.ctx.db.write() as conn:
+            await queries.record_turn_model(conn, me, model, now)
         hive.ctx.bus.publish("model", agent=me, model=model)
     return json_reply({"recorded": len(values)}, status=201)
 

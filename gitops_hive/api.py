@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import pwd
+import time
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
 from gitops_hive.messaging import require_text
+from gitops_hive.stats_view import parse_query
 
 log = logging.getLogger(__name__)
 HIVE_KEY = web.AppKey("hive", Hive)
@@ -196,6 +198,13 @@ async def answer_question(request: web.Request) -> web.Response:
     return json_reply(answered.to_json())
 
 
+async def get_stats(request: web.Request) -> web.Response:
+    now = time.time()
+    q = request.query
+    query = parse_query(q.get("agent"), q.get("since"), q.get("until"), q.get("keys"), now)
+    return json_reply(await _hive(request).stats(query, now))
+
+
 def add_api_routes(app: web.Application) -> None:
     """Mount every /api/ route on `app`."""
     app.router.add_get("/api/health", health)
@@ -212,6 +221,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{name}/start", start_agent)
     app.router.add_get("/api/agents/{name}/inbox", agent_inbox)
     app.router.add_post("/api/messages", send_message)
+    app.router.add_get("/api/stats", get_stats)
     app.router.add_get("/api/questions", list_questions)
     app.router.add_post("/api/questions/{id}/answer", answer_question)
     app.router.add_get("/api/approvals", list_approvals)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ class Broker:
         self._waiters: defaultdict[str, set[asyncio.Event]] = defaultdict(set)
         self._claimed: set[int] = set()
         self._closing = False
+        # Told the name of every inbox that changed (telemetry samples its depth).
+        self.on_wake: list[Callable[[str], None]] = []
 
     def close(self) -> None:
         """Release every parked recv with what it has (nothing): the controller is stopping."""
@@ -109,6 +111,8 @@ class Broker:
         """Wake every recv parked on `recipient`'s inbox."""
         for event in self._waiters.get(recipient, ()):
             event.set()
+        for callback in self.on_wake:
+            callback(recipient)
 
     def parked(self, recipient: str) -> int:
         """How many recv calls wait on `recipient` right now."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 QUEUE_SIZE = 1000
@@ -15,9 +15,16 @@ class EventBus:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def listen(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call `callback` with every notice, synchronously (it must not block)."""
+        self._listeners.append(callback)
 
     def publish(self, kind: str, **data: Any) -> None:
         notice = {"kind": kind, **data}
+        for callback in self._listeners:
+            callback(notice)
         for queue in list(self._queues):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(notice)

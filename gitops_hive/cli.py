@@ -12,6 +12,7 @@ import click
 from gitops_hive.cli_broker import BROKER_COMMANDS
 from gitops_hive.cli_common import client_of, echo, layout_of, print_json, short, table, when
 from gitops_hive.cli_model import MODEL_COMMANDS
+from gitops_hive.cli_stats import stats
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
@@ -387,5 +388,5 @@ def resume(ctx: click.Context, name: str) -> None:
         _echo_approval(result["submitted"], "queued")
 
 
-for _command in (*BROKER_COMMANDS, *MODEL_COMMANDS):
+for _command in (*BROKER_COMMANDS, *MODEL_COMMANDS, stats):
     main.add_command(_command)

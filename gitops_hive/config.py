@@ -12,8 +12,13 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from gitops_hive.errors import ConfigError, InvalidName
+from gitops_hive.durations import parse_duration
+from gitops_hive.errors import ConfigError, HiveError, InvalidName
 from gitops_hive.names import validate_name
+
+
+class Duration(float):
+    """Seconds; hive.toml may write a number or a string such as "90s", "15m", "7d"."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,45 @@ SETTINGS: tuple[Setting, ...] = (
         "Most unread messages an inbox holds; a send to a full inbox is refused.",
     ),
     Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
+    Setting(
+        "telemetry.raw_retention",
+        Duration,
+        Duration(7 * 86400),
+        'How long raw stats rows are kept (seconds, or e.g. "7d"); older ones are rolled '
+        "up into telemetry.rollup_bucket buckets.",
+    ),
+    Setting(
+        "telemetry.rollup_bucket",
+        Duration,
+        Duration(300),
+        "Width of a rolled-up bucket (count, sum, min, max, p50, p95 per key).",
+    ),
+    Setting(
+        "telemetry.rollup_retention",
+        Duration,
+        Duration(90 * 86400),
+        "How long rolled-up buckets are kept.",
+    ),
+    Setting(
+        "telemetry.raw_span",
+        Duration,
+        Duration(6 * 3600),
+        "/api/stats returns raw points for windows up to this long, buckets for longer ones.",
+    ),
+    Setting(
+        "telemetry.stuck_after",
+        Duration,
+        Duration(600),
+        "An agent is stuck (red on the dashboard) when a message has waited in its inbox "
+        "this long.",
+    ),
+    Setting(
+        "telemetry.sample_interval",
+        Duration,
+        Duration(60),
+        "Every this often the controller samples each inbox's depth and the approval queue "
+        "(they are also sampled whenever they change).",
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -229,6 +273,17 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def _duration(path: Path, key: str, value: Any) -> Any:
+    if isinstance(value, int | float):
+        return Duration(value)
+    if isinstance(value, str):
+        try:
+            return Duration(parse_duration(value))
+        except HiveError as exc:
+            raise ConfigError(f"{path}: '{key}': {exc.message}") from None
+    return value
+
+
 def parse_config(text: str, path: Path) -> HiveConfig:
     """Validate hive.toml text; raise ConfigError naming the file and key."""
     try:
@@ -243,6 +298,8 @@ def parse_config(text: str, path: Path) -> HiveConfig:
             raise ConfigError(f"{path}: unknown key '{key}'; known keys: {known}")
         if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if setting.type is Duration and not isinstance(value, bool):
+            value = _duration(path, key, value)
         if not isinstance(value, setting.type) or isinstance(value, bool):
             raise ConfigError(
                 f"{path}: '{key}' must be a {setting.type.__name__}, not {type(value).__name__}"

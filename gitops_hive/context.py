@@ -12,6 +12,7 @@ from gitops_hive.bus import EventBus, KeyedLocks
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.runtime.base import Runtime
+from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database
 from gitops_hive.validation import Limits
 
@@ -20,13 +21,14 @@ T = TypeVar("T")
 
 @dataclass
 class HiveContext:
-    """Layout, config, store, runtime, broker and the locks that serialise work per agent."""
+    """Layout, config, store, runtime, broker, stats writer and the per-agent locks."""
 
     layout: HiveLayout
     config: HiveConfig
     db: Database
     runtime: Runtime
     broker: Broker
+    stats: StatsWriter
     bus: EventBus = field(default_factory=EventBus)
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)

@@ -8,7 +8,6 @@ HIVE_AGENT_COMMAND (the agent CLI as a JSON list, from hive.toml `harness.agent_
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import json
@@ -26,6 +25,7 @@ from gitops_hive.agent_client import AgentClient, HiveCallError, socket_from_env
 from gitops_hive.broker import MAX_WAIT_SECONDS
 from gitops_hive.resources import prompts_dir
 from gitops_hive.spec import validate_spec
+from gitops_hive.turns import Tally, received_kinds
 
 log = logging.getLogger("gitops_hive.harness")
 NOTES_FILE = "notes.md"
@@ -43,6 +43,9 @@ class TurnEnd:
     messages_out: int = 0
     notes_bytes: int = 0
     model: str = ""
+    received: dict[str, int] = field(default_factory=dict)  # by sender kind (turns.py)
+    sent: dict[str, int] = field(default_factory=dict)  # by recipient kind
+    attempts: int = 1  # runs of the agent CLI this turn took
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +56,9 @@ class TurnEnd:
             "messages_in": self.messages_in,
             "messages_out": self.messages_out,
             "notes_bytes": self.notes_bytes,
+            "received": self.received,
+            "sent": self.sent,
+            "attempts": self.attempts,
         }
 
 
@@ -66,6 +72,7 @@ class AgentSetup:
     allowed_tools: tuple[str, ...]
     mcp_config: Path
     state: Path
+    manager: str = "manager"
 
 
 def system_prompt(role: str, tree: Path) -> str:
@@ -104,29 +111,11 @@ def agent_argv(setup: AgentSetup) -> list[str]:
     return argv
 
 
-def count_tool_calls(line: str, counts: collections.Counter[str]) -> None:
-    """Count the tool_use blocks of one stream-json line of the agent CLI's output."""
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return
-    if not isinstance(event, dict) or event.get("type") != "assistant":
-        return
-    content = (event.get("message") or {}).get("content") or []
-    for block in content if isinstance(content, list) else []:
-        if isinstance(block, dict) and block.get("type") == "tool_use":
-            counts[str(block.get("name", "?"))] += 1
-
-
-def is_send(tool: str) -> bool:
-    """`send` as the MCP tool, whatever prefix the CLI gives it (mcp__hive__send)."""
-    return tool.rsplit("__", 1)[-1] == "send"
-
-
 async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit: float) -> TurnEnd:
     """Run the agent CLI once on `messages`; its output goes to our stdout (the agent log)."""
     started = time.monotonic()
-    counts: collections.Counter[str] = collections.Counter()
+    tally = Tally(setup.manager)
+    received = received_kinds((str(m["from"]) for m in messages), setup.manager)
     argv = agent_argv(setup)
     try:
         process = await asyncio.create_subprocess_exec(
@@ -142,7 +131,9 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
             argv[0],
             exc.strerror,
         )
-        return TurnEnd(time.monotonic() - started, 127, messages_in=len(messages))
+        return TurnEnd(
+            time.monotonic() - started, 127, messages_in=len(messages), received=received
+        )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(turn_prompt(messages).encode())
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -153,7 +144,7 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
         assert process.stdout is not None
         async for raw in process.stdout:
             line = raw.decode("utf-8", "replace")
-            count_tool_calls(line, counts)
+            tally.feed(line)
             sys.stdout.write(line)
             sys.stdout.flush()
 
@@ -167,11 +158,13 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
     return TurnEnd(
         duration_s=time.monotonic() - started,
         exit_code=process.returncode if process.returncode is not None else -1,
-        tool_calls=dict(counts),
+        tool_calls=dict(tally.tools),
         messages_in=len(messages),
-        messages_out=sum(n for tool, n in counts.items() if is_send(tool)),
+        messages_out=sum(tally.sent.values()),
         notes_bytes=notes.stat().st_size if notes.exists() else 0,
         model=setup.model,
+        received=received,
+        sent=dict(tally.sent),
     )
 
 
@@ -206,6 +199,7 @@ async def setup_from_env(client: AgentClient) -> AgentSetup:
         allowed_tools=(*spec.tools_allow, "mcp__hive"),
         mcp_config=write_mcp_config(state, client.socket_path),
         state=state,
+        manager=str(me["manager"]),
     )
 
 

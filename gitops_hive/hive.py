@@ -16,6 +16,7 @@ from gitops_hive import (
     messaging,
     models,
     questions,
+    stats_view,
     submissions,
     views,
 )
@@ -26,14 +27,19 @@ from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Approval, Message, Question
+from gitops_hive.retention import Retention
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.nspawn import NspawnRuntime
 from gitops_hive.runtime.process import ProcessRuntime
 from gitops_hive.runtime.units import UnitRuntime
+from gitops_hive.stats_sampler import StatsSampler
+from gitops_hive.stats_view import StatsQuery
+from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database, queries
 
 log = logging.getLogger(__name__)
 SYSTEMD_BOOTED = Path("/run/systemd/system")  # present when systemd is PID 1
+RETENTION_EVERY = 300.0  # seconds between telemetry retention passes
 
 
 def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
@@ -66,6 +72,15 @@ class Hive:
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
         self.on_agent_created: list[Callable[[str], Awaitable[None]]] = []
+        config = ctx.config
+        self.sampler = StatsSampler(ctx.db, ctx.stats, interval=config["telemetry.sample_interval"])
+        self.retention = Retention(
+            ctx.db,
+            raw_retention=config["telemetry.raw_retention"],
+            rollup_retention=config["telemetry.rollup_retention"],
+            width=config["telemetry.rollup_bucket"],
+            every=RETENTION_EVERY,
+        )
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
@@ -83,8 +98,18 @@ class Hive:
             max_body_bytes=config["limits.message_bytes"],
             max_inbox=config["limits.inbox_depth"],
         )
-        hive = cls(HiveContext(layout=layout, config=config, db=db, runtime=runtime, broker=broker))
+        writer = StatsWriter(db)
+        ctx = HiveContext(
+            layout=layout, config=config, db=db, runtime=runtime, broker=broker, stats=writer
+        )
+        writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
+        hive = cls(ctx)
         crash_handlers.append(hive.record_crash)
+        broker.on_wake.append(hive.sampler.inbox_changed)
+        ctx.bus.listen(hive.sampler.on_notice)
+        writer.start()
+        hive.sampler.start()
+        hive.retention.start()
         return hive
 
     async def start(self) -> None:
@@ -95,10 +120,13 @@ class Hive:
             await self.rescan(record.name)
 
     async def close(self) -> None:
+        await self.sampler.close()
+        await self.retention.close()
         for task in list(self.ctx.tasks):
             task.cancel()
         await asyncio.gather(*self.ctx.tasks, return_exceptions=True)
         await self.ctx.runtime.close()
+        await self.ctx.stats.close()
         await self.ctx.db.close()
 
     async def record_crash(self, report: CrashReport) -> None:
@@ -196,3 +224,11 @@ class Hive:
 
     async def answer(self, question_id: int, text: Any, who: str) -> Question:
         return await questions.answer(self.ctx, question_id, text, who)
+
+    async def stats(self, query: StatsQuery, now: float) -> dict[str, Any]:
+        """One agent's telemetry over a window (GET /api/stats)."""
+        return await stats_view.stats_view(self.ctx, query, now)
+
+    async def stats_line(self, name: str, now: float) -> dict[str, Any]:
+        """One agent's sparkline, last turn and stuck flag (the overview)."""
+        return await stats_view.overview_line(self.ctx, name, now)

@@ -9,6 +9,7 @@ Set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot-approval.png.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,3 +205,98 @@ def test_switch_the_model_without_losing_what_is_typed(
     assert (status["model"], status["last_switched"]["reason"]) == ("opus", "a hard refactor")
     assert watched.problems == []
     assert all(url.startswith(base) for url in watched.requests)
+
+
+AGENT_SCREENSHOT = ROOT / "docs" / "screenshot-agent.png"
+# Pixels of a chart's canvas that are drawn (not transparent): a chart with data has lines.
+DRAWN_PIXELS = """
+(selector) => {
+  const canvas = document.querySelector(selector);
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let drawn = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) drawn += 1;
+  return drawn;
+}
+"""
+SUMMARY = "document.querySelector('#telemetry-summary').textContent"
+TURNS_SHOWN = "window.hiveTelemetry.last.summary.turns"
+DRAWS = "Number(document.querySelector('#chart-turns').dataset.draws)"
+
+
+def wait_js(page: Page, expression: str, timeout: float = 10) -> None:
+    """Poll a JS expression until true (wait_for_function would eval, which the CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        page.wait_for_timeout(50)
+
+
+def turns_of(served: ServedHive, agent: str) -> int:
+    return int(served.json("stats", agent, "--since", "10m")["summary"]["turns"])
+
+
+def test_the_agent_page_charts_real_turns_live(
+    harness_hive: ServedHive, browser: BrowserContext
+) -> None:
+    served = harness_hive
+    for name in ("manager", "worker"):
+        assert served.cli("spawn", name).returncode == 0
+        pending = served.pending_for(name)
+        assert pending is not None
+        assert served.cli("approve", str(pending["id"]), "--sha", pending["head"]).returncode == 0
+    assert served.cli("send", "worker", "index the docs").returncode == 0
+    served.wait_for(lambda: turns_of(served, "worker") >= 1, timeout=30, what="a worker turn")
+
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    # The overview: a sparkline and the last turn, not stuck.
+    last_turn = page.wait_for_selector("#last-turn-worker")
+    assert last_turn is not None and last_turn.inner_text().endswith(" s ago")
+    assert "stuck" not in (last_turn.get_attribute("class") or "")
+    points = (page.get_attribute("#agents svg.sparkline polyline", "points") or "").split()
+    assert len(points) == 31  # 2-minute buckets over the hour, aligned, so 30 and a part
+    assert points[-1] == "100.0,1.0" and points[0] == "0.0,19.0"  # the turn peaks at the end
+
+    page.goto(f"{base}agents/worker")
+    page.wait_for_selector("#live-dot.on")
+    page.wait_for_selector("#chart-turns[data-points]")
+    page.evaluate("window.loadedOnce = true")
+    charts = dict(
+        page.eval_on_selector_all(
+            "figure.chart:not([hidden])", "els => els.map(e => [e.id, e.dataset.series])"
+        )
+    )
+    assert charts["chart-duration"] == "2" and charts["chart-exits"] == "3"
+    assert charts["chart-tools"] == "2"  # whoami and send
+    assert len(charts) == 11
+    assert page.locator("#chart-turns canvas").count() == 1
+    assert page.evaluate(DRAWN_PIXELS, "#chart-turns canvas") > 100
+    assert page.evaluate(DRAWN_PIXELS, "#chart-duration canvas") > 100
+    assert page.evaluate(TURNS_SHOWN) == turns_of(served, "worker")
+    assert "turn(s)" in page.inner_text("#telemetry-summary")
+
+    # A new turn reaches the chart through the event stream, without a reload.
+    turns, draws = page.evaluate(f"[{TURNS_SHOWN}, {DRAWS}]")
+    assert served.cli("send", "worker", "and the tests").returncode == 0
+    wait_js(page, f"{TURNS_SHOWN} > {turns} && {DRAWS} > {draws}", timeout=30)
+    assert page.evaluate("window.loadedOnce === true"), "the page reloaded"
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        page.click("#telemetry-windows button[data-since='15m']")
+        wait_js(page, f"{SUMMARY}.includes('10 s buckets')")
+        page.screenshot(path=str(AGENT_SCREENSHOT), full_page=True)
+    # A live refresh of the page body keeps the charts.
+    assert served.cli("stop", "worker").returncode == 0
+    page.wait_for_selector("#agent-status:has-text('stopped')")
+    assert page.locator("#chart-turns canvas").count() == 1
+
+    page.click("#telemetry-windows button[data-since='24h']")
+    wait_js(page, f"{SUMMARY}.includes('600 s buckets')")
+    assert watched.problems == []
+    assert all(url.startswith(base) for url in watched.requests)
+
+
+def test_agent_screenshot_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "![The agent page with its charts](docs/screenshot-agent.png)" in readme
+    assert AGENT_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -21,6 +21,12 @@ def test_cli_doc_lists_every_command() -> None:
     assert missing == []
 
 
+def test_readme_mentions_every_command_and_each_has_help() -> None:
+    readme = (DOCS.parent / "README.md").read_text()
+    assert [name for name in main.commands if f"hivectl {name}" not in readme] == []
+    assert [name for name, cmd in main.commands.items() if not cmd.help] == []
+
+
 def test_architecture_doc_maps_every_module() -> None:
     text = (DOCS / "architecture.md").read_text()
     modules = [

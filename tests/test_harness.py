@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import collections
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from gitops_hive.harness import AgentSetup, agent_argv, count_tool_calls, is_send, turn_prompt
+from gitops_hive.harness import AgentSetup, agent_argv, turn_prompt
+from gitops_hive.turns import Tally, received_kinds
 from tests.conftest import ServedHive
 
 
@@ -49,13 +49,17 @@ def test_a_message_runs_one_turn_and_records_turn_end(harness_hive: ServedHive) 
         lambda: "from ['worker']" in manager_log.read_text(), what="the manager's turn"
     )
     figures = harness_hive.wait_for(
-        lambda: stats(harness_hive.root, "worker"), timeout=10, what="TurnEnd rows"
+        lambda: "turns" in (f := stats(harness_hive.root, "worker")) and f,
+        timeout=10,
+        what="TurnEnd rows",
     )
     assert figures["turns"] == 1
     assert figures["messages_in"] == 1
     assert figures["messages_out"] == 1
     assert figures["tool:mcp__hive__send"] == 1
-    assert figures["exit_code"] == 0
+    assert figures["in:operator"] == 1 and figures["out:manager"] == 1
+    assert figures["exit_code"] == 0 and figures["exit:ok"] == 1
+    assert "exit:failure" not in figures
     assert figures["notes_bytes"] > 0
     notes = harness_hive.layout.agent("worker").state / "notes.md"
     assert "1 message(s)" in notes.read_text()
@@ -95,19 +99,40 @@ def test_agent_argv_fills_every_placeholder(tmp_path: Path) -> None:
     ]
 
 
-def test_tool_calls_are_counted_from_stream_json() -> None:
-    counts: collections.Counter[str] = collections.Counter()
+def test_tool_calls_and_sends_are_tallied_from_stream_json() -> None:
+    tally = Tally(manager="boss")
     lines = [
         '{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"},'
-        ' {"type": "text", "text": "hi"}, {"type": "tool_use", "name": "mcp__hive__send"}]}}',
+        ' {"type": "text", "text": "hi"}, {"type": "tool_use", "name": "mcp__hive__send",'
+        ' "input": {"to": "boss", "body": "done"}}]}}',
         '{"type": "user", "message": {"content": [{"type": "tool_result"}]}}',
         "not json at all",
-        '{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"}]}}',
+        '{"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash"},'
+        ' {"type": "tool_use", "name": "send", "input": {"to": "worker-2"}},'
+        ' {"type": "tool_use", "name": "mcp__hive__ask_operator", "input": {"question": "?"}},'
+        ' {"type": "tool_use", "name": "mcp__hive__recv", "input": {"to": "boss"}}]}}',
     ]
     for line in lines:
-        count_tool_calls(line, counts)
-    assert counts == {"Bash": 2, "mcp__hive__send": 1}
-    assert is_send("mcp__hive__send") and is_send("send") and not is_send("mcp__hive__recv")
+        tally.feed(line)
+    assert tally.tools == {
+        "Bash": 2,
+        "mcp__hive__send": 1,
+        "send": 1,
+        "mcp__hive__ask_operator": 1,
+        "mcp__hive__recv": 1,
+    }
+    assert tally.sent == {"manager": 1, "peer": 1, "operator": 1}
+
+
+def test_received_messages_are_counted_by_sender_kind() -> None:
+    senders = ["operator", "hive", "boss", "worker-2", "worker-3", "operator"]
+    assert received_kinds(senders, manager="boss") == {
+        "operator": 2,
+        "system": 1,
+        "manager": 1,
+        "peer": 2,
+    }
+    assert received_kinds([], manager="boss") == {}
 
 
 def test_turn_prompt_names_each_message() -> None:

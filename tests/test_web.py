@@ -417,3 +417,18 @@ async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> Non
     # The same note submitted again is nothing new to review.
     with pytest.raises(HiveError, match="already runs"):
         await dash.hive.submit("worker", None, source="test")
+
+
+async def test_the_overview_marks_a_stuck_agent_red(dash: Dash) -> None:
+    def last_turn_cell(html: str) -> tuple[str, str]:
+        found = re.search(r'<td class="([^"]*)" id="last-turn-worker"[^>]*>(.*?)</td>', html, re.S)
+        assert found is not None
+        return found[1], " ".join(found[2].split())
+
+    await dash.proposal("worker", {"prompt.md": b"work\n"})  # submitted: listed among agents
+    assert last_turn_cell(await dash.page("/")) == ("last-turn", "<span>never</span>")
+    await dash.hive.send("worker", "are you there?")
+    ctx = dash.hive.ctx
+    ctx.config = ctx.config.with_values({"telemetry.stuck_after": 0.001})
+    classes, text = last_turn_cell(await dash.page("/"))
+    assert classes == "last-turn stuck" and text.endswith("· stuck")

@@ -102,6 +102,25 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN last_turn_model TEXT;
     ALTER TABLE agents ADD COLUMN last_turn_at REAL;
     """,
+    # Telemetry: one agent's window of every key (covering: no table lookups), and the
+    # rolled-up past.
+    """
+    CREATE INDEX stats_agent_ts ON stats(agent, ts, key, value);
+    CREATE TABLE stats_rollup (
+        agent TEXT NOT NULL,
+        start REAL NOT NULL,
+        key TEXT NOT NULL,
+        width REAL NOT NULL,
+        count INTEGER NOT NULL,
+        sum REAL NOT NULL,
+        min REAL NOT NULL,
+        max REAL NOT NULL,
+        last_ts REAL NOT NULL,
+        p50 REAL NOT NULL,
+        p95 REAL NOT NULL,
+        PRIMARY KEY (agent, start, key)
+    ) WITHOUT ROWID;
+    """,
 )
 
 

@@ -1,4 +1,4 @@
-"""SQL for the broker: messages, the operator's questions and per-turn stats."""
+"""SQL for the broker: messages and the operator's questions."""
 
 from __future__ import annotations
 
@@ -67,6 +67,25 @@ async def inbox_depth(conn: aiosqlite.Connection, recipient: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def inbox_depths(db: Database) -> dict[str, int]:
+    """Undelivered messages per recipient (recipients with none are left out)."""
+    rows = await db.fetchall(
+        "SELECT recipient, count(*) AS n FROM messages WHERE delivered_at IS NULL"
+        " GROUP BY recipient"
+    )
+    return {r["recipient"]: int(r["n"]) for r in rows}
+
+
+async def oldest_unread(db: Database, recipient: str) -> float | None:
+    """When the oldest message still waiting for `recipient` was sent."""
+    row = await db.fetchone(
+        "SELECT created FROM messages WHERE recipient = ? AND delivered_at IS NULL"
+        " ORDER BY id LIMIT 1",
+        (recipient,),
+    )
+    return float(row["created"]) if row else None
+
+
 async def undelivered(
     db: Database, recipient: str, limit: int, skip: Collection[int] = ()
 ) -> list[Message]:
@@ -120,22 +139,3 @@ async def answer_question(
         (answer, who, time.time(), question_id),
     )
     return cursor.rowcount == 1
-
-
-async def insert_stats(
-    conn: aiosqlite.Connection, agent: str, ts: float, values: dict[str, float]
-) -> None:
-    """One row per key of a turn's figures."""
-    await conn.executemany(
-        "INSERT INTO stats (agent, ts, key, value) VALUES (?, ?, ?, ?)",
-        [(agent, ts, key, float(value)) for key, value in values.items()],
-    )
-
-
-async def stats_series(db: Database, agent: str, since: float) -> list[tuple[float, str, float]]:
-    """(ts, key, value) rows of `agent` since `since`, oldest first."""
-    rows = await db.fetchall(
-        "SELECT ts, key, value FROM stats WHERE agent = ? AND ts >= ? ORDER BY ts, id",
-        (agent, since),
-    )
-    return [(r["ts"], r["key"], r["value"]) for r in rows]

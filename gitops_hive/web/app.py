@@ -9,6 +9,7 @@ import jinja2
 from aiohttp import web
 
 from gitops_hive.api import HIVE_KEY, add_api_routes
+from gitops_hive.durations import format_duration
 from gitops_hive.hive import Hive
 from gitops_hive.jsonhttp import errors_middleware
 from gitops_hive.web.events import add_event_routes
@@ -28,6 +29,10 @@ def _short(sha: str | None) -> str:
     return sha[:12] if sha else "-"
 
 
+def _ago(seconds: float | None) -> str:
+    return f"{format_duration(seconds)} ago" if seconds is not None else "never"
+
+
 def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     """The TCP app: every route but /login and /static needs the operator token."""
     app = web.Application(middlewares=[*make_middlewares(guard), errors_middleware])
@@ -41,6 +46,7 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     )
     env.filters["when"] = _when
     env.filters["short"] = _short
+    env.filters["ago"] = _ago
     add_page_routes(app)
     add_event_routes(app)
     add_api_routes(app)

@@ -27,10 +27,13 @@ def _common(request: web.Request) -> dict[str, Any]:
 async def overview(request: web.Request) -> web.Response:
     hive = request.app[HIVE_KEY]
     agents = await hive.agents()
+    running = [a for a in agents if a["status"] != "draft"]
+    now = time.time()
     context = {
         **_common(request),
         "pending": await hive.pending(),
-        "running": [a for a in agents if a["status"] != "draft"],
+        "running": running,
+        "telemetry": {a["name"]: await hive.stats_line(a["name"], now) for a in running},
         "drafts": [a for a in agents if a["status"] == "draft"],
         "questions": [q.to_json() for q in await hive.questions(open_only=True)],
     }

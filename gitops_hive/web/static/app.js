@@ -44,7 +44,11 @@ async function refresh(url) {
   if (!response.ok) return;
   const html = await response.text();
   const open = openDetails();
+  const charts = document.getElementById("telemetry");  // keeps its own live charts
   root.innerHTML = html;
+  const slot = document.getElementById("telemetry");
+  if (charts && slot) slot.replaceWith(charts);
+  tickAges();
   document.querySelectorAll("details.file").forEach((d) => { if (d.id in open) d.open = open[d.id]; });
   wireConfirms(root);
 }
@@ -61,10 +65,31 @@ function startLive() {
     if (timer) return;
     timer = setTimeout(() => { timer = null; refresh(url); }, 150);
   };
-  ["approval", "agent", "question", "model"].forEach((kind) => source.addEventListener(kind, schedule));
+  const kinds = (document.body.dataset.liveKinds || "").split(" ").filter(Boolean);
+  kinds.forEach((kind) => source.addEventListener(kind, schedule));
+  // The agent page's charts listen for this (static/charts.js).
+  source.addEventListener("stats", (event) => {
+    document.dispatchEvent(new CustomEvent("hive:stats", { detail: JSON.parse(event.data) }));
+  });
+}
+
+function formatAge(seconds) {
+  if (seconds < 120) return `${Math.round(seconds)} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1).replace(/\.0$/, "")} h ago`;
+  return `${(seconds / 86400).toFixed(1).replace(/\.0$/, "")} d ago`;
+}
+
+// "last turn N s ago" keeps counting between refreshes.
+function tickAges() {
+  const now = Date.now() / 1000;
+  document.querySelectorAll("[data-ts]").forEach((el) => {
+    el.textContent = formatAge(Math.max(0, now - Number(el.dataset.ts)));
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   wireConfirms(document);
   startLive();
+  setInterval(tickAges, 1000);
 });

@@ -1,0 +1,122 @@
+"""Retention: raw stats rows past telemetry.raw_retention become per-bucket rollups."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gitops_hive.series import Bucket, Rollup, StatRow
+from gitops_hive.store import Database
+from gitops_hive.store import stats as store
+from gitops_hive.telemetry import HIVE_SERIES, quantiles
+
+log = logging.getLogger(__name__)
+BATCH_ROWS = 2000  # one write transaction handles at most this many raw rows
+FIRST_RUN = 10.0  # seconds after start: a controller that was down catches up soon
+
+
+def roll_up(rows: Sequence[StatRow], width: float) -> list[Rollup]:
+    """Group raw rows by (agent, key, bucket of `width` from the epoch) into rollups."""
+    groups: defaultdict[tuple[str, str, float], list[StatRow]] = defaultdict(list)
+    for row in rows:
+        groups[(row.agent, row.key, math.floor(row.ts / width) * width)].append(row)
+    rollups = []
+    for (agent, key, start), members in sorted(groups.items()):
+        values = [r.value for r in members]
+        bucket = Bucket(
+            len(values), sum(values), min(values), max(values), max(r.ts for r in members)
+        )
+        rollups.append(Rollup(agent, key, start, width, bucket, quantiles(values)))
+    return rollups
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one retention pass did."""
+
+    rolled_up: int
+    rollups_expired: int
+
+
+class Retention:
+    """Rolls up old raw rows in bounded batches, and drops rollups past their own retention."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        raw_retention: float,
+        rollup_retention: float,
+        width: float,
+        every: float,
+        batch: int = BATCH_ROWS,
+    ) -> None:
+        self.db = db
+        self.raw_retention = raw_retention
+        self.rollup_retention = rollup_retention
+        self.width = width
+        self.every = every
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    def cutoff(self, now: float) -> float:
+        """Raw rows before this go: raw_retention ago, down to a whole bucket."""
+        return math.floor((now - self.raw_retention) / self.width) * self.width
+
+    async def run_once(self, now: float | None = None) -> Outcome:
+        """One pass over every agent's rows; each batch is its own short transaction."""
+        now = time.time() if now is None else now
+        cutoff = self.cutoff(now)
+        rolled = expired = 0
+        for agent in [*await store.stats_agents(self.db), HIVE_SERIES]:
+            while True:
+                async with self.db.write() as conn:
+                    found = await store.oldest_raw(conn, agent, cutoff, self.batch)
+                    await store.store_rollups(conn, roll_up([row for _, row in found], self.width))
+                    await store.delete_raw(conn, [i for i, _ in found])
+                rolled += len(found)
+                await asyncio.sleep(0)  # let other writers in between batches
+                if len(found) < self.batch:
+                    break
+            while True:
+                async with self.db.write() as conn:
+                    gone = await store.expire_rollups(
+                        conn, agent, now - self.rollup_retention, self.batch
+                    )
+                expired += gone
+                await asyncio.sleep(0)
+                if gone < self.batch:
+                    break
+        return Outcome(rolled, expired)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="stats-retention")
+
+    async def _run(self) -> None:
+        await asyncio.sleep(FIRST_RUN)
+        while True:
+            try:
+                outcome = await self.run_once()
+                if outcome.rolled_up or outcome.rollups_expired:
+                    log.info(
+                        "telemetry: %d raw row(s) rolled up, %d rollup(s) expired",
+                        outcome.rolled_up,
+                        outcome.rollups_expired,
+                    )
+            except Exception:
+                log.exception("telemetry retention pass failed")
+            await asyncio.sleep(self.every)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
