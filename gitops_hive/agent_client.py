@@ -56,15 +56,31 @@ class AgentClient:
             self._session = None
 
     async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One request; a refusal raises HiveCallError with the hive's own message."""
-        try:
-            async with self._open().request(method, f"http://hive{path}", json=body) as reply:
-                data = await reply.json(content_type=None)
-        except aiohttp.ClientConnectorError:
-            raise HiveCallError(
-                f"cannot reach the hive at {self.socket_path}: is the controller running?",
-                "unavailable",
-            ) from None
+        """One request; a refusal raises HiveCallError with the hive's own message.
+
+        A request that could not even be written (a kept-alive connection the server had
+        just closed) is sent once more on a new connection: the hive never saw it.
+        """
+        for attempt in (1, 2):
+            try:
+                async with self._open().request(method, f"http://hive{path}", json=body) as reply:
+                    data = await reply.json(content_type=None)
+                break
+            except aiohttp.ClientConnectorError:
+                raise HiveCallError(
+                    f"cannot reach the hive at {self.socket_path}: is the controller running?",
+                    "unavailable",
+                ) from None
+            except aiohttp.ClientOSError as exc:
+                if attempt == 1 and "write request body" in str(exc):
+                    continue
+                raise HiveCallError(
+                    f"the connection to the hive broke: {exc}", "unavailable"
+                ) from None
+            except (aiohttp.ClientError, ValueError) as exc:
+                raise HiveCallError(
+                    f"the connection to the hive broke: {exc}", "unavailable"
+                ) from None
         if reply.status >= 400:
             raise HiveCallError(
                 str(data.get("error", f"HTTP {reply.status}")), str(data.get("code", ""))

@@ -135,6 +135,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "harness.turn_timeout", float, 1800.0, "Longest turn, in seconds, before it is killed."
     ),
+    Setting(
+        "harness.notes_limit",
+        int,
+        65536,
+        "Bytes of an agent's /state/notes.md before a short session compacts it (the old file "
+        "is kept in notes-archive/); 0 never compacts.",
+    ),
+    Setting(
+        "harness.compact_command",
+        list,
+        ["claude", "-p", "--model", "{model}"],
+        "The notes-compaction session: the prompt and the notes on its stdin, the new notes on "
+        "its stdout. Placeholders as in agent_command.",
+    ),
     Setting("limits.max_file_bytes", int, 1_048_576, "Largest file allowed in an agent repo."),
     Setting(
         "limits.max_tree_bytes", int, 20_971_520, "Largest total size of an agent repo's tree."
@@ -221,6 +235,14 @@ class HiveConfig:
         return [
             part.replace("{python}", sys.executable)
             for part in self.values["harness.agent_command"]
+        ]
+
+    @property
+    def compact_command(self) -> list[str]:
+        """harness.compact_command, {python} filled in like agent_command."""
+        return [
+            part.replace("{python}", sys.executable)
+            for part in self.values["harness.compact_command"]
         ]
 
     @property

@@ -22,6 +22,7 @@ from gitops_hive.setup import init_root
 AGENT = "demo-worker"
 MANAGER = "manager"
 SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.scripted_agent", "--turn", "--model", "{model}"]
+SCRIPTED_COMPACT = ["{python}", "-m", "gitops_hive.scripted_agent", "--compact"]
 MANAGER_GIT = {
     "GIT_AUTHOR_NAME": "demo manager",
     "GIT_AUTHOR_EMAIL": "manager@hive.demo",
@@ -50,6 +51,8 @@ def _use_scripted_cli(config: Path) -> None:
     assert isinstance(harness, tomlkit.items.Table)
     harness["agent_command"] = SCRIPTED_CLI
     harness["agent_command"].comment("the demo's scripted agent stands in for the Claude CLI")
+    harness["compact_command"] = SCRIPTED_COMPACT
+    harness["compact_command"].comment("and for its notes-compaction session")
     config.write_text(tomlkit.dumps(doc), encoding="utf-8")
 
 

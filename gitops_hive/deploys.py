@@ -167,6 +167,8 @@ async def start_commit(
         "HIVE_SOCKET": str(agent.socket),
         "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
         "HIVE_TURN_TIMEOUT": str(ctx.config["harness.turn_timeout"]),
+        "HIVE_COMPACT_COMMAND": json.dumps(ctx.config.compact_command),
+        "HIVE_NOTES_LIMIT": str(ctx.config["harness.notes_limit"]),
     }
     await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env))
 

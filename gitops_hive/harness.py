@@ -8,6 +8,7 @@ HIVE_AGENT_COMMAND (the agent CLI as a JSON list, from hive.toml `harness.agent_
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -23,12 +24,12 @@ from typing import Any
 
 from gitops_hive.agent_client import AgentClient, HiveCallError, socket_from_env
 from gitops_hive.broker import MAX_WAIT_SECONDS
+from gitops_hive.compaction import NOTES_FILE, compact, notes_size
 from gitops_hive.resources import prompts_dir
 from gitops_hive.spec import validate_spec
 from gitops_hive.turns import Tally, received_kinds
 
 log = logging.getLogger("gitops_hive.harness")
-NOTES_FILE = "notes.md"
 RETRY_DELAY = 2.0
 
 
@@ -73,6 +74,8 @@ class AgentSetup:
     mcp_config: Path
     state: Path
     manager: str = "manager"
+    compact_command: tuple[str, ...] = ()
+    notes_limit: int = 0  # bytes; 0: never compact
 
 
 def system_prompt(role: str, tree: Path) -> str:
@@ -200,7 +203,47 @@ async def setup_from_env(client: AgentClient) -> AgentSetup:
         mcp_config=write_mcp_config(state, client.socket_path),
         state=state,
         manager=str(me["manager"]),
+        compact_command=tuple(
+            str(p) for p in json.loads(os.environ.get("HIVE_COMPACT_COMMAND", "[]"))
+        ),
+        notes_limit=int(os.environ.get("HIVE_NOTES_LIMIT", "0")),
     )
+
+
+def _merged(first: TurnEnd, again: TurnEnd) -> TurnEnd:
+    """A turn run twice (after compaction) as one TurnEnd: the second's outcome, both costs."""
+    tools = collections.Counter(first.tool_calls) + collections.Counter(again.tool_calls)
+    sent = collections.Counter(first.sent) + collections.Counter(again.sent)
+    return dataclasses.replace(
+        again,
+        duration_s=first.duration_s + again.duration_s,
+        tool_calls=dict(tools),
+        messages_out=first.messages_out + again.messages_out,
+        sent=dict(sent),
+        attempts=first.attempts + again.attempts,
+    )
+
+
+async def take_turn(
+    setup: AgentSetup, messages: list[dict[str, Any]], turn_limit: float
+) -> TurnEnd:
+    """One turn. Notes over harness.notes_limit are compacted first; a turn that fails while
+    the notes are over half the limit is compacted and run once more (counted as retried)."""
+    limit = setup.notes_limit
+    compactor = agent_argv(dataclasses.replace(setup, command=list(setup.compact_command)))
+    if limit and setup.compact_command and notes_size(setup.state) > limit:
+        await compact(setup.state, compactor, limit)
+    end = await run_turn(setup, messages, turn_limit)
+    if end.exit_code == 0 or not limit or not setup.compact_command:
+        return end
+    if notes_size(setup.state) <= limit // 2:
+        return end
+    log.warning(
+        "the turn failed with notes.md at %d bytes; compacting, then once more", end.notes_bytes
+    )
+    if not (await compact(setup.state, compactor, limit)).compacted:
+        return end
+    return _merged(end, await run_turn(setup, messages, turn_limit))
 
 
 async def with_current_model(client: AgentClient, setup: AgentSetup) -> AgentSetup:
@@ -236,7 +279,7 @@ async def turn_loop(client: AgentClient, turn_limit: float) -> None:
             sorted({m["from"] for m in messages}),
             setup.model,
         )
-        end = await run_turn(setup, messages, turn_limit)
+        end = await take_turn(setup, messages, turn_limit)
         log.info(
             "turn ended: exit %d in %.1fs, tools %s", end.exit_code, end.duration_s, end.tool_calls
         )

@@ -9,7 +9,9 @@ Run by the harness as the agent CLI (`--turn`, with `--model M` as the Claude CL
 it plays one turn the way the Claude CLI would: it reads the messages on stdin, answers
 each operator message by sending the manager an acknowledgement through its hive socket,
 notes the turn (and its model) in notes.md, and prints stream-json lines with a tool_use
-block per tool it called.
+block per tool it called. `SCRIPTED_AGENT_FAIL_IF_NOTES_OVER=N` makes a turn fail while
+notes.md is over N bytes, the way a context overflow would. With `--compact` it is the
+notes-compaction session: it keeps the last lines of the notes it is given.
 """
 
 from __future__ import annotations
@@ -75,7 +77,22 @@ def _argument(flag: str) -> str | None:
     return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
+def _compact() -> int:
+    """The compaction session: keep the last lines of the notes under the prompt's limit."""
+    text = sys.stdin.read()
+    notes = text.split("--- notes.md ---\n", 1)[-1].splitlines()
+    print("# notes, compacted by the scripted agent")
+    print("\n".join(line[:80] for line in notes[-3:]))
+    return 0
+
+
 def _one_turn() -> int:
+    limit = os.environ.get("SCRIPTED_AGENT_FAIL_IF_NOTES_OVER")
+    notes_path = Path("notes.md")
+    if limit and notes_path.exists() and notes_path.stat().st_size > int(limit):
+        # What a real CLI does when the notes no longer fit its context.
+        print(f"scripted agent: notes.md over {limit} bytes, failing the turn", flush=True)
+        return 3
     model = _argument("--model") or "?"
     print(json.dumps({"type": "system", "subtype": "init", "model": model}), flush=True)
     handled = asyncio.run(_turn())
@@ -89,6 +106,8 @@ def main() -> int:
     """Run until stopped, heartbeating into $HIVE_STATE/heartbeat (or one turn: --turn)."""
     if "--turn" in sys.argv[1:]:
         return _one_turn()
+    if "--compact" in sys.argv[1:]:
+        return _compact()
     signal.signal(signal.SIGTERM, _stop)
     name = os.environ.get("HIVE_AGENT", "?")
     commit = os.environ.get("HIVE_COMMIT", "?")

@@ -163,6 +163,7 @@ def serving(root: Path) -> Iterator[ServedHive]:
 
 
 SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn", "--model", "{model}"]'
+SCRIPTED_COMPACT = '["{python}", "-m", "gitops_hive.scripted_agent", "--compact"]'
 
 
 @pytest.fixture
@@ -173,7 +174,11 @@ def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
     text = config.read_text().replace('"gitops_hive.scripted_agent"]', '"gitops_hive.harness"]')
     start = text.index("agent_command = [")
     end = text.index("]", start) + 1
-    config.write_text(text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:])
+    text = text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:]
+    start = text.index("compact_command = [")
+    end = text.index("]", start) + 1
+    text = text[:start] + f"compact_command = {SCRIPTED_COMPACT}" + text[end:]
+    config.write_text(text.replace("notes_limit = 65536", "notes_limit = 400"))
     with serving(root) as hive:
         yield hive
 
