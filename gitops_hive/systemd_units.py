@@ -206,4 +206,8 @@ async def watch_failures(
                 continue
             active = changed.get("ActiveState")
             if active is not None and active[1] == "failed":
-                await on_failure(await bus.state_at(path))
+                try:
+                    state = await bus.state_at(path)
+                except SystemdError:  # unloaded already: what the signal said is enough
+                    state = UnitState("failed", "failed", "unknown", -1)
+                await on_failure(state)

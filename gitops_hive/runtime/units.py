@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -20,7 +21,17 @@ from typing import Any
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime.base import AgentLaunch, CrashHandler, CrashReport
-from gitops_hive.systemd_units import SystemdBus, UnitState, unit_name, watch_failures
+from gitops_hive.systemd_units import (
+    CALL_TIMEOUT,
+    SystemdBus,
+    SystemdError,
+    UnitState,
+    unit_name,
+    watch_failures,
+)
+
+logger = logging.getLogger(__name__)
+CLOSE_TIMEOUT = 5.0
 
 Builder = Callable[[AgentLaunch], Awaitable[tuple[list[str], dict[str, str], Path]]]
 
@@ -77,13 +88,29 @@ class UnitRuntime:
         return self._units.setdefault(agent, _Unit())
 
     async def _listen(self, agent: str, unit: _Unit) -> None:
+        """Watch the unit's failures; never wait forever for the watch to be in place."""
+        if unit.watcher is not None and unit.watcher.done():
+            unit.watcher = None  # it ended (the bus said no): watch anew
         if unit.watcher is None:
             bus = await self._connect()
             ready = asyncio.Event()
-            unit.watcher = asyncio.create_task(
+            watcher = asyncio.create_task(
                 watch_failures(bus, unit_name(agent), unit.failed.put, ready)
             )
-            await ready.wait()
+            unit.watcher = watcher
+            listening = asyncio.create_task(ready.wait())
+            await asyncio.wait(
+                {watcher, listening}, timeout=CALL_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            )
+            listening.cancel()
+            if watcher.done():
+                unit.watcher = None
+                watcher.result()  # raises why it could not watch
+                raise SystemdError(f"the watch on {unit_name(agent)} ended at once")
+            if not ready.is_set():
+                watcher.cancel()
+                unit.watcher = None
+                raise SystemdError(f"could not watch {unit_name(agent)} within {CALL_TIMEOUT:g}s")
 
     async def _start(self, launch: AgentLaunch) -> None:
         bus = await self._connect()
@@ -204,4 +231,7 @@ class UnitRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._stack.aclose()
+        try:  # a bus peer that went away must not hold the controller's shutdown
+            await asyncio.wait_for(self._stack.aclose(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            logger.warning("the system bus connection did not close within %gs", CLOSE_TIMEOUT)
