@@ -384,14 +384,19 @@ async def test_the_model_form_overrides_and_clears_with_csrf(dash: Dash) -> None
     assert (await dash.hive.model("worker"))["model_source"] == "default"
 
 
-async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> None:
+async def deployed_with_haiku_note(dash: Dash) -> tuple[str, int]:
+    """Deploy worker, then note its running commit as the manager would; submit the note."""
     approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
     head = (await dash.hive.approval(approval))["head"]
     await dash.hive.approve(approval, head, "test", wait=True)
     repo = dash.hive.ctx.layout.agent("worker").proposed
     git(repo, "notes", "--ref=hive/model", "add", "-m", 'model = "haiku"\n', "HEAD")
-    noted = await dash.hive.submit("worker", None, source="test")
-    html = await dash.page(f"/approvals/{noted.id}")
+    return head, (await dash.hive.submit("worker", None, source="test")).id
+
+
+async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> None:
+    _, noted_id = await deployed_with_haiku_note(dash)
+    html = await dash.page(f"/approvals/{noted_id}")
     assert 'id="model-change">sonnet → haiku (note)<' in html
     assert 'id="model-note">model = &#34;haiku&#34;' in html
     api = await dash.client.get("/api/agents/worker/model", headers=dash.auth)
@@ -402,13 +407,8 @@ async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> Non
     from gitops_hive import models
     from gitops_hive.repos import notes
 
-    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
-    head = (await dash.hive.approval(approval))["head"]
-    await dash.hive.approve(approval, head, "test", wait=True)
-    repo = dash.hive.ctx.layout.agent("worker").proposed
-    git(repo, "notes", "--ref=hive/model", "add", "-m", 'model = "haiku"\n', "HEAD")
-    noted = await dash.hive.submit("worker", None, source="test")
-    decided = await dash.hive.approve(noted.id, head, "test", wait=True)
+    head, noted_id = await deployed_with_haiku_note(dash)
+    decided = await dash.hive.approve(noted_id, head, "test", wait=True)
     assert decided.status.value == "deployed"
     applied = dash.hive.ctx.layout.agent("worker").applied
     assert len(notes.history(applied, 10)) == 1

@@ -88,6 +88,29 @@ def _read(repo: pygit2.Repository, tip: pygit2.Oid | None, sha: str, where: str)
     return None if blob is None else _blob_text(repo, blob, where)
 
 
+def _walk_for_note(
+    repo: pygit2.Repository, ref: str, head: str, limit: int, stop_at: str | None, where: str
+) -> FoundNote | None:
+    """The first note met on first-parent history from `head`: at most `limit` commits, and
+    never on `stop_at` unless it is `head` itself."""
+    tip = _tip(repo, ref)
+    if tip is None:
+        return None
+    notes = _notes_tree(repo, tip)
+    commit = _commit(repo, head)
+    for _ in range(limit):
+        sha = str(commit.id)
+        if sha == stop_at and sha != head:
+            return None
+        blob = _note_blob(repo, notes, sha)
+        if blob is not None:
+            return FoundNote(sha, _blob_text(repo, blob, f"on {sha[:12]}{where}"))
+        if not commit.parent_ids:
+            return None
+        commit = _commit(repo, commit.parent_ids[0])
+    return None
+
+
 def read_proposed_note(
     git_dir: Path, head: str, stop_at: str | None, ref: str = MODEL_NOTES_REF
 ) -> str | None:
@@ -98,28 +121,14 @@ def read_proposed_note(
     manager made just before its last one is not lost. Anything malformed is a HiveError.
     """
     repo = open_untrusted(git_dir)
-    where = f"in {git_dir.parent}"
+    where = f" in {git_dir.parent}"
     try:
-        tip = _tip(repo, ref)
-        if tip is None:
-            return None
-        notes = _notes_tree(repo, tip)
-        commit = _commit(repo, head)
-        for _ in range(PROPOSED_WALK):
-            sha = str(commit.id)
-            if sha == stop_at and sha != head:
-                return None
-            blob = _note_blob(repo, notes, sha)
-            if blob is not None:
-                return _blob_text(repo, blob, f"on {sha[:12]} {where}")
-            if not commit.parent_ids:
-                return None
-            commit = _commit(repo, commit.parent_ids[0])
-        return None
+        found = _walk_for_note(repo, ref, head, PROPOSED_WALK, stop_at, where)
     except HiveError:
         raise
     except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
-        raise HiveError(f"{ref} {where} is damaged; rewrite that note") from None
+        raise HiveError(f"{ref}{where} is damaged; rewrite that note") from None
+    return None if found is None else found.text
 
 
 def read_note(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
@@ -132,20 +141,7 @@ def find_first_parent_note(
     repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF
 ) -> FoundNote | None:
     """The first note met walking first-parent history from `sha` in applied.git."""
-    repo = open_applied(repo_path)
-    tip = _tip(repo, ref)
-    if tip is None:
-        return None
-    notes = _notes_tree(repo, tip)
-    commit = _commit(repo, sha)
-    for _ in range(MAX_WALK):
-        blob = _note_blob(repo, notes, str(commit.id))
-        if blob is not None:
-            return FoundNote(str(commit.id), _blob_text(repo, blob, f"on {str(commit.id)[:12]}"))
-        if not commit.parent_ids:
-            return None
-        commit = _commit(repo, commit.parent_ids[0])
-    return None
+    return _walk_for_note(open_applied(repo_path), ref, sha, MAX_WALK, None, "")
 
 
 def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
