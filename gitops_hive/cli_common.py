@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -12,15 +11,12 @@ import click
 
 from gitops_hive.client import ControlClient
 from gitops_hive.layout import HiveLayout
-
-# Control characters (but tab and newline) and the bidirectional overrides: text from an
-# agent's repo or inbox must not move the cursor, recolour or reorder what the operator reads.
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from gitops_hive.text import TERMINAL_UNSAFE
 
 
 def printable(text: str) -> str:
-    """`text` with every control character shown as an escape (`\\x1b`, `\\u202e`)."""
-    return UNSAFE.sub(
+    """`text` with each control character and bidi mark shown as an escape (`\\x1b`)."""
+    return TERMINAL_UNSAFE.sub(
         lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
     )
 

@@ -14,13 +14,12 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from gitops_hive.errors import HiveError
 from gitops_hive.spec import Problem
+from gitops_hive.text import UNSHOWABLE
 
 NOTE_FILE = "refs/notes/hive/model"  # how a note's errors name where they are
 CLEAR = "default"  # a note saying model = "default" clears the override
 MAX_FIELD = 500
 KEY_LINE = re.compile(r"^\s*(\w+)\s*=", re.MULTILINE)
-# Shown on pages and in terminals: no control characters, no bidirectional overrides.
-UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from gitops_hive.model_notes import (
     parse_note,
     render_note,
 )
-from gitops_hive.records import Approval, ApprovalKind
+from gitops_hive.records import AgentRecord, Approval, ApprovalKind
 from gitops_hive.repos import notes
 from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
@@ -73,19 +73,35 @@ async def current_model(ctx: HiveContext, name: str) -> str:
     return (await effective_at(ctx, name, deployed)).model
 
 
+async def _effective_now(ctx: HiveContext, name: str, deployed: str | None) -> Effective:
+    if deployed is None:
+        return effective(None, None, ctx.config["default_model"])
+    return await effective_at(ctx, name, deployed)
+
+
+async def model_summary(
+    ctx: HiveContext, record: AgentRecord, deployed: str | None
+) -> dict[str, Any]:
+    """What an agent listing shows of the model, from what the caller has already read."""
+    now = await _effective_now(ctx, record.name, deployed)
+    return {
+        "model": now.model,
+        "model_source": now.source,
+        "model_state": model_state(now.model, record.last_turn_model),
+        "last_turn_model": record.last_turn_model,
+    }
+
+
 async def model_status(ctx: HiveContext, raw_name: str) -> dict[str, Any]:
     """Effective model, its source, last switched (from the notes ref), active or queued."""
     name = await require_agent(ctx, raw_name)
     record = await queries.get_agent(ctx.db, name)
     assert record is not None
     deployed = await deployed_sha(ctx, name)
-    applied = ctx.layout.agent(name).applied
-    if deployed is None:
-        now = effective(None, None, ctx.config["default_model"])
-    else:
-        now = await effective_at(ctx, name, deployed)
+    now = await _effective_now(ctx, name, deployed)
     switched: dict[str, Any] | None = None
     if now.note_commit is not None:
+        applied = ctx.layout.agent(name).applied
         change = await blocking(notes.last_change, applied, now.note_commit)
         if change is not None:
             assert now.note is not None

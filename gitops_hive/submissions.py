@@ -42,11 +42,12 @@ async def validate_pinned(
     return validate_proposal(entries, spec_text, ctx.limits)
 
 
-async def proposed_note(ctx: HiveContext, name: str, head: str) -> tuple[str | None, list[Problem]]:
+async def proposed_note(
+    ctx: HiveContext, name: str, head: str, deployed: str | None
+) -> tuple[str | None, list[Problem]]:
     """The manager's model note for `head` in proposed/, read once (it is untrusted), and what
     makes it unreadable: a damaged note makes the proposal invalid, it never blocks it."""
     git_dir = ctx.layout.agent(name).proposed_git
-    deployed = await deployed_sha(ctx, name)
     try:
         return await blocking(notes.read_proposed_note, git_dir, head, deployed), []
     except HiveError as exc:
@@ -132,8 +133,9 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
     agent = ctx.layout.agent(name)
     async with ctx.submit_locks(name):
         head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
-        note, note_problems = await proposed_note(ctx, name, head)
-        if head == await deployed_sha(ctx, name):
+        deployed = await deployed_sha(ctx, name)
+        note, note_problems = await proposed_note(ctx, name, head, deployed)
+        if head == deployed:
             # On the running commit, only a note other than the one reviewed with it counts.
             last = await queries.latest_for_head(ctx.db, name, head)
             if (note is None and not note_problems) or same_note(last, note, note_problems):
@@ -171,10 +173,11 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
     pending = await queries.open_approval(ctx.db, name)
     last = await queries.latest_for_head(ctx.db, name, head) if head else None
     history = await queries.list_approvals(ctx.db, agent=name)
-    note, note_problems = await proposed_note(ctx, name, head) if head else (None, [])
+    deployed = await deployed_sha(ctx, name)
+    note, note_problems = await proposed_note(ctx, name, head, deployed) if head else (None, [])
     if not should_auto_submit(
         head=head,
-        deployed=await deployed_sha(ctx, name),
+        deployed=deployed,
         auto_submit=record.auto_submit,
         has_history=bool(history),
         pending_head=pending.head if pending and pending.status.value == "pending" else None,

@@ -31,7 +31,6 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
     approvals = await queries.list_approvals(ctx.db, agent=name)
     pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
-    model = await models.model_status(ctx, name)
     return {
         "name": name,
         "status": agent_status(
@@ -43,10 +42,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
         ),
         "deployed": deployed,
         "proposed": proposed,
-        "model": model["model"],
-        "model_source": model["model_source"],
-        "model_state": model["model_state"],
-        "last_turn_model": model["last_turn_model"],
+        **await models.model_summary(ctx, record, deployed),
         "pending": pending.id if pending else None,
         "auto_submit": record.auto_submit,
         "runtime": runtime,

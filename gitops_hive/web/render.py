@@ -15,8 +15,8 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from gitops_hive.diffs import DiffLine, FileDiff, ProposalDiff
+from gitops_hive.text import BIDI
 
-BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 HIDDEN = BIDI | ZERO_WIDTH
 FORMATTER = HtmlFormatter(nowrap=True, classprefix="")

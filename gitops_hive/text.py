@@ -1,0 +1,13 @@
+"""Characters that must never reach a reader as they are: controls and bidirectional marks."""
+
+from __future__ import annotations
+
+import re
+
+# The bidirectional embeddings, overrides, isolates and marks (Trojan Source).
+BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_BIDI_CLASS = "".join(sorted(BIDI))
+# C0 and C1 controls and DEL, with the bidi marks: nothing a one-line field may hold.
+UNSHOWABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CLASS}]")
+# The same but tab and newline: what may not reach a terminal from text with lines.
+TERMINAL_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CLASS}]")
