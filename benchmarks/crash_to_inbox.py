@@ -23,7 +23,7 @@ from pathlib import Path
 from _harness import BenchHive, bench_hive, summary
 
 EDITS = {
-    '"gitops_hive.harness"]': '"gitops_hive.scripted_agent"]',  # nothing reads the inbox
+    '"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]',  # nothing reads the inbox
     "restart_backoff = 1.0": "restart_backoff = 0.05",
     "restart_backoff_max = 60.0": "restart_backoff_max = 0.2",
     "crash_limit = 5": "crash_limit = 100000",

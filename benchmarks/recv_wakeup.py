@@ -18,9 +18,9 @@ import time
 
 from _harness import bench_hive, summary
 
-from gitops_hive.agent_client import AgentClient
+from gitops_hive.agent.client import AgentClient
 
-SCRIPTED = {'"gitops_hive.harness"]': '"gitops_hive.scripted_agent"]'}
+SCRIPTED = {'"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]'}
 
 
 async def wakeups(worker: AgentClient, manager: AgentClient, rounds: int) -> list[float]:

@@ -32,7 +32,7 @@ from _harness import BenchHive, bench_hive, git, summary
 
 import gitops_hive
 
-SCRIPTED = {'"gitops_hive.harness"]': '"gitops_hive.scripted_agent"]'}
+SCRIPTED = {'"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]'}
 CHANGED_LINES = 5000
 PACKAGE = Path(gitops_hive.__file__).resolve().parent
 DOCS = PACKAGE.parent / "docs"

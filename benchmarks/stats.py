@@ -27,10 +27,10 @@ from pathlib import Path
 
 from _harness import bench_hive, summary
 
-from gitops_hive.retention import Retention
-from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
+from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.telemetry.retention import Retention
 
 AGENTS = 10
 DAYS = 7  # telemetry.raw_retention's default: the raw rows a hive keeps

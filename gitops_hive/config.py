@@ -55,7 +55,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "runtime.command",
         list,
-        ["{python}", "-m", "gitops_hive.harness"],
+        ["{python}", "-m", "gitops_hive.agent.harness"],
         "The command the runtime runs for each agent (the turn harness); {python} is the "
         "controller's own interpreter.",
     ),

@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gitops_hive.broker import Broker
 from gitops_hive.bus import EventBus, KeyedLocks
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
+from gitops_hive.messaging.broker import Broker
 from gitops_hive.runtime.base import Runtime
-from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database
+from gitops_hive.store.stats_writer import StatsWriter
 from gitops_hive.validation import Limits
 
 T = TypeVar("T")

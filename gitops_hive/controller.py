@@ -13,15 +13,15 @@ from pathlib import Path
 from aiohttp import web
 
 from gitops_hive import repos
-from gitops_hive.agent_sockets import AgentSockets
-from gitops_hive.api import make_control_app
 from gitops_hive.config import load_config
 from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
-from gitops_hive.jsonhttp import serve_unix_socket
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import RefWatcher, open_notify_socket
+from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
+from gitops_hive.web.control_api import make_control_app
+from gitops_hive.web.jsonhttp import serve_unix_socket
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,13 @@ import tomlkit.items
 from gitops_hive.client import ControlClient
 from gitops_hive.controller import configure_logging, run_controller
 from gitops_hive.errors import Conflict
+from gitops_hive.init_root import init_root
 from gitops_hive.layout import HiveLayout
-from gitops_hive.setup import init_root
 
 AGENT = "demo-worker"
 MANAGER = "manager"
-SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.scripted_agent", "--turn", "--model", "{model}"]
-SCRIPTED_COMPACT = ["{python}", "-m", "gitops_hive.scripted_agent", "--compact"]
+SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.agent.scripted", "--turn", "--model", "{model}"]
+SCRIPTED_COMPACT = ["{python}", "-m", "gitops_hive.agent.scripted", "--compact"]
 MANAGER_GIT = {
     "GIT_AUTHOR_NAME": "demo manager",
     "GIT_AUTHOR_EMAIL": "manager@hive.demo",

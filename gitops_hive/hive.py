@@ -8,34 +8,31 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gitops_hive import (
-    crashes,
-    deploys,
-    drafting,
-    lifecycle,
-    messaging,
-    models,
-    questions,
-    stats_view,
-    submissions,
-    views,
-)
-from gitops_hive.broker import Broker, Delivery
+from gitops_hive import drafting, lifecycle
+from gitops_hive import listing as views
+from gitops_hive.approvals import submit as submissions
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
+from gitops_hive.deploy import build as deploys
+from gitops_hive.deploy import health as crashes
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import HiveLayout
+from gitops_hive.messaging import questions
+from gitops_hive.messaging import rules as messaging
+from gitops_hive.messaging.broker import Broker, Delivery
+from gitops_hive.overrides import models
 from gitops_hive.records import Approval, Message, Question
-from gitops_hive.retention import Retention
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.nspawn import NspawnRuntime
 from gitops_hive.runtime.process import ProcessRuntime
 from gitops_hive.runtime.units import UnitRuntime
-from gitops_hive.stats_sampler import StatsSampler
-from gitops_hive.stats_view import StatsQuery
-from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database, queries
+from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.telemetry import views as stats_view
+from gitops_hive.telemetry.retention import Retention
+from gitops_hive.telemetry.sampler import StatsSampler
+from gitops_hive.telemetry.views import StatsQuery
 
 log = logging.getLogger(__name__)
 SYSTEMD_BOOTED = Path("/run/systemd/system")  # present when systemd is PID 1

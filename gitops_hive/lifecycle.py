@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from gitops_hive.approvals.submit import deployed_sha, require_agent
 from gitops_hive.context import HiveContext
-from gitops_hive.deploys import start_commit
+from gitops_hive.deploy.build import start_commit
 from gitops_hive.errors import Conflict
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha, require_agent
 
 log = logging.getLogger(__name__)
 

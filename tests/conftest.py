@@ -25,7 +25,7 @@ FAST_CONFIG = {
     "restart_backoff = 1.0": "restart_backoff = 0.2",
     # The core-loop tests supervise the scripted agent directly (it heartbeats into state/);
     # tests of the turn harness put it back with `harness_root`.
-    '"gitops_hive.harness"]': '"gitops_hive.scripted_agent"]',
+    '"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]',
 }
 
 
@@ -162,8 +162,8 @@ def serving(root: Path) -> Iterator[ServedHive]:
         hive.stop()
 
 
-SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.scripted_agent", "--turn", "--model", "{model}"]'
-SCRIPTED_COMPACT = '["{python}", "-m", "gitops_hive.scripted_agent", "--compact"]'
+SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.agent.scripted", "--turn", "--model", "{model}"]'
+SCRIPTED_COMPACT = '["{python}", "-m", "gitops_hive.agent.scripted", "--compact"]'
 
 
 @pytest.fixture
@@ -171,7 +171,9 @@ def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
     """A served hive whose agents run the real harness, the scripted agent as their CLI."""
     root = make_root(tmp_path / "hive")
     config = root / "hive.toml"
-    text = config.read_text().replace('"gitops_hive.scripted_agent"]', '"gitops_hive.harness"]')
+    text = config.read_text().replace(
+        '"gitops_hive.agent.scripted"]', '"gitops_hive.agent.harness"]'
+    )
     start = text.index("agent_command = [")
     end = text.index("]", start) + 1
     text = text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:]

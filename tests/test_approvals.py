@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gitops_hive.approvals import (
+from gitops_hive.approvals.rules import (
     RESUMABLE,
     TRANSITIONS,
     agent_status,

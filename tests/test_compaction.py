@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gitops_hive.compaction import ARCHIVE_DIR, NOTES_FILE, compact, compact_prompt
+from gitops_hive.agent.compaction import ARCHIVE_DIR, NOTES_FILE, compact, compact_prompt
 from tests.conftest import ServedHive
 from tests.repo_factory import git
 
-SCRIPTED = [sys.executable, "-m", "gitops_hive.scripted_agent", "--compact"]
+SCRIPTED = [sys.executable, "-m", "gitops_hive.agent.scripted", "--compact"]
 NOTES = "".join(f"- turn {i}: did something worth remembering\n" for i in range(40))
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops_hive.harness import AgentSetup, agent_argv, turn_prompt
-from gitops_hive.turns import Tally, received_kinds
+from gitops_hive.agent.harness import AgentSetup, agent_argv, turn_prompt
+from gitops_hive.telemetry.turns import Tally, received_kinds
 from tests.conftest import ServedHive
 
 

@@ -34,7 +34,7 @@ async def mcp_session(served: ServedHive, agent: str) -> AsyncIterator[ClientSes
     """hive-mcp as the agent's container runs it: a subprocess speaking MCP on stdio."""
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "gitops_hive.mcp_bridge"],
+        args=["-m", "gitops_hive.agent.mcp"],
         env={"HIVE_SOCKET": str(served.layout.agent(agent).socket)},
     )
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:

@@ -10,9 +10,9 @@ import pygit2
 import pytest
 
 from gitops_hive import repos
-from gitops_hive.approvals import should_auto_submit
+from gitops_hive.approvals.rules import should_auto_submit
 from gitops_hive.errors import HiveError
-from gitops_hive.model_notes import (
+from gitops_hive.overrides.note import (
     NOTE_FILE,
     ModelNote,
     check_model,

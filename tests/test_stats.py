@@ -14,16 +14,16 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gitops_hive import repos
-from gitops_hive.agent_api import make_agent_app
-from gitops_hive.api import make_control_app
 from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
-from gitops_hive.retention import Retention
-from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database, queries
 from gitops_hive.store import stats as store
-from gitops_hive.telemetry import HIVE_SERIES
+from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.telemetry.retention import Retention
+from gitops_hive.telemetry.series import HIVE_SERIES
+from gitops_hive.web.agent_api import make_agent_app
+from gitops_hive.web.control_api import make_control_app
 from tests.conftest import make_root
 
 Client = TestClient[Any, Any]

@@ -23,8 +23,8 @@ import pytest
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime.base import AgentLaunch, CrashReport
+from gitops_hive.runtime.systemd_bus import SystemdBus, UnitState, unit_name, watch_failures
 from gitops_hive.runtime.units import Builder, UnitRuntime
-from gitops_hive.systemd_units import SystemdBus, UnitState, unit_name, watch_failures
 
 pytestmark = [pytest.mark.dbus, pytest.mark.nspawn]
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "debian-systemd"

@@ -8,9 +8,9 @@ import pytest
 
 from gitops_hive.durations import format_duration, parse_duration, parse_instant
 from gitops_hive.errors import HiveError
-from gitops_hive.retention import roll_up
 from gitops_hive.series import Bucket, Quantiles, StatRow
-from gitops_hive.telemetry import (
+from gitops_hive.telemetry.retention import roll_up
+from gitops_hive.telemetry.series import (
     Window,
     busiest_tools,
     chart_series,
@@ -24,7 +24,7 @@ from gitops_hive.telemetry import (
     sparkline,
     summary,
 )
-from gitops_hive.turns import MAX_TOOLS, exit_class, recipient_kind, turn_values
+from gitops_hive.telemetry.turns import MAX_TOOLS, exit_class, recipient_kind, turn_values
 
 
 @pytest.mark.parametrize(

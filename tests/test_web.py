@@ -404,7 +404,7 @@ async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> No
 
 
 async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> None:
-    from gitops_hive import models
+    from gitops_hive.overrides import models
     from gitops_hive.repos import notes
 
     head, noted_id = await deployed_with_haiku_note(dash)

@@ -21,7 +21,7 @@ from typing import Any
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime.base import AgentLaunch, CrashHandler, CrashReport
-from gitops_hive.systemd_units import (
+from gitops_hive.runtime.systemd_bus import (
     CALL_TIMEOUT,
     SystemdBus,
     SystemdError,

@@ -8,11 +8,11 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gitops_hive.api import HIVE_KEY, add_api_routes
 from gitops_hive.durations import format_duration
 from gitops_hive.hive import Hive
-from gitops_hive.jsonhttp import errors_middleware
+from gitops_hive.web.control_api import HIVE_KEY, add_api_routes
 from gitops_hive.web.events import add_event_routes
+from gitops_hive.web.jsonhttp import errors_middleware
 from gitops_hive.web.pages import add_page_routes
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
 

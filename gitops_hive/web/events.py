@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from gitops_hive.api import HIVE_KEY
+from gitops_hive.web.control_api import HIVE_KEY
 
 KEEPALIVE_SECONDS = 15.0
 # Set on shutdown: every open stream ends, so stopping the server never waits for a browser.

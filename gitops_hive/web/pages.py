@@ -8,11 +8,11 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from gitops_hive.api import HIVE_KEY
 from gitops_hive.errors import HiveError
+from gitops_hive.listing import BASES
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
-from gitops_hive.views import BASES
+from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.render import diff_views, pygments_css
 from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
 

@@ -11,8 +11,8 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from gitops_hive.agent_client import AgentClient, HiveCallError, socket_from_env
-from gitops_hive.broker import MAX_WAIT_SECONDS
+from gitops_hive.agent.client import AgentClient, HiveCallError, socket_from_env
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
 
 INSTRUCTIONS = f"""\
 You are one agent of a hive. These tools are your only line to the other agents, the

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from gitops_hive.series import Bucket, Rollup, StatRow
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
-from gitops_hive.telemetry import HIVE_SERIES, quantiles
+from gitops_hive.telemetry.series import HIVE_SERIES, quantiles
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 2000  # one write transaction handles at most this many raw rows

@@ -7,10 +7,10 @@ import logging
 import time
 from typing import Any
 
-from gitops_hive.stats_writer import StatsWriter
 from gitops_hive.store import Database, inbox
 from gitops_hive.store import stats as store
-from gitops_hive.telemetry import HIVE_SERIES
+from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.telemetry.series import HIVE_SERIES
 
 log = logging.getLogger(__name__)
 COALESCE = 0.2  # seconds: a burst of sends is sampled once

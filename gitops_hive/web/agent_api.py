@@ -8,14 +8,17 @@ import time
 
 from aiohttp import web
 
-from gitops_hive import manager_requests, messaging, models, questions
-from gitops_hive.broker import MAX_WAIT_SECONDS
-from gitops_hive.deploys import MANAGER_AGENTS_DIR
+from gitops_hive.approvals import manager_requests
+from gitops_hive.deploy.build import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
-from gitops_hive.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
+from gitops_hive.messaging import questions
+from gitops_hive.messaging import rules as messaging
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
+from gitops_hive.overrides import models
 from gitops_hive.store import queries
-from gitops_hive.turns import turn_values
+from gitops_hive.telemetry.turns import turn_values
+from gitops_hive.web.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
 
 log = logging.getLogger(__name__)
 AGENT_HIVE_KEY = web.AppKey("hive", Hive)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_hive import models, repos
-from gitops_hive.approvals import agent_status
+from gitops_hive import repos
+from gitops_hive.approvals.rules import agent_status
+from gitops_hive.approvals.submit import deployed_sha, require_agent
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.deploys import get_approval
+from gitops_hive.deploy.build import get_approval
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.overrides import models
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha, require_agent
 
 BASES = ("deployed", "approved", "previous")
 

@@ -7,10 +7,10 @@ from urllib.parse import urlencode
 
 import click
 
-from gitops_hive.cli_common import client_of, print_json, table, when
+from gitops_hive.cli.common import client_of, print_json, table, when
 from gitops_hive.durations import format_duration
 from gitops_hive.names import validate_name
-from gitops_hive.telemetry import EXIT_CLASSES, HIVE_KEYS, SAMPLED_KEYS, TURN_KEYS
+from gitops_hive.telemetry.series import EXIT_CLASSES, HIVE_KEYS, SAMPLED_KEYS, TURN_KEYS
 
 TOP_TOOLS = 5
 

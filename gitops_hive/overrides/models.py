@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from gitops_hive import repos
+from gitops_hive.approvals.submit import deployed_sha, require_agent
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict
-from gitops_hive.model_notes import (
+from gitops_hive.overrides.note import (
     CLEAR,
     Effective,
     ModelNote,
@@ -23,7 +24,6 @@ from gitops_hive.records import AgentRecord, Approval, ApprovalKind
 from gitops_hive.repos import notes
 from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha, require_agent
 
 HISTORY_LIMIT = 20
 

@@ -1,6 +1,6 @@
 """The turn loop each agent runs: recv, run the agent CLI on the messages, report TurnEnd.
 
-`python -m gitops_hive.harness`, started by the runtime with the agent's environment:
+`python -m gitops_hive.agent.harness`, started by the runtime with the agent's environment:
 HIVE_SOCKET, HIVE_TREE (its pinned commit, materialised), HIVE_STATE, HIVE_MODEL and
 HIVE_AGENT_COMMAND (the agent CLI as a JSON list, from hive.toml `harness.agent_command`).
 """
@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitops_hive.agent_client import AgentClient, HiveCallError, socket_from_env
-from gitops_hive.broker import MAX_WAIT_SECONDS
-from gitops_hive.compaction import NOTES_FILE, compact, notes_size
+from gitops_hive.agent.client import AgentClient, HiveCallError, socket_from_env
+from gitops_hive.agent.compaction import NOTES_FILE, compact, notes_size
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
 from gitops_hive.resources import prompts_dir
 from gitops_hive.spec import validate_spec
-from gitops_hive.turns import Tally, received_kinds
+from gitops_hive.telemetry.turns import Tally, received_kinds
 
-log = logging.getLogger("gitops_hive.harness")
+log = logging.getLogger("gitops_hive.agent.harness")
 RETRY_DELAY = 2.0
 
 
@@ -177,7 +177,7 @@ def write_mcp_config(state: Path, socket_path: Path) -> Path:
         "mcpServers": {
             "hive": {
                 "command": sys.executable,
-                "args": ["-m", "gitops_hive.mcp_bridge", "--socket", str(socket_path)],
+                "args": ["-m", "gitops_hive.agent.mcp", "--socket", str(socket_path)],
             }
         }
     }
@@ -308,7 +308,7 @@ async def _main() -> None:
 
 
 def main() -> None:
-    """Entry point of `python -m gitops_hive.harness`."""
+    """Entry point of `python -m gitops_hive.agent.harness`."""
     logging.basicConfig(level=logging.INFO, format="harness: %(message)s", stream=sys.stdout)
     asyncio.run(_main())
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import Conflict, HiveError, NotFound
-from gitops_hive.messaging import OPERATOR, require_text
+from gitops_hive.messaging.rules import OPERATOR, require_text
 from gitops_hive.records import Question
 from gitops_hive.store import inbox
 

@@ -8,20 +8,22 @@ import logging
 import time
 from typing import Any
 
-from gitops_hive import models, repos, uidpool
-from gitops_hive.approvals import (
+from gitops_hive import repos
+from gitops_hive.approvals.rules import (
     RESUMABLE,
     check_approvable,
     check_deny_reason,
     normalise_sha_argument,
 )
+from gitops_hive.approvals.submit import deployed_sha, queue_pinned, require_agent, validate_pinned
 from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploy import uids as uidpool
 from gitops_hive.errors import Conflict, HiveError, NotFound, RuntimeFailure
-from gitops_hive.notices import notify_manager, wake_manager
+from gitops_hive.messaging.notices import notify_manager, wake_manager
+from gitops_hive.overrides import models
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha, queue_pinned, require_agent, validate_pinned
 
 log = logging.getLogger(__name__)
 LOG_LIMIT = 64 * 1024

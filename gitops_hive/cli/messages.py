@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from gitops_hive.broker import MAX_WAIT_SECONDS
-from gitops_hive.cli_common import client_of, echo, print_json, table, when
+from gitops_hive.cli.common import client_of, echo, print_json, table, when
 from gitops_hive.errors import HiveError
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
 from gitops_hive.names import validate_name
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gitops_hive import submissions, views
+from gitops_hive import listing as views
+from gitops_hive.approvals import submit as submissions
+from gitops_hive.approvals.submit import deployed_sha, require_agent
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import Conflict, Forbidden, HiveError
 from gitops_hive.records import Approval
-from gitops_hive.submissions import deployed_sha, require_agent
 
 SHA_ARGUMENT = re.compile(r"^[0-9a-f]{7,40}$")
 AFTER_SUBMIT = (

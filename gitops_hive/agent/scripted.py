@@ -58,7 +58,7 @@ def _tool_use(name: str, arguments: dict[str, object]) -> None:
 
 async def _turn() -> int:
     """Handle the turn's messages through the hive socket; return how many there were."""
-    from gitops_hive.agent_client import AgentClient, socket_from_env
+    from gitops_hive.agent.client import AgentClient, socket_from_env
 
     messages = _messages(sys.stdin.read())
     async with AgentClient(socket_from_env()) as client:

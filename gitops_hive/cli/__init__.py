@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from gitops_hive.cli_broker import BROKER_COMMANDS
-from gitops_hive.cli_common import client_of, echo, layout_of, print_json, short, table, when
-from gitops_hive.cli_model import MODEL_COMMANDS
-from gitops_hive.cli_stats import stats
+from gitops_hive.cli.common import client_of, echo, layout_of, print_json, short, table, when
+from gitops_hive.cli.messages import BROKER_COMMANDS
+from gitops_hive.cli.model import MODEL_COMMANDS
+from gitops_hive.cli.stats import stats
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
@@ -66,7 +66,7 @@ def main(ctx: click.Context, root: Path | None) -> None:
 @click.pass_context
 def init(ctx: click.Context) -> None:
     """Create hive.toml, hive.db, agents/, run/ and the operator token."""
-    from gitops_hive.setup import init_root
+    from gitops_hive.init_root import init_root
 
     root = layout_of(ctx).root
     made = init_root(root)

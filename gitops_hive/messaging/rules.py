@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from gitops_hive import repos
+from gitops_hive.approvals.submit import deployed_sha
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Forbidden, HiveError, NotFound
 from gitops_hive.names import validate_name
 from gitops_hive.records import Message
 from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha
 
 OPERATOR = "operator"
 HIVE = "hive"

@@ -9,7 +9,7 @@ import aiosqlite
 
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import LimitExceeded
-from gitops_hive.messaging import HIVE
+from gitops_hive.messaging.rules import HIVE
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from gitops_hive import deploys
+from gitops_hive.approvals.submit import deployed_sha
 from gitops_hive.context import HiveContext
+from gitops_hive.deploy import build as deploys
 from gitops_hive.errors import HiveError
-from gitops_hive.notices import notify_manager, wake_manager
+from gitops_hive.messaging.notices import notify_manager, wake_manager
 from gitops_hive.runtime.base import CrashReport
 from gitops_hive.store import queries
-from gitops_hive.submissions import deployed_sha
 
 log = logging.getLogger(__name__)
 HEALTH_GATE = "hive (health gate)"

@@ -11,9 +11,9 @@ from aiohttp import web
 from gitops_hive.diffs import render_patch, render_stat
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
-from gitops_hive.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
-from gitops_hive.messaging import require_text
-from gitops_hive.stats_view import parse_query
+from gitops_hive.messaging.rules import require_text
+from gitops_hive.telemetry.views import parse_query
+from gitops_hive.web.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
 
 log = logging.getLogger(__name__)
 HIVE_KEY = web.AppKey("hive", Hive)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_hive.errors import HiveError
-from gitops_hive.telemetry import RECIPIENT_KINDS, TOOL_PREFIX
+from gitops_hive.telemetry.series import RECIPIENT_KINDS, TOOL_PREFIX
 
 OPERATOR = "operator"
 SYSTEM_SENDER = "hive"

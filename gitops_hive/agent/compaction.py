@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("gitops_hive.harness")
+log = logging.getLogger("gitops_hive.agent.harness")
 NOTES_FILE = "notes.md"
 ARCHIVE_DIR = "notes-archive"
 COMPACT_TIMEOUT = 300.0

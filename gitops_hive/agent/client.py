@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from gitops_hive.broker import MAX_WAIT_SECONDS
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
 
 DEFAULT_SOCKET = Path("/run/hive/hive.sock")
 # A parked recv answers within its wait; leave room for a slow controller on top.

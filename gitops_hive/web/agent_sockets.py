@@ -8,11 +8,11 @@ import os
 
 from aiohttp import web
 
-from gitops_hive import uidpool
-from gitops_hive.agent_api import make_agent_app
+from gitops_hive.deploy import uids as uidpool
 from gitops_hive.hive import Hive
-from gitops_hive.jsonhttp import serve_unix_socket
 from gitops_hive.store import queries
+from gitops_hive.web.agent_api import make_agent_app
+from gitops_hive.web.jsonhttp import serve_unix_socket
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 2.0  # seconds for in-flight calls when the controller stops

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from gitops_hive.cli_common import client_of, echo, print_json, short, when
+from gitops_hive.cli.common import client_of, echo, print_json, short, when
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 

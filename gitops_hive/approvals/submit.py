@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from gitops_hive import repos
-from gitops_hive.approvals import should_auto_submit
+from gitops_hive.approvals.rules import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError, NotFound
-from gitops_hive.model_notes import NOTE_FILE, parse_note
 from gitops_hive.names import validate_name
+from gitops_hive.overrides.note import NOTE_FILE, parse_note
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
 from gitops_hive.spec import AgentSpec, Problem

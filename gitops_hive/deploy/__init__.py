@@ -1,0 +1,1 @@
+"""Deploying an approved commit: build, launch, rollback with the health gate, recovery."""

@@ -1,0 +1,1 @@
+"""Messages: the broker's inboxes, who may message whom, questions and notices to the manager."""

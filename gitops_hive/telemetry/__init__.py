@@ -1,0 +1,1 @@
+"""Telemetry: TurnEnd checked into stats rows, series and charts, sampling, retention."""
