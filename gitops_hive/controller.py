@@ -102,7 +102,7 @@ async def run_controller(
     sockets = AgentSockets(hive)
     hive.on_agent_created.append(sockets.open)
     watcher = RefWatcher(layout, hive.rescan)
-    hive.ctx.on_agents_changed = watcher.refresh
+    hive.watch_agents(watcher.refresh)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,7 +134,7 @@ async def run_controller(
         for app_runner in (runner, dashboard):
             if app_runner is not None:
                 await app_runner.cleanup()
-        hive.ctx.broker.close()
+        hive.release_waiters()
         await sockets.close()
         await hive.close()
         for path in (layout.control_socket, layout.notify_socket, layout.dashboard_url):

@@ -79,6 +79,13 @@ class RuntimeFailure(HiveError):
         self.log = log
 
 
+class IllegalTransition(HiveError):
+    """A move the approval state machine forbids: a controller bug, never user input."""
+
+    status = 500
+    code = "illegal_transition"
+
+
 ERRORS_BY_CODE: dict[str, type[HiveError]] = {
     cls.code: cls
     for cls in (
@@ -92,5 +99,6 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         LimitExceeded,
         ControllerUnavailable,
         RuntimeFailure,
+        IllegalTransition,
     )
 }

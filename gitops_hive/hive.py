@@ -3,26 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from gitops_hive import drafting, lifecycle
-from gitops_hive import listing as views
+from gitops_hive import drafting, lifecycle, listing
+from gitops_hive.agent_calls import AgentCalls
+from gitops_hive.agents import require_agent, require_recipient
 from gitops_hive.approvals import submit as submissions
+from gitops_hive.approvals import views as approval_views
+from gitops_hive.approvals.decide import deny
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy import build as deploys
-from gitops_hive.deploy import health as crashes
+from gitops_hive.deploy.build import approve
+from gitops_hive.deploy.health import record_crash
+from gitops_hive.deploy.recovery import recover
+from gitops_hive.deploy.rollback import resume, rollback
+from gitops_hive.deploy.uids import agent_uid
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
-from gitops_hive.layout import HiveLayout
-from gitops_hive.messaging import questions
-from gitops_hive.messaging import rules as messaging
+from gitops_hive.layout import AgentLayout, HiveLayout
+from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Broker, Delivery
 from gitops_hive.overrides import models
-from gitops_hive.records import Approval, Message, Question
+from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
 from gitops_hive.runtime.nspawn import NspawnRuntime
 from gitops_hive.runtime.process import ProcessRuntime
@@ -64,7 +70,7 @@ def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
 
 
 class Hive:
-    """Every operation hivectl and the dashboard can ask of the controller."""
+    """Every operation hivectl, the dashboard and the agents' sockets can ask of the controller."""
 
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
@@ -78,56 +84,91 @@ class Hive:
             width=config["telemetry.rollup_bucket"],
             every=RETENTION_EVERY,
         )
+        self._components = contextlib.AsyncExitStack()
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
-        """Open the db and build the runtime hive.toml asks for."""
+        """Open the db, build the runtime hive.toml asks for, start the background work."""
+        stack = contextlib.AsyncExitStack()
         db = await Database.open(layout.db)
+        stack.push_async_callback(db.close)
         crash_handlers: list[CrashHandler] = []
 
         async def on_crash(report: CrashReport) -> None:
             for handler in crash_handlers:
                 await handler(report)
 
-        runtime = make_runtime(config, on_crash)
         broker = Broker(
             db,
             max_body_bytes=config["limits.message_bytes"],
             max_inbox=config["limits.inbox_depth"],
         )
         writer = StatsWriter(db)
+        writer.start()
+        stack.push_async_callback(writer.close)
+        runtime = make_runtime(config, on_crash)
+        stack.push_async_callback(runtime.close)
         ctx = HiveContext(
             layout=layout, config=config, db=db, runtime=runtime, broker=broker, stats=writer
         )
+        stack.push_async_callback(_end_tasks, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
         crash_handlers.append(hive.record_crash)
         broker.on_wake.append(hive.sampler.inbox_changed)
         ctx.bus.listen(hive.sampler.on_notice)
-        writer.start()
-        hive.sampler.start()
         hive.retention.start()
+        stack.push_async_callback(hive.retention.close)
+        hive.sampler.start()
+        stack.push_async_callback(hive.sampler.close)
+        hive._components = stack
         return hive
 
     async def start(self) -> None:
         """Converge after a restart: adopt, run desired state, resume builds, rescan refs."""
         await drafting.adopt_orphans(self.ctx)
-        await deploys.recover(self.ctx)
-        for record in await queries.list_agents(self.ctx.db):
-            await self.rescan(record.name)
+        await recover(self.ctx)
+        for name in await self.agent_names():
+            await self.rescan(name)
 
     async def close(self) -> None:
-        await self.sampler.close()
-        await self.retention.close()
-        for task in list(self.ctx.tasks):
-            task.cancel()
-        await asyncio.gather(*self.ctx.tasks, return_exceptions=True)
-        await self.ctx.runtime.close()
-        await self.ctx.stats.close()
-        await self.ctx.db.close()
+        """Stop the background work, the agents, the stats writer and the db, in that order."""
+        await self._components.aclose()
+
+    def release_waiters(self) -> None:
+        """Answer every parked recv now (with nothing): the controller is stopping."""
+        self.ctx.broker.close()
+
+    def watch_agents(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever an agent is created (the ref watcher refreshes)."""
+        self.ctx.on_agents_changed = callback
+
+    @property
+    def root(self) -> Path:
+        return self.ctx.layout.root
+
+    def agent_layout(self, name: str) -> AgentLayout:
+        """The agent's paths, from its validated name."""
+        return self.ctx.layout.agent(name)
+
+    async def agent_names(self) -> list[str]:
+        """Every agent the hive has, drafts included."""
+        return [record.name for record in await queries.list_agents(self.ctx.db)]
+
+    async def agent_uid(self, name: str) -> int:
+        """The host uid the agent's processes run as (its socket belongs to it)."""
+        return await agent_uid(self.ctx, name)
+
+    def agent_calls(self, name: str) -> AgentCalls:
+        """What `name` may ask through its own socket, as `name`."""
+        return AgentCalls(self.ctx, name, self._created)
+
+    def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[dict[str, Any]]]:
+        """A queue of change notices for a live page."""
+        return self.ctx.bus.subscribe()
 
     async def record_crash(self, report: CrashReport) -> None:
-        await crashes.record_crash(self.ctx, report)
+        await record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
         try:
@@ -143,7 +184,7 @@ class Hive:
     async def draft(self, name: str) -> dict[str, Any]:
         created = await drafting.draft(self.ctx, name)
         await self._created(created)
-        return await views.agent_view(self.ctx, created)
+        return await listing.agent_view(self.ctx, created)
 
     async def spawn(self, name: str, source: str = "spawn") -> Approval:
         created = await drafting.draft(self.ctx, name)
@@ -154,38 +195,42 @@ class Hive:
         return await submissions.submit(self.ctx, name, ref, source=source)
 
     async def approve(self, approval_id: int, sha: str, who: str, wait: bool = True) -> Approval:
-        return await deploys.approve(self.ctx, approval_id, sha, who, wait=wait)
+        return await approve(self.ctx, approval_id, sha, who, wait=wait)
 
     async def deny(self, approval_id: int, reason: str | None, who: str) -> Approval:
-        return await deploys.deny(self.ctx, approval_id, reason, who)
+        return await deny(self.ctx, approval_id, reason, who)
 
     async def rollback(self, name: str, to: str | None, who: str) -> Approval:
-        return await deploys.rollback(self.ctx, name, to, who)
+        return await rollback(self.ctx, name, to, who)
 
     async def resume(self, name: str) -> Approval | None:
-        await deploys.resume(self.ctx, name)
+        await resume(self.ctx, name)
         return await self.rescan(name)
 
     async def agents(self) -> list[dict[str, Any]]:
-        return await views.agents_view(self.ctx)
+        return await listing.agents_view(self.ctx)
 
     async def agent(self, name: str) -> dict[str, Any]:
-        await submissions.require_agent(self.ctx, name)
-        detail = await views.agent_view(self.ctx, name)
+        await require_agent(self.ctx, name)
+        detail = await listing.agent_view(self.ctx, name)
         detail["log_tail"] = self.ctx.runtime.logs(name, 50)
         return detail
 
+    async def deployments(self, name: str) -> list[Deployment]:
+        """The agent's deployments, newest first."""
+        return await queries.list_deployments(self.ctx.db, await require_agent(self.ctx, name))
+
     async def pending(self) -> list[dict[str, Any]]:
-        return await views.pending_view(self.ctx)
+        return await approval_views.pending_view(self.ctx)
 
     async def history(self, name: str) -> list[dict[str, Any]]:
-        return await views.history_view(self.ctx, name)
+        return await approval_views.history_view(self.ctx, name)
 
     async def approval(self, approval_id: int) -> dict[str, Any]:
-        return await views.approval_view(self.ctx, approval_id)
+        return await approval_views.approval_view(self.ctx, approval_id)
 
     async def diff(self, approval_id: int, base: str) -> ProposalDiff:
-        return await views.diff_view(self.ctx, approval_id, base)
+        return await approval_views.diff_view(self.ctx, approval_id, base)
 
     async def stop(self, name: str, who: str) -> dict[str, Any]:
         await lifecycle.stop(self.ctx, name, who)
@@ -197,11 +242,11 @@ class Hive:
 
     async def send(self, to: str, body: str) -> Message:
         """A message from the operator."""
-        return await messaging.send_as_operator(self.ctx, to, body)
+        return await rules.send_as_operator(self.ctx, to, body)
 
     async def peek_inbox(self, name: str, wait_seconds: Any) -> Delivery:
         """The operator's view of an inbox: unread messages, left unread."""
-        recipient = await messaging.require_recipient(self.ctx, name)
+        recipient = await require_recipient(self.ctx, name)
         return await self.ctx.broker.peek(recipient, wait_seconds)
 
     async def model(self, name: str) -> dict[str, Any]:
@@ -229,3 +274,10 @@ class Hive:
     async def stats_line(self, name: str, now: float) -> dict[str, Any]:
         """One agent's sparkline, last turn and stuck flag (the overview)."""
         return await stats_view.overview_line(self.ctx, name, now)
+
+
+async def _end_tasks(ctx: HiveContext) -> None:
+    """Cancel the background work the operations started (builds, health gates)."""
+    for task in list(ctx.tasks):
+        task.cancel()
+    await asyncio.gather(*ctx.tasks, return_exceptions=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from gitops_hive.approvals.submit import deployed_sha, require_agent
+from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy.build import start_commit
+from gitops_hive.deploy.launch import start_commit
 from gitops_hive.errors import Conflict
 from gitops_hive.store import queries
 

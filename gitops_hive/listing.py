@@ -1,21 +1,17 @@
-"""Read models for the API: agents, pending approvals, history, diffs."""
+"""Agents as `hivectl agents` and the overview list them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gitops_hive import repos
+from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.rules import agent_status
-from gitops_hive.approvals.submit import deployed_sha, require_agent
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.deploy.build import get_approval
-from gitops_hive.diffs import ProposalDiff
-from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.errors import HiveError
 from gitops_hive.overrides import models
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
-
-BASES = ("deployed", "approved", "previous")
 
 
 async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
@@ -52,50 +48,3 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
 
 async def agents_view(ctx: HiveContext) -> list[dict[str, Any]]:
     return [await agent_view(ctx, r.name) for r in await queries.list_agents(ctx.db)]
-
-
-async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
-    approvals = await queries.list_approvals(ctx.db, statuses=(ApprovalStatus.PENDING,))
-    return [
-        {**a.to_json(), "model_change": await models.model_change(ctx, a)}
-        for a in sorted(approvals, key=lambda a: a.id)
-    ]
-
-
-async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
-    """Every approval of an agent, newest first."""
-    name = await require_agent(ctx, raw_name)
-    return [a.to_json() for a in await queries.list_approvals(ctx.db, agent=name)]
-
-
-async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
-    approval = await get_approval(ctx, approval_id)
-    change = await models.model_change(ctx, approval)
-    return {**approval.to_json(), "log": approval.log, "model_change": change}
-
-
-async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:
-    """The commit a reviewer compares against: deployed, last approved, or previous proposal."""
-    if base not in BASES:
-        raise HiveError(f"unknown base {base!r}: use one of {', '.join(BASES)}")
-    approval = await get_approval(ctx, approval_id)
-    if base == "deployed":
-        return approval.base
-    earlier = [
-        a for a in await queries.list_approvals(ctx.db, agent=approval.agent) if a.id < approval_id
-    ]
-    if base == "approved":
-        wanted = (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING, ApprovalStatus.DEPLOYED)
-        found = next((a for a in earlier if a.status in wanted), None)
-    else:
-        found = earlier[0] if earlier else None
-    if found is None:
-        raise Conflict(f"approval #{approval_id} has no {base} proposal before it")
-    return found.head
-
-
-async def diff_view(ctx: HiveContext, approval_id: int, base: str = "deployed") -> ProposalDiff:
-    approval = await get_approval(ctx, approval_id)
-    base_sha = await resolve_base(ctx, approval_id, base)
-    applied = ctx.layout.agent(approval.agent).applied
-    return await blocking(repos.diff_commits, applied, base_sha, approval.head)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ApprovalStatus(StrEnum):
@@ -15,6 +15,25 @@ class ApprovalStatus(StrEnum):
     FAILED = "failed"
     DENIED = "denied"
     SUPERSEDED = "superseded"
+
+
+# Which status an approval may move to from each; the store's transition enforces it.
+TRANSITIONS: dict[ApprovalStatus, frozenset[ApprovalStatus]] = {
+    ApprovalStatus.PENDING: frozenset(
+        {ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.SUPERSEDED}
+    ),
+    ApprovalStatus.APPROVED: frozenset({ApprovalStatus.BUILDING}),
+    ApprovalStatus.BUILDING: frozenset({ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED}),
+    ApprovalStatus.DEPLOYED: frozenset(),
+    ApprovalStatus.FAILED: frozenset(),
+    ApprovalStatus.DENIED: frozenset(),
+    ApprovalStatus.SUPERSEDED: frozenset(),
+}
+
+
+def can_move(old: ApprovalStatus, new: ApprovalStatus) -> bool:
+    """Whether the approval state machine allows old -> new."""
+    return new in TRANSITIONS[old]
 
 
 class ApprovalKind(StrEnum):
@@ -88,7 +107,6 @@ class AgentRecord:
     desired: str = "running"  # running | stopped
     last_turn_model: str | None = None
     last_turn_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,3 +168,60 @@ class Question:
             "answered_by": self.answered_by,
             "answered_at": self.answered_at,
         }
+
+
+# Telemetry
+
+
+class StatRow(NamedTuple):
+    """One stored figure: `key` of `agent` was `value` at `ts`."""
+
+    agent: str
+    ts: float
+    key: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Aggregates of one key over one time bucket."""
+
+    count: int
+    total: float
+    low: float
+    high: float
+    last_ts: float
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    def merge(self, other: Bucket) -> Bucket:
+        return Bucket(
+            self.count + other.count,
+            self.total + other.total,
+            min(self.low, other.low),
+            max(self.high, other.high),
+            max(self.last_ts, other.last_ts),
+        )
+
+
+@dataclass(frozen=True)
+class Quantiles:
+    """p50 and p95 of `count` values (exact for raw points, kept as such by a rollup)."""
+
+    count: int
+    p50: float
+    p95: float
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """Raw rows of one key of one agent over [start, start + width), rolled into one."""
+
+    agent: str
+    key: str
+    start: float
+    width: float
+    bucket: Bucket
+    quantiles: Quantiles

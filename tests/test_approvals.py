@@ -10,16 +10,14 @@ import pytest
 
 from gitops_hive.approvals.rules import (
     RESUMABLE,
-    TRANSITIONS,
     agent_status,
-    can_move,
     check_approvable,
     check_deny_reason,
     normalise_sha_argument,
     should_auto_submit,
 )
 from gitops_hive.errors import Conflict, HiveError, InvalidProposal
-from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
+from gitops_hive.records import TRANSITIONS, Approval, ApprovalKind, ApprovalStatus, can_move
 
 S = ApprovalStatus
 HEAD = hashlib.sha1(b"head").hexdigest()

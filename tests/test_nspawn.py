@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_hive.config import UID_RANGE
+from gitops_hive.settings import UID_RANGE
 from tests.conftest import ServedHive, make_root, need_nspawn, serving
 from tests.repo_factory import commit_step
 

@@ -166,7 +166,7 @@ async def hived(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Hived]:
     await hive.draft("worker")
     try:
         api = await aiohttp_client(make_control_app(hive))
-        agent = await aiohttp_client(make_agent_app(hive, "worker", os.getuid()))
+        agent = await aiohttp_client(make_agent_app(hive.agent_calls("worker"), os.getuid()))
         yield Hived(hive, api, agent)
     finally:
         await hive.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from gitops_hive.errors import IllegalTransition
 from gitops_hive.records import ApprovalKind, ApprovalStatus
 from gitops_hive.store import queries
 from gitops_hive.store.db import MIGRATIONS, Database
@@ -233,16 +234,35 @@ async def test_the_index_also_stops_a_transition_back_to_pending(db: Database) -
         await queries.transition(conn, first, (S.PENDING,), S.DENIED)
     await add_approval(db, head=HEAD_B)
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.write() as conn:
-            await queries.transition(conn, first, (S.DENIED,), S.PENDING)
+        async with db.write() as conn:  # past the state machine, straight in SQL
+            await conn.execute("UPDATE approvals SET status = 'pending' WHERE id = ?", (first,))
     assert await status_of(db, first) is S.DENIED
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (S.DENIED, S.PENDING),
+        (S.DEPLOYED, S.BUILDING),
+        (S.PENDING, S.DEPLOYED),
+        (S.FAILED, S.APPROVED),
+    ],
+)
+async def test_transition_refuses_what_the_state_machine_forbids(
+    db: Database, old: ApprovalStatus, new: ApprovalStatus
+) -> None:
+    approval_id = await add_approval(db)
+    with pytest.raises(IllegalTransition, match=f"{old.value} -> {new.value}"):
+        async with db.write() as conn:
+            await queries.transition(conn, approval_id, (old,), new)
+    assert await status_of(db, approval_id) is S.PENDING
 
 
 async def test_transition_moves_only_from_the_given_status(db: Database) -> None:
     approval_id = await add_approval(db)
     async with db.write() as conn:
         assert not await queries.transition(conn, approval_id, (S.APPROVED,), S.BUILDING)
-        assert not await queries.transition(conn, approval_id, (S.BUILDING, S.APPROVED), S.DEPLOYED)
+        assert not await queries.transition(conn, approval_id, (S.BUILDING,), S.DEPLOYED)
     assert await status_of(db, approval_id) is S.PENDING
     async with db.write() as conn:
         assert await queries.transition(

@@ -8,7 +8,7 @@ import pytest
 
 from gitops_hive.durations import format_duration, parse_duration, parse_instant
 from gitops_hive.errors import HiveError
-from gitops_hive.series import Bucket, Quantiles, StatRow
+from gitops_hive.records import Bucket, Quantiles, StatRow
 from gitops_hive.telemetry.retention import roll_up
 from gitops_hive.telemetry.series import (
     Window,

@@ -432,3 +432,27 @@ async def test_the_overview_marks_a_stuck_agent_red(dash: Dash) -> None:
     ctx.config = ctx.config.with_values({"telemetry.stuck_after": 0.001})
     classes, text = last_turn_cell(await dash.page("/"))
     assert classes == "last-turn stuck" and text.endswith("· stuck")
+
+
+async def test_refused_form_posts_and_missing_pages_are_html_and_the_api_stays_json(
+    dash: Dash,
+) -> None:
+    approval_id = await dash.proposal("worker", {"notes.txt": b"hello\n"})
+    csrf = dash.guard.csrf_token
+    refused = await dash.post_form(f"/approvals/{approval_id}/deny", {"csrf": csrf, "reason": ""})
+    assert refused.status == 400
+    assert refused.content_type == "text/html"
+    page = await refused.text()
+    assert "deny needs a reason" in page and 'href="/"' in page
+    foreign = await dash.client.post(
+        f"/approvals/{approval_id}/deny",
+        data={"csrf": csrf, "reason": ""},
+        headers={**dash.auth, "Referer": "javascript:alert(1)"},
+        allow_redirects=False,
+    )
+    assert "javascript:" not in await foreign.text()
+    missing = await dash.client.get("/agents/ghost", headers=dash.auth)
+    assert missing.status == 404 and missing.content_type == "text/html"
+    assert "hivectl draft ghost" in await missing.text()
+    api = await dash.client.get("/api/agents/ghost", headers=dash.auth)
+    assert api.status == 404 and (await api.json())["code"] == "not_found"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gitops_hive import listing as views
-from gitops_hive.approvals import submit as submissions
-from gitops_hive.approvals.submit import deployed_sha, require_agent
+from gitops_hive import listing
+from gitops_hive.agents import deployed_sha, require_agent
+from gitops_hive.approvals import submit
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import Conflict, Forbidden, HiveError
 from gitops_hive.records import Approval
@@ -45,7 +45,7 @@ async def apply_commit(ctx: HiveContext, caller: str, raw_agent: Any, raw_sha: A
     sha = _sha(raw_sha)
     if await deployed_sha(ctx, name) is None:
         raise Conflict(f"{name} was never deployed: use request_spawn_commit({name!r}, sha)")
-    return await submissions.submit(ctx, name, sha, source=f"manager {caller}")
+    return await submit.submit(ctx, name, sha, source=f"manager {caller}")
 
 
 async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_sha: Any) -> Approval:
@@ -54,7 +54,7 @@ async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_sha: An
     sha = _sha(raw_sha)
     if await deployed_sha(ctx, name) is not None:
         raise Conflict(f"{name} already runs: use request_apply_commit({name!r}, sha)")
-    return await submissions.submit(ctx, name, sha, source=f"manager {caller}")
+    return await submit.submit(ctx, name, sha, source=f"manager {caller}")
 
 
 async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:
@@ -69,4 +69,4 @@ async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:
         "model_state",
         "pending",
     )
-    return [{k: a[k] for k in keys} for a in await views.agents_view(ctx)]
+    return [{k: a[k] for k in keys} for a in await listing.agents_view(ctx)]

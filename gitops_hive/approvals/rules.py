@@ -9,22 +9,7 @@ from gitops_hive.records import Approval, ApprovalStatus
 
 HEX = re.compile(r"[0-9a-f]{7,40}")
 
-TRANSITIONS: dict[ApprovalStatus, frozenset[ApprovalStatus]] = {
-    ApprovalStatus.PENDING: frozenset(
-        {ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.SUPERSEDED}
-    ),
-    ApprovalStatus.APPROVED: frozenset({ApprovalStatus.BUILDING}),
-    ApprovalStatus.BUILDING: frozenset({ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED}),
-    ApprovalStatus.DEPLOYED: frozenset(),
-    ApprovalStatus.FAILED: frozenset(),
-    ApprovalStatus.DENIED: frozenset(),
-    ApprovalStatus.SUPERSEDED: frozenset(),
-}
 RESUMABLE = (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING)
-
-
-def can_move(old: ApprovalStatus, new: ApprovalStatus) -> bool:
-    return new in TRANSITIONS[old]
 
 
 def normalise_sha_argument(sha: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 
 from gitops_hive import repos
+from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.approvals.rules import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Conflict, HiveError, NotFound
+from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.names import validate_name
 from gitops_hive.overrides.note import NOTE_FILE, parse_note
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
@@ -18,18 +19,6 @@ from gitops_hive.validation import validate_proposal
 
 log = logging.getLogger(__name__)
 HISTORY_BUDGET_FACTOR = 4
-
-
-async def require_agent(ctx: HiveContext, raw_name: str) -> str:
-    name = validate_name(raw_name)
-    if await queries.get_agent(ctx.db, name) is None:
-        raise NotFound(f"no agent {name}: create it with `hivectl draft {name}`")
-    return name
-
-
-async def deployed_sha(ctx: HiveContext, name: str) -> str | None:
-    """applied.git main: the agent's desired state."""
-    return await blocking(repos.get_ref, ctx.layout.agent(name).applied, repos.MAIN)
 
 
 async def validate_pinned(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from gitops_hive.approvals.submit import deployed_sha
+from gitops_hive.agents import deployed_sha
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy import build as deploys
+from gitops_hive.deploy.rollback import rollback
 from gitops_hive.errors import HiveError
-from gitops_hive.messaging.notices import notify_manager, wake_manager
+from gitops_hive.outcomes import Notice, Outcome, record_outcome
 from gitops_hive.runtime.base import CrashReport
 from gitops_hive.store import queries
 
@@ -40,12 +40,18 @@ async def record_crash(ctx: HiveContext, report: CrashReport) -> None:
         "crashes_recent": report.crashes_recent,
         "gave_up": report.restart_in is None,
     }
-    async with ctx.db.write() as conn:
-        await queries.insert_event(conn, "container_crash", report.agent, data)
-        await notify_manager(ctx, conn, "agent_crashed", _describe(report), data)
-    wake_manager(ctx)
-    ctx.bus.publish("agent", agent=report.agent, crash=report.returncode)
-    log.warning("%s", _describe(report))
+    await record_outcome(
+        ctx,
+        Outcome(
+            agent=report.agent,
+            event="container_crash",
+            event_data=data,
+            notice=Notice("agent_crashed", _describe(report), data),
+            published={"crash": report.returncode},
+            log_level=logging.WARNING,
+            log_line=_describe(report),
+        ),
+    )
     if (
         report.since_apply <= ctx.config["runtime.health_window"]
         and report.crashes_since_apply >= ctx.config["runtime.health_crashes"]
@@ -66,7 +72,7 @@ async def health_gate(ctx: HiveContext, report: CrashReport) -> None:
         log.warning("agent %s: its first deploy crash-loops; nothing to roll back to", agent)
         return
     try:
-        approval = await deploys.rollback(ctx, agent, deployment.previous, HEALTH_GATE)
+        approval = await rollback(ctx, agent, deployment.previous, HEALTH_GATE)
     except HiveError as exc:
         log.warning("agent %s: health gate could not roll back: %s", agent, exc.message)
         return
@@ -76,24 +82,26 @@ async def health_gate(ctx: HiveContext, report: CrashReport) -> None:
         f"{deployment.previous[:12]} (approval #{approval.id}, {approval.status.value}). "
         f"Auto-submit for {agent} is paused until the operator resumes it."
     )
-    async with ctx.db.write() as conn:
-        await queries.insert_event(
-            conn, "health_rollback", agent, {"from": current, "to": deployment.previous}
-        )
-        await notify_manager(
-            ctx,
-            conn,
-            "auto_rollback",
-            body,
-            {
-                "agent": agent,
-                "from": current,
-                "to": deployment.previous,
-                "approval": approval.id,
-                "status": approval.status.value,
-                "crashes": report.crashes_since_apply,
-                "log_tail": report.log_tail[-50:],
-            },
-        )
-    wake_manager(ctx)
-    log.warning("%s", body)
+    await record_outcome(
+        ctx,
+        Outcome(
+            agent=agent,
+            event="health_rollback",
+            event_data={"from": current, "to": deployment.previous},
+            notice=Notice(
+                "auto_rollback",
+                body,
+                {
+                    "agent": agent,
+                    "from": current,
+                    "to": deployment.previous,
+                    "approval": approval.id,
+                    "status": approval.status.value,
+                    "crashes": report.crashes_since_apply,
+                    "log_tail": report.log_tail[-50:],
+                },
+            ),
+            log_level=logging.WARNING,
+            log_line=body,
+        ),
+    )

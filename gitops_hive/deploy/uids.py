@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from gitops_hive.config import UID_RANGE
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import ConfigError
+from gitops_hive.settings import UID_RANGE
 from gitops_hive.store import queries
 
 

@@ -10,6 +10,7 @@ import aiosqlite
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import LimitExceeded
 from gitops_hive.messaging.rules import HIVE
+from gitops_hive.store import queries
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,7 @@ async def notify_manager(
     fails the decision the notice is about (the events table keeps it either way).
     """
     manager = ctx.config.manager
-    cursor = await conn.execute("SELECT 1 FROM agents WHERE name = ?", (manager,))
-    if await cursor.fetchone() is None:
+    if not await queries.agent_exists(conn, manager):
         return False
     try:
         await ctx.broker.post(conn, HIVE, manager, body, kind=kind, data=data)

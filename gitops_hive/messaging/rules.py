@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from gitops_hive import repos
-from gitops_hive.approvals.submit import deployed_sha
+from gitops_hive.agents import deployed_sha, require_recipient
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Forbidden, HiveError, NotFound
-from gitops_hive.names import validate_name
+from gitops_hive.errors import Forbidden, HiveError
 from gitops_hive.records import Message
 from gitops_hive.spec import validate_spec
-from gitops_hive.store import queries
 
 OPERATOR = "operator"
 HIVE = "hive"
@@ -36,14 +34,6 @@ async def check_may_message(ctx: HiveContext, sender: str, recipient: str) -> No
             f"{sender} may not message {recipient}: only agents in [messaging] recipients of "
             f"{sender}'s deployed agent.toml; ask the manager ({ctx.config.manager}) to add it"
         )
-
-
-async def require_recipient(ctx: HiveContext, raw: str) -> str:
-    """A valid name of an existing agent."""
-    name = validate_name(raw)
-    if await queries.get_agent(ctx.db, name) is None:
-        raise NotFound(f"no agent {name}: `hivectl agents` lists them")
-    return name
 
 
 async def send_as_agent(ctx: HiveContext, sender: str, raw_to: str, body: str) -> Message:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gitops_hive import repos
-from gitops_hive.approvals.submit import deployed_sha, require_agent
+from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict
 from gitops_hive.overrides.note import (

@@ -19,12 +19,12 @@ import stat
 import sys
 from pathlib import Path
 
-from gitops_hive.config import UID_RANGE
 from gitops_hive.context import blocking
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch
 from gitops_hive.runtime.process import ChildProcess, ProcessRuntime
+from gitops_hive.settings import UID_RANGE
 
 log = logging.getLogger(__name__)
 NSPAWN = "systemd-nspawn"

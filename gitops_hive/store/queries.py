@@ -8,6 +8,7 @@ from typing import Any
 
 import aiosqlite
 
+from gitops_hive.errors import IllegalTransition
 from gitops_hive.records import (
     AgentRecord,
     Approval,
@@ -15,6 +16,7 @@ from gitops_hive.records import (
     ApprovalStatus,
     Deployment,
     Event,
+    can_move,
 )
 from gitops_hive.store.db import Database
 
@@ -66,6 +68,12 @@ def _agent(row: aiosqlite.Row) -> AgentRecord:
 
 
 # agents
+
+
+async def agent_exists(conn: aiosqlite.Connection, name: str) -> bool:
+    """Whether the agent is recorded, seen from inside the caller's transaction."""
+    cursor = await conn.execute("SELECT 1 FROM agents WHERE name = ?", (name,))
+    return await cursor.fetchone() is not None
 
 
 async def insert_agent(conn: aiosqlite.Connection, name: str) -> None:
@@ -164,7 +172,14 @@ async def transition(
     new: ApprovalStatus,
     **fields: Any,
 ) -> bool:
-    """Move an approval from one of `old` to `new`; False when it was not in `old`."""
+    """Move an approval from one of `old` to `new`; False when it was not in `old`.
+
+    A move the state machine does not allow (records.TRANSITIONS) is a bug in the caller;
+    `new` among `old` is a resumed step (building again after a restart), not a move.
+    """
+    illegal = [s.value for s in old if s is not new and not can_move(s, new)]
+    if illegal:
+        raise IllegalTransition(f"approval #{approval_id}: {'/'.join(illegal)} -> {new.value}")
     sets = ["status = ?"] + [f"{key} = ?" for key in fields]
     marks = ",".join("?" * len(old))
     cursor = await conn.execute(

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiosqlite
 
-from gitops_hive.series import Bucket, Quantiles, Rollup, StatRow
+from gitops_hive.records import Bucket, Quantiles, Rollup, StatRow
 from gitops_hive.store.db import Database
 
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
-from gitops_hive.series import StatRow
+from gitops_hive.records import StatRow
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitops_hive.series import Bucket, Rollup, StatRow
+from gitops_hive.records import Bucket, Rollup, StatRow
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
 from gitops_hive.telemetry.series import HIVE_SERIES, quantiles

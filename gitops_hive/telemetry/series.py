@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from gitops_hive.series import Bucket, Quantiles
+from gitops_hive.records import Bucket, Quantiles
 
 HIVE_SERIES = "_hive"  # the `agent` of hive-wide rows; no agent name can start with "_"
 RECIPIENT_KINDS = ("peer", "operator", "manager", "system")

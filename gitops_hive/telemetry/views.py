@@ -8,11 +8,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gitops_hive.approvals.submit import require_agent
+from gitops_hive.agents import require_agent
 from gitops_hive.context import HiveContext
 from gitops_hive.durations import parse_instant
 from gitops_hive.errors import HiveError
-from gitops_hive.series import Bucket, Quantiles
+from gitops_hive.records import Bucket, Quantiles
 from gitops_hive.store import inbox
 from gitops_hive.store import stats as store
 from gitops_hive.telemetry.series import (

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from aiohttp import web
 
-from gitops_hive.approvals import manager_requests
-from gitops_hive.deploy.build import MANAGER_AGENTS_DIR
-from gitops_hive.errors import HiveError
-from gitops_hive.hive import Hive
-from gitops_hive.messaging import questions
-from gitops_hive.messaging import rules as messaging
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
-from gitops_hive.overrides import models
-from gitops_hive.store import queries
-from gitops_hive.telemetry.turns import turn_values
+from gitops_hive.agent_calls import AgentCalls
+from gitops_hive.approvals.manager_requests import submitted
 from gitops_hive.web.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
 
 log = logging.getLogger(__name__)
-AGENT_HIVE_KEY = web.AppKey("hive", Hive)
-AGENT_NAME_KEY = web.AppKey("agent", str)
+CALLS_KEY = web.AppKey("calls", AgentCalls)
 AGENT_UID_KEY = web.AppKey("agent_uid", int)
-MAX_MODEL_NAME = 100
 
 
 @web.middleware
@@ -33,55 +22,39 @@ async def peer_check(request: web.Request, handler: Handler) -> web.StreamRespon
     uid = peer_uid(request)
     expected = request.app[AGENT_UID_KEY]
     if uid is not None and uid != expected:
-        name = request.app[AGENT_NAME_KEY]
+        name = request.app[CALLS_KEY].name
         return json_reply(
             {"error": f"uid {uid} may not use {name}'s socket", "code": "forbidden"}, status=403
         )
     return await handler(request)
 
 
-def _me(request: web.Request) -> tuple[Hive, str]:
-    return request.app[AGENT_HIVE_KEY], request.app[AGENT_NAME_KEY]
+def _calls(request: web.Request) -> AgentCalls:
+    return request.app[CALLS_KEY]
 
 
 async def whoami(request: web.Request) -> web.Response:
-    hive, me = _me(request)
-    manager = hive.ctx.config.manager
-    return json_reply(
-        {
-            "name": me,
-            "role": "manager" if me == manager else "agent",
-            "manager": manager,
-            "recipients": "*"
-            if me == manager
-            else list(await messaging.allowed_recipients(hive.ctx, me)),
-            "max_wait_seconds": MAX_WAIT_SECONDS,
-        }
-    )
+    return json_reply(await _calls(request).whoami())
 
 
 async def current_model(request: web.Request) -> web.Response:
     """The model the caller's next turn runs with (asked before every turn: no restart)."""
-    hive, me = _me(request)
-    return json_reply({"model": await models.current_model(hive.ctx, me)})
+    return json_reply({"model": await _calls(request).model()})
 
 
 async def send(request: web.Request) -> web.Response:
-    hive, me = _me(request)
     body = await json_body(request)
-    to = messaging.require_text(body.get("to"), "to")
-    text = messaging.require_text(body.get("body"), "body")
-    message = await messaging.send_as_agent(hive.ctx, me, to, text)
+    message = await _calls(request).send(body.get("to"), body.get("body"))
     return json_reply({"id": message.id, "to": message.recipient, "queued": True}, status=201)
 
 
 async def recv(request: web.Request) -> web.StreamResponse:
     """Park until a message lands; the messages count as read once the reply is written."""
-    hive, me = _me(request)
+    calls = _calls(request)
     body = await json_body(request)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
-        async with hive.ctx.broker.receive(me, body.get("wait_seconds", 0)) as delivery:
+        async with calls.receive(body.get("wait_seconds", 0)) as delivery:
             if request.transport is None or request.transport.is_closing():
                 raise ConnectionResetError("the caller went away while parked")
             payload = json.dumps(delivery.to_json()).encode()
@@ -90,75 +63,53 @@ async def recv(request: web.Request) -> web.StreamResponse:
             await response.write(payload)
             await response.write_eof()
     except ConnectionResetError:
-        log.info("agent %s: recv caller went away; its messages stay unread", me)
+        log.info("agent %s: recv caller went away; its messages stay unread", calls.name)
     return response
 
 
 async def turn_end(request: web.Request) -> web.Response:
     """The harness's TurnEnd: figures of one turn, validated, queued as stats rows."""
-    hive, me = _me(request)
-    body = await json_body(request)
-    values = turn_values(body)
-    model = body.get("model")
-    if model is not None and (not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME):
-        raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
-    now = time.time()
-    hive.ctx.stats.add(me, now, values)
-    if model is not None:
-        async with hive.ctx.db.write() as conn:
-            await queries.record_turn_model(conn, me, model, now)
-        hive.ctx.bus.publish("model", agent=me, model=model)
-    return json_reply({"recorded": len(values)}, status=201)
+    recorded = await _calls(request).turn_end(await json_body(request))
+    return json_reply({"recorded": recorded}, status=201)
 
 
-def _manager(request: web.Request, tool: str) -> tuple[Hive, str]:
-    hive, me = _me(request)
-    manager_requests.require_manager(hive.ctx, me, tool)
-    return hive, me
+def _manager(request: web.Request, tool: str) -> AgentCalls:
+    calls = _calls(request)
+    calls.require_manager(tool)
+    return calls
 
 
 async def request_apply_commit(request: web.Request) -> web.Response:
-    hive, me = _manager(request, "request_apply_commit")
+    calls = _manager(request, "request_apply_commit")
     body = await json_body(request)
-    approval = await manager_requests.apply_commit(hive.ctx, me, body.get("agent"), body.get("sha"))
-    return json_reply(manager_requests.submitted(approval), status=201)
+    approval = await calls.apply_commit(body.get("agent"), body.get("sha"))
+    return json_reply(submitted(approval), status=201)
 
 
 async def request_spawn(request: web.Request) -> web.Response:
-    hive, me = _manager(request, "request_spawn")
+    calls = _manager(request, "request_spawn")
     body = await json_body(request)
-    approval = await hive.spawn(str(body.get("name", "")), source=f"manager {me}")
-    return json_reply(manager_requests.submitted(approval), status=201)
+    approval = await calls.spawn(str(body.get("name", "")))
+    return json_reply(submitted(approval), status=201)
 
 
 async def request_spawn_draft(request: web.Request) -> web.Response:
-    hive, me = _manager(request, "request_spawn_draft")
+    calls = _manager(request, "request_spawn_draft")
     body = await json_body(request)
-    agent = await hive.draft(str(body.get("name", "")))
-    name = agent["name"]
-    if hive.ctx.runtime.private_users:
-        repo = f"{MANAGER_AGENTS_DIR}/{name}/config"
-        nxt = (
-            f"{repo} appears in your container when it next starts (ask the operator for "
-            f"`hivectl start {me}`); then commit there and call request_spawn_commit(name, sha)"
-        )
-    else:
-        repo = str(hive.ctx.layout.agent(name).proposed)
-        nxt = "commit to the repo, then call request_spawn_commit(name, sha)"
-    return json_reply({**agent, "repo": repo, "next": nxt}, status=201)
+    return json_reply(await calls.spawn_draft(str(body.get("name", ""))), status=201)
 
 
 async def request_spawn_commit(request: web.Request) -> web.Response:
-    hive, me = _manager(request, "request_spawn_commit")
+    calls = _manager(request, "request_spawn_commit")
     body = await json_body(request)
-    approval = await manager_requests.spawn_commit(hive.ctx, me, body.get("name"), body.get("sha"))
-    return json_reply(manager_requests.submitted(approval), status=201)
+    approval = await calls.spawn_commit(body.get("name"), body.get("sha"))
+    return json_reply(submitted(approval), status=201)
 
 
 async def ask_operator(request: web.Request) -> web.Response:
-    hive, me = _manager(request, "ask_operator")
+    calls = _manager(request, "ask_operator")
     body = await json_body(request)
-    question = await questions.ask(hive.ctx, me, body.get("question"), body.get("options"))
+    question = await calls.ask_operator(body.get("question"), body.get("options"))
     return json_reply(
         {
             **question.to_json(),
@@ -169,20 +120,17 @@ async def ask_operator(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    hive, _ = _manager(request, "list_agents")
-    return json_reply(await manager_requests.agents_summary(hive.ctx))
+    return json_reply(await _manager(request, "list_agents").agents())
 
 
 async def list_pending(request: web.Request) -> web.Response:
-    hive, _ = _manager(request, "list_pending")
-    return json_reply(await hive.pending())
+    return json_reply(await _manager(request, "list_pending").pending())
 
 
-def make_agent_app(hive: Hive, agent: str, uid: int) -> web.Application:
-    """The app behind agents/NAME/run/hive.sock, bound to that one agent."""
+def make_agent_app(calls: AgentCalls, uid: int) -> web.Application:
+    """The app behind agents/NAME/run/hive/hive.sock, bound to that one agent."""
     app = web.Application(middlewares=[peer_check, errors_middleware])
-    app[AGENT_HIVE_KEY] = hive
-    app[AGENT_NAME_KEY] = agent
+    app[CALLS_KEY] = calls
     app[AGENT_UID_KEY] = uid
     app.router.add_get("/v1/whoami", whoami)
     app.router.add_get("/v1/model", current_model)

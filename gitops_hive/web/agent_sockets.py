@@ -8,9 +8,7 @@ import os
 
 from aiohttp import web
 
-from gitops_hive.deploy import uids as uidpool
 from gitops_hive.hive import Hive
-from gitops_hive.store import queries
 from gitops_hive.web.agent_api import make_agent_app
 from gitops_hive.web.jsonhttp import serve_unix_socket
 
@@ -29,12 +27,12 @@ class AgentSockets:
         """Serve `name`'s socket (idempotent)."""
         if name in self._runners:
             return
-        agent = self.hive.ctx.layout.agent(name)
-        uid = await uidpool.agent_uid(self.hive.ctx, name)
+        agent = self.hive.agent_layout(name)
+        uid = await self.hive.agent_uid(name)
         agent.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(agent.socket_dir, uid, uid)
         agent.socket_dir.chmod(0o700)
-        app = make_agent_app(self.hive, name, uid)
+        app = make_agent_app(self.hive.agent_calls(name), uid)
         self._runners[name] = await serve_unix_socket(
             app, agent.socket, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
         )
@@ -42,12 +40,12 @@ class AgentSockets:
         log.debug("agent %s: socket %s", name, agent.socket)
 
     async def open_all(self) -> None:
-        for record in await queries.list_agents(self.hive.ctx.db):
-            await self.open(record.name)
+        for name in await self.hive.agent_names():
+            await self.open(name)
 
     async def close(self) -> None:
         for name, runner in list(self._runners.items()):
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
-                self.hive.ctx.layout.agent(name).socket.unlink()
+                self.hive.agent_layout(name).socket.unlink()
         self._runners.clear()

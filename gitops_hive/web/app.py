@@ -13,6 +13,7 @@ from gitops_hive.hive import Hive
 from gitops_hive.web.control_api import HIVE_KEY, add_api_routes
 from gitops_hive.web.events import add_event_routes
 from gitops_hive.web.jsonhttp import errors_middleware
+from gitops_hive.web.page_errors import page_errors
 from gitops_hive.web.pages import add_page_routes
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
 
@@ -35,7 +36,7 @@ def _ago(seconds: float | None) -> str:
 
 def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     """The TCP app: every route but /login and /static needs the operator token."""
-    app = web.Application(middlewares=[*make_middlewares(guard), errors_middleware])
+    app = web.Application(middlewares=[*make_middlewares(guard), errors_middleware, page_errors])
     app[HIVE_KEY] = hive
     app[GUARD_KEY] = guard
     env = aiohttp_jinja2.setup(

@@ -42,7 +42,7 @@ def _hive(request: web.Request) -> Hive:
 
 
 async def health(request: web.Request) -> web.Response:
-    return json_reply({"ok": True, "root": str(_hive(request).ctx.layout.root)})
+    return json_reply({"ok": True, "root": str(_hive(request).root)})
 
 
 async def list_agents(request: web.Request) -> web.Response:

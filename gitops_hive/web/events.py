@@ -34,7 +34,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     await response.write(b"retry: 1000\n: connected\n\n")
     closing = asyncio.ensure_future(request.app[CLOSING_KEY].wait())
     try:
-        async with hive.ctx.bus.subscribe() as queue:
+        async with hive.subscribe() as queue:
             while True:
                 getter = asyncio.ensure_future(queue.get())
                 await asyncio.wait(

@@ -8,10 +8,9 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
-from gitops_hive.listing import BASES
 from gitops_hive.records import ApprovalStatus
-from gitops_hive.store import queries
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.render import diff_views, pygments_css
 from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
@@ -112,7 +111,7 @@ async def agent_page(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     agent = await hive.agent(name)
     history = await hive.history(name)
-    deployments = await queries.list_deployments(hive.ctx.db, agent["name"])
+    deployments = await hive.deployments(agent["name"])
     context = {
         **_common(request),
         "agent": agent,

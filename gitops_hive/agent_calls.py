@@ -1,0 +1,129 @@
+"""What an agent may ask of the hive through its own socket: the facade the agent API uses.
+
+The caller's identity is the socket it came through, so every call here is made on behalf of
+one agent, named when the facade is built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from gitops_hive import drafting, listing
+from gitops_hive.approvals import manager_requests
+from gitops_hive.approvals import views as approval_views
+from gitops_hive.approvals.submit import submit
+from gitops_hive.context import HiveContext
+from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
+from gitops_hive.errors import HiveError
+from gitops_hive.messaging import questions, rules
+from gitops_hive.messaging.broker import MAX_WAIT_SECONDS, Delivery
+from gitops_hive.overrides import models
+from gitops_hive.records import Approval, Message, Question
+from gitops_hive.store import queries
+from gitops_hive.telemetry.turns import turn_values
+
+MAX_MODEL_NAME = 100
+
+
+class AgentCalls:
+    """The calls one agent's socket serves, made as that agent."""
+
+    def __init__(self, ctx: HiveContext, name: str, on_created: Any) -> None:
+        self.ctx = ctx
+        self.name = name
+        self._on_created = on_created  # the Hive's hook: a new agent gets its socket
+
+    async def whoami(self) -> dict[str, Any]:
+        """Name, role, manager, whom it may message, the longest recv wait."""
+        manager = self.ctx.config.manager
+        mine = self.name == manager
+        recipients = "*" if mine else list(await rules.allowed_recipients(self.ctx, self.name))
+        return {
+            "name": self.name,
+            "role": "manager" if mine else "agent",
+            "manager": manager,
+            "recipients": recipients,
+            "max_wait_seconds": MAX_WAIT_SECONDS,
+        }
+
+    async def model(self) -> str:
+        """The model the caller's next turn runs with (asked before every turn: no restart)."""
+        return await models.current_model(self.ctx, self.name)
+
+    async def send(self, raw_to: Any, raw_body: Any) -> Message:
+        """A message from this agent, under its recipient list."""
+        to = rules.require_text(raw_to, "to")
+        text = rules.require_text(raw_body, "body")
+        return await rules.send_as_agent(self.ctx, self.name, to, text)
+
+    @asynccontextmanager
+    async def receive(self, wait_seconds: Any) -> AsyncIterator[Delivery]:
+        """Park until a message lands; they count as read when the block ends cleanly."""
+        async with self.ctx.broker.receive(self.name, wait_seconds) as delivery:
+            yield delivery
+
+    async def turn_end(self, body: dict[str, Any]) -> int:
+        """A TurnEnd (untrusted figures) as stats rows; returns how many were queued."""
+        values = turn_values(body)
+        model = body.get("model")
+        if model is not None and (
+            not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME
+        ):
+            raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
+        now = time.time()
+        self.ctx.stats.add(self.name, now, values)
+        if model is not None:
+            async with self.ctx.db.write() as conn:
+                await queries.record_turn_model(conn, self.name, model, now)
+            self.ctx.bus.publish("model", agent=self.name, model=model)
+        return len(values)
+
+    def require_manager(self, tool: str) -> None:
+        """Refuse a manager-only tool to anyone else, saying what to do instead."""
+        manager_requests.require_manager(self.ctx, self.name, tool)
+
+    async def apply_commit(self, raw_agent: Any, raw_sha: Any) -> Approval:
+        """Queue a commit of a deployed agent's proposed/ for the operator."""
+        return await manager_requests.apply_commit(self.ctx, self.name, raw_agent, raw_sha)
+
+    async def spawn_commit(self, raw_name: Any, raw_sha: Any) -> Approval:
+        """Queue a draft's commit as its spawn."""
+        return await manager_requests.spawn_commit(self.ctx, self.name, raw_name, raw_sha)
+
+    async def spawn(self, raw_name: str) -> Approval:
+        """Draft from the template and submit at once."""
+        created = await drafting.draft(self.ctx, raw_name)
+        await self._on_created(created)
+        return await submit(self.ctx, created, None, source=f"manager {self.name}")
+
+    async def spawn_draft(self, raw_name: str) -> dict[str, Any]:
+        """A new draft, where the manager commits to it, and what to do next."""
+        created = await drafting.draft(self.ctx, raw_name)
+        await self._on_created(created)
+        agent = await listing.agent_view(self.ctx, created)
+        if self.ctx.runtime.private_users:
+            repo = f"{MANAGER_AGENTS_DIR}/{created}/config"
+            nxt = (
+                f"{repo} appears in your container when it next starts (ask the operator for "
+                f"`hivectl start {self.name}`); then commit there and call "
+                "request_spawn_commit(name, sha)"
+            )
+        else:
+            repo = str(self.ctx.layout.agent(created).proposed)
+            nxt = "commit to the repo, then call request_spawn_commit(name, sha)"
+        return {**agent, "repo": repo, "next": nxt}
+
+    async def ask_operator(self, raw_question: Any, raw_options: Any) -> Question:
+        """A question for the operator; the answer comes back as an inbox message."""
+        return await questions.ask(self.ctx, self.name, raw_question, raw_options)
+
+    async def agents(self) -> list[dict[str, Any]]:
+        """Every agent, trimmed to what the manager acts on."""
+        return await manager_requests.agents_summary(self.ctx)
+
+    async def pending(self) -> list[dict[str, Any]]:
+        """The approvals waiting for the operator."""
+        return await approval_views.pending_view(self.ctx)

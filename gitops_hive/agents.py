@@ -1,0 +1,39 @@
+"""Lookups every domain module needs: an existing agent, its deployed commit, an approval."""
+
+from __future__ import annotations
+
+from gitops_hive import repos
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.errors import NotFound
+from gitops_hive.names import AgentName, validate_name
+from gitops_hive.records import Approval
+from gitops_hive.store import queries
+
+
+async def require_agent(ctx: HiveContext, raw_name: str) -> AgentName:
+    """A valid name of an agent the hive has, else NotFound saying how to create it."""
+    name = validate_name(raw_name)
+    if await queries.get_agent(ctx.db, name) is None:
+        raise NotFound(f"no agent {name}: create it with `hivectl draft {name}`")
+    return name
+
+
+async def require_recipient(ctx: HiveContext, raw: str) -> AgentName:
+    """A valid name of an existing agent, as a message's recipient."""
+    name = validate_name(raw)
+    if await queries.get_agent(ctx.db, name) is None:
+        raise NotFound(f"no agent {name}: `hivectl agents` lists them")
+    return name
+
+
+async def deployed_sha(ctx: HiveContext, name: str) -> str | None:
+    """applied.git main: the agent's desired state."""
+    return await blocking(repos.get_ref, ctx.layout.agent(name).applied, repos.MAIN)
+
+
+async def get_approval(ctx: HiveContext, approval_id: int) -> Approval:
+    """The approval, else NotFound pointing at the open ones."""
+    approval = await queries.get_approval(ctx.db, approval_id)
+    if approval is None:
+        raise NotFound(f"no approval #{approval_id}: `hivectl pending` lists the open ones")
+    return approval

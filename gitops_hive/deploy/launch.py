@@ -1,0 +1,75 @@
+"""Launching a pinned commit: materialise its tree, build the agent's environment and binds,
+and hand it to the runtime."""
+
+from __future__ import annotations
+
+import json
+
+from gitops_hive import repos
+from gitops_hive.approvals.submit import validate_pinned
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploy import uids
+from gitops_hive.errors import RuntimeFailure
+from gitops_hive.overrides import models
+from gitops_hive.runtime.base import AgentLaunch, Bind
+from gitops_hive.store import queries
+
+MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, NAME/state
+
+
+async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
+    """In its container the manager commits to every other agent's repo and reads its state."""
+    binds: list[Bind] = []
+    for record in await queries.list_agents(ctx.db):
+        if record.name == ctx.config.manager:
+            continue
+        other = ctx.layout.agent(record.name)
+        inside = f"{MANAGER_AGENTS_DIR}/{record.name}"
+        binds.append(Bind(other.proposed, f"{inside}/config", writable=True, hand_over=True))
+        binds.append(Bind(other.state, f"{inside}/state"))
+    return tuple(binds)
+
+
+async def launch_for(
+    ctx: HiveContext, agent_name: str, sha: str, env: dict[str, str]
+) -> AgentLaunch:
+    """What the runtime needs to run `sha`: paths, environment, uid base and binds."""
+    agent = ctx.layout.agent(agent_name)
+    base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
+    binds: tuple[Bind, ...] = ()
+    if base is not None and agent_name == ctx.config.manager:
+        binds = await manager_binds(ctx)
+    return AgentLaunch(
+        agent=agent.name,
+        sha=sha,
+        tree=agent.tree(sha),
+        state=agent.state,
+        run=agent.run,
+        env=env,
+        uid_base=base,
+        binds=binds,
+    )
+
+
+async def start_commit(
+    ctx: HiveContext, agent_name: str, sha: str, model_note: str | None = None
+) -> None:
+    """Materialise a pinned, valid commit and have the runtime run it."""
+    spec, problems = await validate_pinned(ctx, agent_name, sha)
+    if spec is None:
+        raise RuntimeFailure(
+            f"commit {sha} is not valid: {problems[0]}", log="\n".join(str(p) for p in problems)
+        )
+    agent = ctx.layout.agent(agent_name)
+    await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
+    env = {
+        **spec.env,
+        "HIVE_MODEL": (await models.effective_at(ctx, agent_name, sha, model_note)).model,
+        "HIVE_AGENT": agent_name,
+        "HIVE_SOCKET": str(agent.socket),
+        "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
+        "HIVE_TURN_TIMEOUT": str(ctx.config["harness.turn_timeout"]),
+        "HIVE_COMPACT_COMMAND": json.dumps(ctx.config.compact_command),
+        "HIVE_NOTES_LIMIT": str(ctx.config["harness.notes_limit"]),
+    }
+    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env))

@@ -1,0 +1,234 @@
+"""The settings table of hive.toml: every key's type, default and help, which drive parsing
+(config.py), the commented template `init` writes, and docs/configuration.md."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import tomlkit
+
+
+class Duration(float):
+    """Seconds; hive.toml may write a number or a string such as "90s", "15m", "7d"."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One hive.toml key: dotted path, type, default and the comment written above it."""
+
+    key: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "manager",
+        str,
+        "manager",
+        "The agent that may propose changes for others and message anyone.",
+    ),
+    Setting(
+        "default_model",
+        str,
+        "sonnet",
+        "Model used when neither a git note nor agent.toml names one.",
+    ),
+    Setting("models", list, ["haiku", "sonnet", "opus"], "Models an override may name."),
+    Setting(
+        "runtime.kind",
+        str,
+        "process",
+        "process: supervised children of the controller; nspawn: unprivileged containers "
+        "(systemd-nspawn, root, one host uid range per agent).",
+    ),
+    Setting(
+        "runtime.command",
+        list,
+        ["{python}", "-m", "gitops_hive.agent.harness"],
+        "The command the runtime runs for each agent (the turn harness); {python} is the "
+        "controller's own interpreter.",
+    ),
+    Setting(
+        "runtime.start_grace",
+        float,
+        1.0,
+        "Seconds a new agent must stay up before its deploy counts as started.",
+    ),
+    Setting(
+        "runtime.restart_backoff",
+        float,
+        1.0,
+        "First delay, in seconds, before restarting an agent that exited.",
+    ),
+    Setting("runtime.restart_backoff_max", float, 60.0, "Longest restart delay, in seconds."),
+    Setting(
+        "runtime.crash_limit",
+        int,
+        5,
+        "After this many crashes within runtime.crash_window the agent stays down (crashed) "
+        "until `hivectl start` or a new deploy.",
+    ),
+    Setting(
+        "runtime.crash_window", float, 300.0, "The window, in seconds, crashes are counted in."
+    ),
+    Setting(
+        "runtime.health_window",
+        float,
+        60.0,
+        "A deploy that crashes runtime.health_crashes times within this many seconds of "
+        "starting is rolled back to the previous deployment.",
+    ),
+    Setting("runtime.health_crashes", int, 3, "Crashes that fail a new deploy's health gate."),
+    Setting(
+        "nspawn.uid_pool_start",
+        int,
+        1_048_576,
+        "nspawn: the first host uid of the pool agents' uid ranges come from (a multiple of "
+        "65536).",
+    ),
+    Setting(
+        "nspawn.uid_pool_size",
+        int,
+        256,
+        "nspawn: how many 65536-uid ranges the pool holds (one per agent, never shared).",
+    ),
+    Setting(
+        "nspawn.supervisor",
+        str,
+        "auto",
+        "nspawn: who supervises containers: systemd (transient units over D-Bus), controller "
+        "(systemd-nspawn --register=no --keep-unit as its child), or auto (systemd when it "
+        "is PID 1).",
+    ),
+    Setting(
+        "harness.agent_command",
+        list,
+        [
+            "claude",
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--model",
+            "{model}",
+            "--append-system-prompt",
+            "{system_prompt}",
+            "--mcp-config",
+            "{mcp_config}",
+            "--allowedTools",
+            "{allowed_tools}",
+        ],
+        "The agent CLI the harness runs each turn, the messages on its stdin. Placeholders: "
+        "{model}, {system_prompt}, {mcp_config}, {allowed_tools}, {python}.",
+    ),
+    Setting(
+        "harness.turn_timeout", float, 1800.0, "Longest turn, in seconds, before it is killed."
+    ),
+    Setting(
+        "harness.notes_limit",
+        int,
+        65536,
+        "Bytes of an agent's /state/notes.md before a short session compacts it (the old file "
+        "is kept in notes-archive/); 0 never compacts.",
+    ),
+    Setting(
+        "harness.compact_command",
+        list,
+        ["claude", "-p", "--model", "{model}"],
+        "The notes-compaction session: the prompt and the notes on its stdin, the new notes on "
+        "its stdout. Placeholders as in agent_command.",
+    ),
+    Setting("limits.max_file_bytes", int, 1_048_576, "Largest file allowed in an agent repo."),
+    Setting(
+        "limits.max_tree_bytes", int, 20_971_520, "Largest total size of an agent repo's tree."
+    ),
+    Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
+    Setting(
+        "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
+    ),
+    Setting(
+        "limits.inbox_depth",
+        int,
+        1000,
+        "Most unread messages an inbox holds; a send to a full inbox is refused.",
+    ),
+    Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
+    Setting(
+        "telemetry.raw_retention",
+        Duration,
+        Duration(7 * 86400),
+        'How long raw stats rows are kept (seconds, or e.g. "7d"); older ones are rolled '
+        "up into telemetry.rollup_bucket buckets.",
+    ),
+    Setting(
+        "telemetry.rollup_bucket",
+        Duration,
+        Duration(300),
+        "Width of a rolled-up bucket (count, sum, min, max, p50, p95 per key).",
+    ),
+    Setting(
+        "telemetry.rollup_retention",
+        Duration,
+        Duration(90 * 86400),
+        "How long rolled-up buckets are kept.",
+    ),
+    Setting(
+        "telemetry.raw_span",
+        Duration,
+        Duration(6 * 3600),
+        "/api/stats returns raw points for windows up to this long, buckets for longer ones.",
+    ),
+    Setting(
+        "telemetry.stuck_after",
+        Duration,
+        Duration(600),
+        "An agent is stuck (red on the dashboard) when a message has waited in its inbox "
+        "this long.",
+    ),
+    Setting(
+        "telemetry.sample_interval",
+        Duration,
+        Duration(60),
+        "Every this often the controller samples each inbox's depth and the approval queue "
+        "(they are also sampled whenever they change).",
+    ),
+)
+
+BY_KEY = {s.key: s for s in SETTINGS}
+RUNTIME_KINDS = ("process", "nspawn")
+SUPERVISORS = ("auto", "systemd", "controller")
+UID_RANGE = 65536  # uids per agent under nspawn --private-users
+UID_MAX = 2**32 - 2
+
+
+def docs_table() -> str:
+    """The settings as the markdown table in docs/configuration.md."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = json.dumps(setting.default).replace("|", "\\|")
+        rows.append(f"| `{setting.key}` | {setting.type.__name__} | `{default}` | {setting.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def render_template() -> str:
+    """hive.toml as `init` writes it, every setting with its comment."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("gitops-hive controller configuration. Restart `hivectl serve` after"))
+    doc.add(tomlkit.comment("an edit. Every key is optional; docs/configuration.md lists them."))
+    doc.add(tomlkit.nl())
+    tables: dict[str, Any] = {}
+    for setting in SETTINGS:
+        head, _, leaf = setting.key.rpartition(".")
+        target: Any = doc
+        if head:
+            if head not in tables:
+                tables[head] = tomlkit.table()
+                doc.add(head, tables[head])
+            target = tables[head]
+        target.add(tomlkit.comment(setting.help))
+        target.add(leaf, setting.default)
+    return tomlkit.dumps(doc)
