@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check gitops_hive tests benchmarks scripts
 	$(BIN)/ruff format --check gitops_hive tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format gitops_hive tests benchmarks scripts

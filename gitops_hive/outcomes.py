@@ -8,16 +8,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
-
 from gitops_hive.context import HiveContext
 from gitops_hive.messaging.notices import notify_manager, wake_manager
-from gitops_hive.store import queries
+from gitops_hive.store import Connection, queries
 
 log = logging.getLogger(__name__)
 
 # A write inside the outcome's transaction; raising rolls the whole outcome back.
-Step = Callable[[aiosqlite.Connection], Awaitable[None]]
+Step = Callable[[Connection], Awaitable[None]]
 # Work after the commit and before the pages hear of it (a mirror ref in git).
 AfterCommit = Callable[[], Awaitable[None]]
 

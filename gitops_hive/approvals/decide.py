@@ -6,8 +6,6 @@ import time
 from functools import partial
 from typing import Any
 
-import aiosqlite
-
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, get_approval
 from gitops_hive.approvals.mirror import mirror_decided
@@ -20,7 +18,7 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict
 from gitops_hive.outcomes import Notice, Outcome, record_outcome
 from gitops_hive.records import Approval, ApprovalStatus
-from gitops_hive.store import queries
+from gitops_hive.store import Connection, queries
 
 
 def notice_data(approval: Approval) -> dict[str, Any]:
@@ -47,7 +45,7 @@ async def mark_approved(ctx: HiveContext, approval_id: int, sha: str, who: str) 
     full = await _full_sha(ctx, approval, sha)
     check_approvable(approval, full, await deployed_sha(ctx, approval.agent))
 
-    async def approve_row(conn: aiosqlite.Connection) -> None:
+    async def approve_row(conn: Connection) -> None:
         won = await queries.transition(
             conn,
             approval_id,
@@ -78,7 +76,7 @@ async def deny(ctx: HiveContext, approval_id: int, reason: str | None, who: str)
     text = check_deny_reason(reason)
     approval = await get_approval(ctx, approval_id)
 
-    async def deny_row(conn: aiosqlite.Connection) -> None:
+    async def deny_row(conn: Connection) -> None:
         if not await queries.transition(
             conn,
             approval_id,

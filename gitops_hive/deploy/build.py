@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-import aiosqlite
-
 from gitops_hive import repos
 from gitops_hive.agents import get_approval
 from gitops_hive.approvals.decide import mark_approved, notice_data
@@ -20,7 +18,7 @@ from gitops_hive.errors import RuntimeFailure
 from gitops_hive.outcomes import Notice, Outcome, record_outcome
 from gitops_hive.overrides import models
 from gitops_hive.records import Approval, ApprovalStatus
-from gitops_hive.store import queries
+from gitops_hive.store import Connection, queries
 
 log = logging.getLogger(__name__)
 LOG_LIMIT = 64 * 1024
@@ -72,7 +70,7 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
 
 
 async def _record_deployed(ctx: HiveContext, approval: Approval, previous: str | None) -> None:
-    async def deployed_rows(conn: aiosqlite.Connection) -> None:
+    async def deployed_rows(conn: Connection) -> None:
         await queries.transition(
             conn, approval.id, (ApprovalStatus.BUILDING,), ApprovalStatus.DEPLOYED
         )
@@ -125,7 +123,7 @@ async def _record_failure(ctx: HiveContext, approval: Approval, failure: Runtime
     text = f"{failure.message}\n{failure.log}"[-LOG_LIMIT:]
     lines = failure.log.splitlines()
 
-    async def failed_row(conn: aiosqlite.Connection) -> None:
+    async def failed_row(conn: Connection) -> None:
         await queries.transition(
             conn,
             approval.id,

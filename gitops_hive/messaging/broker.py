@@ -10,11 +10,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from gitops_hive.errors import HiveError, LimitExceeded
 from gitops_hive.records import Message
-from gitops_hive.store import Database, inbox
+from gitops_hive.store import Connection, Database, inbox
 
 MAX_WAIT_SECONDS = 180.0
 RECV_BATCH = 50
@@ -71,7 +69,7 @@ class Broker:
 
     async def post(
         self,
-        conn: aiosqlite.Connection,
+        conn: Connection,
         sender: str,
         recipient: str,
         body: str,

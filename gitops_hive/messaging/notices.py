@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import aiosqlite
-
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import LimitExceeded
 from gitops_hive.messaging.rules import HIVE
-from gitops_hive.store import queries
+from gitops_hive.store import Connection, queries
 
 log = logging.getLogger(__name__)
 
 
 async def notify_manager(
-    ctx: HiveContext, conn: aiosqlite.Connection, kind: str, body: str, data: dict[str, Any]
+    ctx: HiveContext, conn: Connection, kind: str, body: str, data: dict[str, Any]
 ) -> bool:
     """Queue a notice for the manager inside the caller's transaction; call wake_manager after.
 

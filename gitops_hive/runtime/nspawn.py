@@ -10,6 +10,7 @@ container. Without systemd as PID 1 it runs `systemd-nspawn --register=no --keep
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -19,7 +20,6 @@ import stat
 import sys
 from pathlib import Path
 
-from gitops_hive.context import blocking
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch
@@ -156,7 +156,7 @@ class NspawnRuntime(ProcessRuntime):
         live = self._live.get(child.launch.agent, set())
         live.discard(child.process.pid)
         if child.launch.uid_base is not None:
-            killed = await blocking(kill_orphans, child.launch.uid_base, set(live))
+            killed = await asyncio.to_thread(kill_orphans, child.launch.uid_base, set(live))
             if killed:
                 log.warning(
                     "agent %s: ended %d process(es) its container left behind",
@@ -187,7 +187,7 @@ class NspawnRuntime(ProcessRuntime):
         return rootfs
 
     async def invocation(self, launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
-        rootfs = await blocking(self._prepare, launch)
+        rootfs = await asyncio.to_thread(self._prepare, launch)
         assert self.nspawn is not None and launch.uid_base is not None
         socket_dir = launch.run / "hive"
         env = {

@@ -1,5 +1,5 @@
-"""sqlite storage: the only package that holds SQL."""
+"""sqlite storage: the only package that holds SQL or imports aiosqlite."""
 
-from gitops_hive.store.db import Database
+from gitops_hive.store.db import Connection, Database
 
-__all__ = ["Database"]
+__all__ = ["Connection", "Database"]

@@ -11,6 +11,9 @@ from typing import Any
 
 import aiosqlite
 
+# A transaction handed to domain code by Database.write(); only store/ looks inside it.
+Connection = aiosqlite.Connection
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE agents (
