@@ -256,7 +256,11 @@ def test_the_agent_page_charts_real_turns_live(
     assert "stuck" not in (last_turn.get_attribute("class") or "")
     points = (page.get_attribute("#agents svg.sparkline polyline", "points") or "").split()
     assert len(points) == 31  # 2-minute buckets over the hour, aligned, so 30 and a part
-    assert points[-1] == "100.0,1.0" and points[0] == "0.0,19.0"  # the turn peaks at the end
+    heights = [float(point.split(",")[1]) for point in points]
+    # The turn peaks at the end: in the last bucket, or the one before when the page loaded
+    # just after a bucket boundary.
+    assert min(heights) == 1.0 and heights.index(1.0) >= len(heights) - 2
+    assert points[0] == "0.0,19.0"
 
     page.goto(f"{base}agents/worker")
     page.wait_for_selector("#live-dot.on")

@@ -127,7 +127,10 @@ class Broker:
                 skip = self._claimed if claimable else ()
                 found = await inbox.undelivered(self.db, agent, RECV_BATCH, skip)
                 if claimable:
+                    # Filter and claim with no await in between: another parked reader may
+                    # have read the same rows while this one waited for the db.
                     found = [m for m in found if m.id not in self._claimed]
+                    self._claimed.update(m.id for m in found)
                 remaining = deadline - loop.time()
                 if found or remaining <= 0 or self._closing:
                     return found
@@ -150,9 +153,8 @@ class Broker:
         an error, so a caller that vanished before its reply was written loses nothing.
         """
         wait, clamped = clamp_wait(wait_seconds)
-        messages = await self._wait_for_mail(agent, wait, claimable=True)
+        messages = await self._wait_for_mail(agent, wait, claimable=True)  # claims them
         ids = [m.id for m in messages]
-        self._claimed.update(ids)
         try:
             yield Delivery(messages, wait, clamped)
             if ids:
