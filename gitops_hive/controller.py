@@ -96,28 +96,35 @@ async def run_controller(
     config = load_config(layout.config)
     if runtime is not None:
         config = config.with_values({"runtime.kind": runtime})
-    lock_fd = _lock_root(layout)
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, config)
-    sockets = AgentSockets(hive)
-    hive.on_agent_created.append(sockets.open)
-    watcher = RefWatcher(layout, hive.rescan)
-    hive.watch_agents(watcher.refresh)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    notify = await open_notify_socket(layout.notify_socket, hive.rescan)
-    watch_task = asyncio.create_task(watcher.run())
-    runner: web.AppRunner | None = None
-    dashboard: web.AppRunner | None = None
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        lock_fd = _lock_root(layout)
+        stack.callback(os.close, lock_fd)
+        stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
+        repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+        hive = await Hive.open(layout, config)
+        stack.push_async_callback(hive.close)
+        sockets = AgentSockets(hive)
+        stack.push_async_callback(sockets.close)
+        stack.callback(hive.release_waiters)
+        hive.on_agent_created.append(sockets.open)
+        watcher = RefWatcher(layout, hive.rescan)
+        hive.watch_agents(watcher.refresh)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        notify = await open_notify_socket(layout.notify_socket, hive.rescan)
+        stack.callback(notify.close)
+        watch_task = asyncio.create_task(watcher.run())
+        stack.push_async_callback(_stop_watching, watcher, watch_task)
         await watcher.ready.wait()
         await sockets.open_all()
         await hive.start()
         await sockets.open_all()
         dashboard, url = await _serve_dashboard(hive, layout, listen or config["web.listen"])
+        stack.push_async_callback(dashboard.cleanup)
         runner = await serve_unix_socket(make_control_app(hive), layout.control_socket)
+        stack.push_async_callback(runner.cleanup)
         log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
         print(f"gitops-hive controller running for {root}", flush=True)
         print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)
@@ -125,19 +132,16 @@ async def run_controller(
             ready.set()
         await stop.wait()
         log.info("stopping")
-    finally:
-        watcher.stop()
-        watch_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watch_task
-        notify.close()
-        for app_runner in (runner, dashboard):
-            if app_runner is not None:
-                await app_runner.cleanup()
-        hive.release_waiters()
-        await sockets.close()
-        await hive.close()
-        for path in (layout.control_socket, layout.notify_socket, layout.dashboard_url):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        os.close(lock_fd)
+
+
+async def _stop_watching(watcher: RefWatcher, task: asyncio.Task[None]) -> None:
+    watcher.stop()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _unlink(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -44,8 +45,12 @@ class AgentSockets:
             await self.open(name)
 
     async def close(self) -> None:
-        for name, runner in list(self._runners.items()):
+        """Stop serving every socket at once: each may wait SHUTDOWN_GRACE for its calls."""
+
+        async def close_one(name: str, runner: web.AppRunner) -> None:
             await runner.cleanup()
             with contextlib.suppress(FileNotFoundError):
                 self.hive.agent_layout(name).socket.unlink()
-        self._runners.clear()
+
+        runners, self._runners = self._runners, {}
+        await asyncio.gather(*(close_one(name, runner) for name, runner in runners.items()))
