@@ -79,6 +79,13 @@ class RuntimeFailure(HiveError):
         self.log = log
 
 
+class SystemdError(HiveError):
+    """systemd refused a call (the D-Bus error's name and text say why)."""
+
+    status = 500
+    code = "systemd"
+
+
 ERRORS_BY_CODE: dict[str, type[HiveError]] = {
     cls.code: cls
     for cls in (
@@ -92,5 +99,6 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         LimitExceeded,
         ControllerUnavailable,
         RuntimeFailure,
+        SystemdError,
     )
 }
