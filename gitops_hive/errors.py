@@ -86,6 +86,13 @@ class IllegalTransition(HiveError):
     code = "illegal_transition"
 
 
+class SystemdError(HiveError):
+    """systemd refused a call (the D-Bus error's name and text say why)."""
+
+    status = 500
+    code = "systemd"
+
+
 ERRORS_BY_CODE: dict[str, type[HiveError]] = {
     cls.code: cls
     for cls in (
@@ -100,5 +107,6 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         ControllerUnavailable,
         RuntimeFailure,
         IllegalTransition,
+        SystemdError,
     )
 }

@@ -29,10 +29,8 @@ from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Broker, Delivery
 from gitops_hive.overrides import models
 from gitops_hive.records import Approval, Deployment, Message, Question
-from gitops_hive.runtime.base import CrashHandler, CrashReport, Runtime
-from gitops_hive.runtime.nspawn import NspawnRuntime
-from gitops_hive.runtime.process import ProcessRuntime
-from gitops_hive.runtime.units import UnitRuntime
+from gitops_hive.runtime.base import CrashHandler, CrashReport
+from gitops_hive.runtime.registry import make_runtime
 from gitops_hive.store import Database, queries
 from gitops_hive.store.stats_writer import StatsWriter
 from gitops_hive.telemetry import views as stats_view
@@ -41,32 +39,7 @@ from gitops_hive.telemetry.sampler import StatsSampler
 from gitops_hive.telemetry.views import StatsQuery
 
 log = logging.getLogger(__name__)
-SYSTEMD_BOOTED = Path("/run/systemd/system")  # present when systemd is PID 1
 RETENTION_EVERY = 300.0  # seconds between telemetry retention passes
-
-
-def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
-    """The runtime hive.toml's runtime.kind names."""
-    kind = config["runtime.kind"]
-    supervision = {
-        "start_grace": config["runtime.start_grace"],
-        "backoff": config["runtime.restart_backoff"],
-        "backoff_max": config["runtime.restart_backoff_max"],
-        "crash_limit": config["runtime.crash_limit"],
-        "crash_window": config["runtime.crash_window"],
-        "on_crash": on_crash,
-    }
-    if kind == "process":
-        return ProcessRuntime(config.runtime_command, **supervision)
-    if kind == "nspawn":
-        containers = NspawnRuntime(config.runtime_command, **supervision)
-        supervisor = config["nspawn.supervisor"]
-        if supervisor == "auto":
-            supervisor = "systemd" if SYSTEMD_BOOTED.is_dir() else "controller"
-        if supervisor == "controller":
-            return containers
-        return UnitRuntime("SYSTEM", containers.invocation, private_users=True, **supervision)
-    raise HiveError(f"runtime {kind!r} is not available")
 
 
 class Hive:

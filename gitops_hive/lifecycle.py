@@ -8,6 +8,7 @@ from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.context import HiveContext
 from gitops_hive.deploy.launch import start_commit
 from gitops_hive.errors import Conflict
+from gitops_hive.runtime.base import AgentState
 from gitops_hive.store import queries
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,8 @@ async def start(ctx: HiveContext, raw_name: str, who: str) -> None:
             raise Conflict(
                 f"{name} was never deployed: approve its spawn first (`hivectl pending`)"
             )
-        if (
-            ctx.runtime.status(name).get("sha") != sha
-            or ctx.runtime.status(name)["state"] != "running"
-        ):
+        running = ctx.runtime.status(name)
+        if running.sha != sha or running.state is not AgentState.RUNNING:
             await start_commit(ctx, name, sha)
         async with ctx.db.write() as conn:
             await queries.set_desired(conn, name, "running")

@@ -34,7 +34,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
             deployed=deployed,
             has_pending=pending is not None,
             last_status=approvals[0].status if approvals else None,
-            runtime_status=runtime["state"],
+            runtime_status=runtime.state.value,
             desired=record.desired,
         ),
         "deployed": deployed,
@@ -42,7 +42,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
         **await models.model_summary(ctx, record, deployed),
         "pending": pending.id if pending else None,
         "auto_submit": record.auto_submit,
-        "runtime": runtime,
+        "runtime": runtime.to_json(),
     }
 
 

@@ -16,15 +16,16 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from pathlib import Path
 
 import pytest
 
 from gitops_hive.errors import RuntimeFailure
-from gitops_hive.runtime.base import AgentLaunch, CrashReport
+from gitops_hive.runtime.base import AgentLaunch, AgentState, CrashReport, Invocation
+from gitops_hive.runtime.supervision import RestartPolicy
 from gitops_hive.runtime.systemd_bus import SystemdBus, UnitState, unit_name, watch_failures
-from gitops_hive.runtime.units import Builder, UnitRuntime
+from gitops_hive.runtime.units import UnitRuntime
 
 pytestmark = [pytest.mark.dbus, pytest.mark.nspawn]
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "debian-systemd"
@@ -164,11 +165,25 @@ def launch(tmp_path: Path, sha: str) -> AgentLaunch:
     )
 
 
-def shell(script: str) -> Builder:
-    async def build(launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
-        return ["/bin/sh", "-c", script.replace("SHA", launch.sha)], dict(launch.env), launch.run
+class ShellLauncher:
+    """A shell script per launch: a nested container cannot run here, so units run this."""
 
-    return build
+    private_users = False
+
+    def __init__(self, script: Callable[[AgentLaunch], str], env: bool = True) -> None:
+        self.script = script
+        self.env = env
+
+    async def invocation(self, launch: AgentLaunch) -> Invocation:
+        env = dict(launch.env) if self.env else {}
+        return Invocation(["/bin/sh", "-c", self.script(launch)], env, launch.run)
+
+    async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
+        pass
+
+
+def shell(script: str) -> ShellLauncher:
+    return ShellLauncher(lambda launch: script.replace("SHA", launch.sha))
 
 
 async def test_the_unit_runtime_applies_reports_and_restarts(
@@ -178,24 +193,22 @@ async def test_the_unit_runtime_applies_reports_and_restarts(
     runtime = UnitRuntime(
         booted,
         shell("echo started SHA as $HIVE_AGENT; sleep 1.5; exit 3"),
-        private_users=False,
         start_grace=0.5,
-        backoff=0.2,
-        backoff_max=1.0,
+        policy=RestartPolicy(backoff=0.2, backoff_max=1.0),
         on_crash=crashes.put,
     )
     try:
         await runtime.apply(launch(tmp_path, "a" * 40))
-        assert runtime.status("worker")["state"] == "running"
+        assert runtime.status("worker").state is AgentState.RUNNING
         report = await asyncio.wait_for(crashes.get(), 15)
         assert (report.agent, report.sha, report.returncode) == ("worker", "a" * 40, 3)
         assert report.restart_in == 0.2
         assert "started " + "a" * 40 + " as worker" in "\n".join(report.log_tail)
         again = await asyncio.wait_for(crashes.get(), 15)  # restarted, and crashed again
         assert again.crashes_since_apply == 2
-        assert runtime.status("worker")["restarts"] >= 1
+        assert runtime.status("worker").restarts >= 1
         await runtime.stop("worker")
-        assert runtime.status("worker")["state"] == "stopped"
+        assert runtime.status("worker").state is AgentState.STOPPED
     finally:
         await runtime.close()
 
@@ -205,11 +218,11 @@ async def test_a_unit_that_fails_at_once_fails_the_deploy_and_keeps_the_old(
 ) -> None:
     scripts = {"b" * 40: "echo good; sleep 600", "c" * 40: "echo bad; exit 7"}
 
-    async def build(launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
-        return ["/bin/sh", "-c", scripts[launch.sha]], {}, launch.run
-
     runtime = UnitRuntime(
-        booted, build, private_users=False, start_grace=1.0, backoff=0.2, backoff_max=1.0
+        booted,
+        ShellLauncher(lambda launch: scripts[launch.sha], env=False),
+        start_grace=1.0,
+        policy=RestartPolicy(backoff=0.2, backoff_max=1.0),
     )
     try:
         await runtime.apply(launch(tmp_path, "b" * 40))
@@ -217,6 +230,6 @@ async def test_a_unit_that_fails_at_once_fails_the_deploy_and_keeps_the_old(
             await runtime.apply(launch(tmp_path, "c" * 40))
         state = await bus.state(unit_name("worker"))
         assert (state.active, state.sub) == ("active", "running")  # the good one, again
-        assert runtime.status("worker")["sha"] == "b" * 40
+        assert runtime.status("worker").sha == "b" * 40
     finally:
         await runtime.close()

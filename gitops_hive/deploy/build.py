@@ -61,7 +61,7 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
                 approval.head,
                 f"hive: deploy approval #{approval_id} ({approval.decided_by})",
             )
-        elif ctx.runtime.status(approval.agent).get("sha") != approval.head:
+        elif ctx.runtime.status(approval.agent).sha != approval.head:
             await start_or_log(ctx, approval.agent, approval.head)
         await models.carry_pinned_note(ctx, approval)
         await _record_deployed(

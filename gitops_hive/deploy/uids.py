@@ -1,12 +1,11 @@
-"""Host uid ranges for agents in containers: one fixed base per agent, never shared."""
+"""Host uid ranges for agents in containers, kept in the db (the pool itself: runtime.uidpool)."""
 
 from __future__ import annotations
 
 import os
 
 from gitops_hive.context import HiveContext
-from gitops_hive.errors import ConfigError
-from gitops_hive.settings import UID_RANGE
+from gitops_hive.runtime import uidpool
 from gitops_hive.store import queries
 
 
@@ -22,13 +21,7 @@ async def uid_base(ctx: HiveContext, agent: str) -> int:
         mine = [base for base, name in taken.items() if name == agent]
         if mine:
             return mine[0]
-        candidates = (start + i * UID_RANGE for i in range(size))
-        free = next((base for base in candidates if base not in taken), None)
-        if free is None:
-            raise ConfigError(
-                f"the uid pool is full ({size} ranges from {start}): raise nspawn.uid_pool_size "
-                "in hive.toml"
-            )
+        free = uidpool.free_base(taken, start, size)
         await queries.insert_uid_base(conn, agent, free)
     return free
 

@@ -1,5 +1,21 @@
-"""Runtimes: one protocol, one implementation per way of running an agent."""
+"""Runtimes: one protocol, a registry of them by name, launchers and shared supervision."""
 
-from gitops_hive.runtime.base import AgentLaunch, CrashReport, Runtime
+from gitops_hive.runtime.base import (
+    AgentLaunch,
+    AgentState,
+    CrashReport,
+    Invocation,
+    Launcher,
+    Runtime,
+    RuntimeStatus,
+)
 
-__all__ = ["AgentLaunch", "CrashReport", "Runtime"]
+__all__ = [
+    "AgentLaunch",
+    "AgentState",
+    "CrashReport",
+    "Invocation",
+    "Launcher",
+    "Runtime",
+    "RuntimeStatus",
+]

@@ -1,9 +1,10 @@
-"""The runtime protocol the controller drives."""
+"""The runtime protocol, the launcher protocol runtimes take, and their records."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -49,8 +50,58 @@ class CrashReport:
 CrashHandler = Callable[[CrashReport], Awaitable[None]]
 
 
+class AgentState(StrEnum):
+    """What a runtime says of an agent it was asked to run."""
+
+    ABSENT = "absent"  # never applied (or applied and refused) since the controller started
+    RUNNING = "running"
+    CRASHED = "crashed"  # exited by itself; restarting after a backoff, or given up
+    STOPPED = "stopped"  # stopped on purpose; nothing restarts it until the next apply
+
+
+@dataclass(frozen=True)
+class RuntimeStatus:
+    """An agent's state in its runtime, the commit and pid it runs, its restarts since apply."""
+
+    state: AgentState
+    sha: str | None = None
+    pid: int | None = None
+    restarts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The `runtime` object of the agents API."""
+        return {
+            "state": self.state.value,
+            "sha": self.sha,
+            "pid": self.pid,
+            "restarts": self.restarts,
+        }
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """How to run an agent: command line, environment and working directory."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+class Launcher(Protocol):
+    """What differs between ways of running the agent's command: process, container."""
+
+    private_users: bool
+    """True when each agent runs under its own host uid range (AgentLaunch.uid_base)."""
+
+    async def invocation(self, launch: AgentLaunch) -> Invocation:
+        """Prepare what the launch needs on the host and say how to run it."""
+
+    async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
+        """Clean up after a child of `launch` exited; `still_running`: the agent's other pids."""
+
+
 class Runtime(Protocol):
-    """apply / stop / status / logs / remove, whatever runs the agent."""
+    """apply / stop / status / logs / close, whatever runs the agent."""
 
     async def apply(self, launch: AgentLaunch) -> None:
         """Start `launch.sha`; raise RuntimeFailure (old agent untouched) when it does not start."""
@@ -58,17 +109,14 @@ class Runtime(Protocol):
     async def stop(self, agent: str) -> None:
         """Stop the agent; nothing restarts it until the next apply."""
 
-    def status(self, agent: str) -> dict[str, Any]:
-        """{"state": running|crashed|stopped|absent, "sha": ..., ...}."""
+    def status(self, agent: str) -> RuntimeStatus:
+        """The agent's state, commit, pid and restarts."""
 
     def logs(self, agent: str, lines: int) -> list[str]:
         """The last `lines` lines the agent printed."""
 
     private_users: bool
     """True when each agent runs under its own host uid range (AgentLaunch.uid_base)."""
-
-    async def remove(self, agent: str) -> None:
-        """Stop and forget the agent."""
 
     async def close(self) -> None:
         """Stop every agent (the controller is shutting down)."""

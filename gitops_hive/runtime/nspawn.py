@@ -3,9 +3,10 @@
 uid 0 inside is the agent's base uid outside (`--private-users=BASE:65536`). The container
 sees a root filesystem rendered for its commit: the host's /usr read-only, the package's
 Python environment read-only, its pinned tree at /agent, its state at /state and its broker
-socket's folder at /run/hive. Nothing else of the host. Supervision (start grace, restart
-with backoff, crash reports) is the process runtime's; this module only builds the
-container. Without systemd as PID 1 it runs `systemd-nspawn --register=no --keep-unit`.
+socket's folder at /run/hive. Nothing else of the host. This module only builds the
+container (a launcher); supervision is the runtime's that takes it: `children.ChildRuntime`
+running `systemd-nspawn --register=no --keep-unit` without systemd as PID 1,
+`units.UnitRuntime` with it.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import shutil
 import signal
 import stat
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
-from gitops_hive.runtime.base import AgentLaunch
-from gitops_hive.runtime.process import ChildProcess, ProcessRuntime
+from gitops_hive.runtime.base import AgentLaunch, Invocation
 from gitops_hive.settings import UID_RANGE
 
 log = logging.getLogger(__name__)
@@ -136,31 +137,23 @@ def kill_orphans(base: int, live_roots: set[int]) -> int:
     return killed
 
 
-class NspawnRuntime(ProcessRuntime):
-    """ProcessRuntime supervising `systemd-nspawn` instead of the bare command."""
+class ContainerLauncher:
+    """Runs runtime.command inside `systemd-nspawn`, under the agent's own uid range."""
 
     private_users = True
 
-    def __init__(self, command: list[str], **kwargs: object) -> None:
-        super().__init__(command, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, command: list[str]) -> None:
+        self.command = command
         self.nspawn = shutil.which(NSPAWN)
-        self._live: dict[str, set[int]] = {}
 
-    async def _spawn(self, launch: AgentLaunch) -> ChildProcess:
-        child = await super()._spawn(launch)
-        self._live.setdefault(launch.agent, set()).add(child.process.pid)
-        return child
-
-    async def after_exit(self, child: ChildProcess) -> None:
-        await super().after_exit(child)
-        live = self._live.get(child.launch.agent, set())
-        live.discard(child.process.pid)
-        if child.launch.uid_base is not None:
-            killed = await asyncio.to_thread(kill_orphans, child.launch.uid_base, set(live))
+    async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
+        """End what a container killed outright left in the agent's uid range."""
+        if launch.uid_base is not None:
+            killed = await asyncio.to_thread(kill_orphans, launch.uid_base, set(still_running))
             if killed:
                 log.warning(
                     "agent %s: ended %d process(es) its container left behind",
-                    child.launch.agent,
+                    launch.agent,
                     killed,
                 )
 
@@ -186,7 +179,8 @@ class NspawnRuntime(ProcessRuntime):
             )
         return rootfs
 
-    async def invocation(self, launch: AgentLaunch) -> tuple[list[str], dict[str, str], Path]:
+    async def invocation(self, launch: AgentLaunch) -> Invocation:
+        """Render the container's root, hand the state over, and build the nspawn command."""
         rootfs = await asyncio.to_thread(self._prepare, launch)
         assert self.nspawn is not None and launch.uid_base is not None
         socket_dir = launch.run / "hive"
@@ -228,4 +222,4 @@ class NspawnRuntime(ProcessRuntime):
         argv += [f"--bind-ro={path}" for path in HOST_READ_ONLY if Path(path).is_dir()]
         argv += [f"--setenv={key}={value}" for key, value in sorted(env.items())]
         argv += ["--", *self.command]
-        return argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, launch.run
+        return Invocation(argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, launch.run)

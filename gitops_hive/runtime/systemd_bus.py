@@ -16,7 +16,7 @@ from typing import Any
 from jeepney import DBusAddress, HeaderFields, MatchRule, MessageType, message_bus, new_method_call
 from jeepney.io.asyncio import DBusRouter, open_dbus_router
 
-from gitops_hive.errors import HiveError
+from gitops_hive.errors import SystemdError
 from gitops_hive.names import validate_name
 
 SYSTEMD = DBusAddress(
@@ -28,13 +28,6 @@ PROPERTIES = "org.freedesktop.DBus.Properties"
 UNIT = "org.freedesktop.systemd1.Unit"
 SERVICE = "org.freedesktop.systemd1.Service"
 CALL_TIMEOUT = 30.0
-
-
-class SystemdError(HiveError):
-    """systemd refused a call (the D-Bus error's name and text say why)."""
-
-    status = 500
-    code = "systemd"
 
 
 def unit_name(agent: str) -> str:

@@ -2,9 +2,9 @@
 
 Used when systemd is PID 1: systemd supervises and journals the agent (its output also goes
 to agents/NAME/run/agent.log), and the controller hears of a failure from the unit's
-PropertiesChanged signal. What the unit runs comes from a builder (the nspawn runtime's
-`systemd-nspawn` command line, in production). Restarts follow the same backoff and crash
-limit as the process runtime.
+PropertiesChanged signal. What the unit runs comes from a launcher's invocation (the nspawn
+launcher's `systemd-nspawn` command line, in production). Restarts follow the same
+supervision as the child runtime's (`supervision.Supervisor`).
 """
 
 from __future__ import annotations
@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from gitops_hive.errors import RuntimeFailure
-from gitops_hive.runtime.base import AgentLaunch, CrashHandler, CrashReport
+from gitops_hive.errors import RuntimeFailure, SystemdError
+from gitops_hive.runtime.base import (
+    AgentLaunch,
+    AgentState,
+    CrashHandler,
+    Launcher,
+    RuntimeStatus,
+)
+from gitops_hive.runtime.supervision import CRASH_LOG_LINES, RestartPolicy, Supervisor
 from gitops_hive.runtime.systemd_bus import (
     CALL_TIMEOUT,
     SystemdBus,
-    SystemdError,
     UnitState,
     unit_name,
     watch_failures,
@@ -33,18 +34,11 @@ from gitops_hive.runtime.systemd_bus import (
 logger = logging.getLogger(__name__)
 CLOSE_TIMEOUT = 5.0
 
-Builder = Callable[[AgentLaunch], Awaitable[tuple[list[str], dict[str, str], Path]]]
-
 
 @dataclass
 class _Unit:
+    supervisor: Supervisor
     launch: AgentLaunch | None = None
-    state: str = "absent"
-    restarts: int = 0
-    backoff: float = 0.0
-    crashes: deque[float] = field(default_factory=deque)
-    applied_at: float = 0.0
-    crashes_since_apply: int = 0
     watcher: asyncio.Task[None] | None = None
     restart: asyncio.Task[None] | None = None
     failed: asyncio.Queue[UnitState] = field(default_factory=asyncio.Queue)
@@ -56,24 +50,17 @@ class UnitRuntime:
     def __init__(
         self,
         bus_address: str,
-        build: Builder,
+        launcher: Launcher,
         *,
-        private_users: bool,
         start_grace: float,
-        backoff: float,
-        backoff_max: float,
-        crash_limit: int = 5,
-        crash_window: float = 300.0,
+        policy: RestartPolicy,
         on_crash: CrashHandler | None = None,
     ) -> None:
         self.bus_address = bus_address
-        self.build = build
-        self.private_users = private_users
+        self.launcher = launcher
+        self.private_users = launcher.private_users
         self.start_grace = start_grace
-        self.backoff_initial = backoff
-        self.backoff_max = backoff_max
-        self.crash_limit = crash_limit
-        self.crash_window = crash_window
+        self.policy = policy
         self.on_crash = on_crash
         self._units: dict[str, _Unit] = {}
         self._stack = contextlib.AsyncExitStack()
@@ -85,7 +72,7 @@ class UnitRuntime:
         return self._bus
 
     def _unit(self, agent: str) -> _Unit:
-        return self._units.setdefault(agent, _Unit())
+        return self._units.setdefault(agent, _Unit(Supervisor(self.policy)))
 
     async def _listen(self, agent: str, unit: _Unit) -> None:
         """Watch the unit's failures; never wait forever for the watch to be in place."""
@@ -114,15 +101,15 @@ class UnitRuntime:
 
     async def _start(self, launch: AgentLaunch) -> None:
         bus = await self._connect()
-        argv, env, _ = await self.build(launch)
+        how = await self.launcher.invocation(launch)
         log = launch.run / "agent.log"
         with log.open("a") as handle:
             handle.write(f"--- start {launch.sha} (unit {unit_name(launch.agent)})\n")
         await bus.start_transient(
             unit_name(launch.agent),
-            argv,
+            how.argv,
             description=f"gitops-hive agent {launch.agent} at {launch.sha[:12]}",
-            environment=env,
+            environment=how.env,
             output_file=str(log),
         )
 
@@ -151,9 +138,8 @@ class UnitRuntime:
                 f"{self.start_grace:g}s of start ({failed.result})",
                 log="\n".join(self.logs(launch.agent, 50)),
             )
-        unit.launch, unit.state, unit.restarts, unit.backoff = launch, "running", 0, 0.0
-        unit.applied_at, unit.crashes_since_apply = time.monotonic(), 0
-        unit.crashes.clear()
+        unit.launch = launch
+        unit.supervisor.applied()
         unit.restart = asyncio.create_task(self._supervise(launch.agent, unit))
 
     async def _supervise(self, agent: str, unit: _Unit) -> None:
@@ -163,33 +149,17 @@ class UnitRuntime:
             launch = unit.launch
             if launch is None:
                 return
-            now = time.monotonic()
-            unit.crashes.append(now)
-            while unit.crashes and now - unit.crashes[0] > self.crash_window:
-                unit.crashes.popleft()
-            unit.crashes_since_apply += 1
-            unit.backoff = min(
-                self.backoff_max, unit.backoff * 2 if unit.backoff else self.backoff_initial
-            )
-            gave_up = len(unit.crashes) >= self.crash_limit
-            unit.state = "crashed"
-            report = CrashReport(
-                agent,
-                launch.sha,
-                failed.exit_status,
-                self.logs(agent, 50),
-                None if gave_up else unit.backoff,
-                crashes_recent=len(unit.crashes),
-                crashes_since_apply=unit.crashes_since_apply,
-                since_apply=now - unit.applied_at,
+            # A unit's run length is not tracked, so only a new apply resets its backoff.
+            report = unit.supervisor.crashed(
+                agent, launch.sha, failed.exit_status, self.logs(agent, CRASH_LOG_LINES)
             )
             if self.on_crash is not None:
                 await self.on_crash(report)
-            if gave_up:
+            if report.restart_in is None:
                 return
-            await asyncio.sleep(unit.backoff)
+            await asyncio.sleep(report.restart_in)
             await self._start(launch)
-            unit.state, unit.restarts = "running", unit.restarts + 1
+            unit.supervisor.restarted()
 
     async def stop(self, agent: str) -> None:
         unit = self._unit(agent)
@@ -199,14 +169,16 @@ class UnitRuntime:
             unit.restart = None
         if unit.launch is not None:
             await (await self._connect()).stop(unit_name(agent))
-        unit.launch, unit.state = None, "stopped"
+        unit.launch = None
+        unit.supervisor.stopped()
 
-    def status(self, agent: str) -> dict[str, Any]:
+    def status(self, agent: str) -> RuntimeStatus:
         unit = self._units.get(agent)
         if unit is None:
-            return {"state": "absent", "sha": None, "pid": None, "restarts": 0}
-        sha = unit.launch.sha if unit.launch and unit.state == "running" else None
-        return {"state": unit.state, "sha": sha, "pid": None, "restarts": unit.restarts}
+            return RuntimeStatus(AgentState.ABSENT)
+        state = unit.supervisor.state
+        sha = unit.launch.sha if unit.launch and state is AgentState.RUNNING else None
+        return RuntimeStatus(state=state, sha=sha, pid=None, restarts=unit.supervisor.restarts)
 
     def logs(self, agent: str, lines: int) -> list[str]:
         unit = self._units.get(agent)
@@ -217,10 +189,6 @@ class UnitRuntime:
             return log.read_text(errors="replace").splitlines()[-lines:]
         except FileNotFoundError:
             return []
-
-    async def remove(self, agent: str) -> None:
-        await self.stop(agent)
-        self._units.pop(agent, None)
 
     async def close(self) -> None:
         """Stop every agent's unit, then let go of the bus (tasks first, so no call dangles)."""
