@@ -222,7 +222,7 @@ def main() -> None:
         deployed_tree(repo)
         head = commit(repo, "Ship the sources")
         approval = wait_pinned(hive, head)
-        hive.client.post(f"/api/approvals/{approval}/approve", {"sha": head})
+        hive.client.approve(approval, head)
         asyncio.run(measure(hive, repo, args.proposals, args.rounds))
 
 

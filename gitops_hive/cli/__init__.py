@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
@@ -13,6 +13,7 @@ from gitops_hive.cli.common import client_of, echo, layout_of, print_json, short
 from gitops_hive.cli.messages import BROKER_COMMANDS
 from gitops_hive.cli.model import MODEL_COMMANDS
 from gitops_hive.cli.stats import stats
+from gitops_hive.client import DiffBase
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
 from gitops_hive.names import validate_name
@@ -131,7 +132,7 @@ def token(ctx: click.Context) -> None:
 def draft(ctx: click.Context, name: str, as_json: bool) -> None:
     """Create NAME's proposed/ repo from the template, with no container."""
     validate_name(name)
-    agent = client_of(ctx).post("/api/agents", {"name": name})
+    agent = client_of(ctx).draft(name)
     if as_json:
         print_json(agent)
         return
@@ -161,7 +162,7 @@ def _echo_approval(approval: dict[str, Any], verb: str) -> None:
 def spawn(ctx: click.Context, name: str, as_json: bool) -> None:
     """Draft NAME from the template and submit it for approval at once."""
     validate_name(name)
-    approval = client_of(ctx).post("/api/agents", {"name": name, "submit": True})
+    approval = client_of(ctx).spawn(name)
     if as_json:
         print_json(approval)
     else:
@@ -176,7 +177,7 @@ def spawn(ctx: click.Context, name: str, as_json: bool) -> None:
 def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> None:
     """Pin REF of NAME's proposed/ repo (default: main) and queue it for approval."""
     validate_name(name)
-    approval = client_of(ctx).post(f"/api/agents/{name}/submit", {"ref": ref})
+    approval = client_of(ctx).submit(name, ref)
     if as_json:
         print_json(approval)
     else:
@@ -188,7 +189,7 @@ def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> Non
 @click.pass_context
 def pending(ctx: click.Context, as_json: bool) -> None:
     """List approvals waiting for a decision."""
-    approvals = client_of(ctx).get("/api/approvals?status=pending")
+    approvals = client_of(ctx).pending()
     if as_json:
         print_json(approvals)
         return
@@ -214,7 +215,7 @@ def pending(ctx: click.Context, as_json: bool) -> None:
 
 def _approval_arg(value: str) -> int:
     raw = value.lstrip("#")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise HiveError(f"approval id {value!r} is not a number: see `hivectl pending`")
     return int(raw)
 
@@ -223,18 +224,18 @@ def _approval_arg(value: str) -> int:
 @click.argument("approval_id", metavar="ID")
 @click.option(
     "--base",
-    type=click.Choice(["deployed", "approved", "previous"]),
+    type=click.Choice(get_args(DiffBase)),
     default="deployed",
     show_default=True,
     help="What to compare the proposal with.",
 )
 @click.option("--stat", is_flag=True, help="Only list the files changed.")
 @click.pass_context
-def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
+def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool) -> None:
     """Show an approval and its diff against a base."""
     number = _approval_arg(approval_id)
     client = client_of(ctx)
-    approval = client.get(f"/api/approvals/{number}")
+    approval = client.approval(number)
     echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
     echo(f"head  {approval['head']}  {approval['summary']}")
     echo(f"base  {approval['base'] or '(empty tree)'}")
@@ -262,8 +263,7 @@ def show(ctx: click.Context, approval_id: str, base: str, stat: bool) -> None:
     if approval.get("log"):
         echo("build log:\n" + approval["log"])
     echo("")
-    fmt = "stat" if stat else "patch"
-    echo(client.get(f"/api/approvals/{number}/diff?base={base}&format={fmt}"), nl=False)
+    echo(client.diff(number, base, "stat" if stat else "patch"), nl=False)
 
 
 @main.command()
@@ -277,9 +277,9 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
     number = _approval_arg(approval_id)
     client = client_of(ctx)
     if not no_wait and not as_json and sys.stderr.isatty():
-        client.get("/api/health")  # no controller: say only that
+        client.health()  # no controller: say only that
         echo(f"approving #{number}; building...", err=True)
-    result = client.post(f"/api/approvals/{number}/approve", {"sha": sha, "wait": not no_wait})
+    result = client.approve(number, sha, wait=not no_wait)
     if as_json:
         print_json(result)
         return
@@ -296,7 +296,7 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
 def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
     """Deny ID with a reason."""
     number = _approval_arg(approval_id)
-    result = client_of(ctx).post(f"/api/approvals/{number}/deny", {"reason": reason})
+    result = client_of(ctx).deny(number, reason)
     echo(f"approval #{number}: denied ({result['reason']})")
 
 
@@ -305,7 +305,7 @@ def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
 @click.pass_context
 def agents(ctx: click.Context, as_json: bool) -> None:
     """List every agent with its status and commits."""
-    found = client_of(ctx).get("/api/agents")
+    found = client_of(ctx).agents()
     if as_json:
         print_json(found)
         return
@@ -336,7 +336,7 @@ def agents(ctx: click.Context, as_json: bool) -> None:
 def history(ctx: click.Context, name: str, as_json: bool) -> None:
     """Every proposal of NAME and what became of it, newest first."""
     validate_name(name)
-    entries = client_of(ctx).get(f"/api/agents/{name}/history")
+    entries = client_of(ctx).history(name)
     if as_json:
         print_json(entries)
         return
@@ -369,7 +369,7 @@ def history(ctx: click.Context, name: str, as_json: bool) -> None:
 def rollback(ctx: click.Context, name: str, to: str | None) -> None:
     """Deploy a new commit with an earlier deployment's tree; pauses auto-submit."""
     validate_name(name)
-    result = client_of(ctx).post(f"/api/agents/{name}/rollback", {"to": to})
+    result = client_of(ctx).rollback(name, to)
     echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
     echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
     if result["status"] == "failed":
@@ -382,7 +382,7 @@ def rollback(ctx: click.Context, name: str, to: str | None) -> None:
 def resume(ctx: click.Context, name: str) -> None:
     """Let the watcher submit NAME's proposed/ main again."""
     validate_name(name)
-    result = client_of(ctx).post(f"/api/agents/{name}/resume")
+    result = client_of(ctx).resume(name)
     echo(f"auto-submit for {name} resumed")
     if result.get("submitted"):
         _echo_approval(result["submitted"], "queued")
