@@ -1,4 +1,4 @@
-"""hivectl commands for the hive's conversations and lifecycles: messages, questions, stop/start."""
+"""hivectl send, recv, questions, answer: the operator's side of the hive's conversations."""
 
 from __future__ import annotations
 
@@ -99,24 +99,4 @@ def answer(ctx: click.Context, question_id: str, text: str) -> None:
     echo(f"question #{number} answered; the answer is in {result['asker']}'s inbox")
 
 
-@click.command()
-@click.argument("name")
-@click.pass_context
-def stop(ctx: click.Context, name: str) -> None:
-    """Stop NAME's agent; its repo, state and inbox stay, messages keep queueing."""
-    validate_name(name)
-    result = client_of(ctx).stop(name)
-    echo(f"{name}: {result['status']}")
-
-
-@click.command()
-@click.argument("name")
-@click.pass_context
-def start(ctx: click.Context, name: str) -> None:
-    """Start NAME's deployed commit again."""
-    validate_name(name)
-    result = client_of(ctx).start(name)
-    echo(f"{name}: {result['status']} at {result['deployed']}")
-
-
-BROKER_COMMANDS = (send, recv, questions, answer, stop, start)
+MESSAGE_COMMANDS = (send, recv, questions, answer)
