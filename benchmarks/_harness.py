@@ -47,7 +47,7 @@ class BenchHive:
         self.root = root
         self.edits = edits or {}
         self.layout = HiveLayout(root)
-        self.client = ControlClient(self.layout.control_socket, root)
+        self.client = ControlClient.of(self.layout)
         self.process: subprocess.Popen[bytes] | None = None
 
     def hivectl(self, *args: str) -> None:
@@ -69,7 +69,7 @@ class BenchHive:
         )
         for _ in range(400):
             with contextlib.suppress(Exception):
-                self.client.get("/api/health")
+                self.client.health()
                 return
             time.sleep(0.05)
         raise RuntimeError(f"serve did not start; see {self.root / 'serve.log'}")
@@ -81,14 +81,11 @@ class BenchHive:
 
     def deploy(self, name: str) -> dict[str, Any]:
         """Spawn `name` and approve it; return the deployed approval."""
-        spawned = self.client.post("/api/agents", {"name": name, "submit": True})
-        return dict(
-            self.client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
-        )
+        spawned = self.client.spawn(name)
+        return self.client.approve(spawned["id"], spawned["head"])
 
     def pending(self, agent: str) -> dict[str, Any] | None:
-        found = self.client.get("/api/approvals?status=pending")
-        return next((dict(p) for p in found if p["agent"] == agent), None)
+        return next((p for p in self.client.pending() if p["agent"] == agent), None)
 
 
 @contextlib.contextmanager

@@ -54,7 +54,7 @@ def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float], float]:
             with ThreadPoolExecutor(1) as pool:
                 started = time.perf_counter()
                 harness = pool.submit(ready_at, log, sha, offset)
-                result = hive.client.post(f"/api/approvals/{pending['id']}/approve", {"sha": sha})
+                result = hive.client.approve(pending["id"], sha)
                 samples.append((time.perf_counter() - started) * 1000)
                 ready.append((harness.result(timeout=60) - started) * 1000)
             assert result["status"] == "deployed", result

@@ -43,7 +43,7 @@ def notices(db: Path) -> int:
 def worker_pid(hive: BenchHive, previous: int | None) -> int:
     """The worker's running pid once it differs from `previous` (it restarted)."""
     while True:
-        agent = next(a for a in hive.client.get("/api/agents") if a["name"] == "worker")
+        agent = next(a for a in hive.client.agents() if a["name"] == "worker")
         pid = agent["runtime"].get("pid")
         if pid and pid != previous and agent["runtime"]["state"] == "running":
             return int(pid)

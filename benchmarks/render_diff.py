@@ -39,10 +39,10 @@ DOCS = PACKAGE.parent / "docs"
 # Deployed, then edited by the proposal: an identifier renamed throughout.
 EDITED = [
     "hive.py",
-    "deploys.py",
-    "submissions.py",
-    "views.py",
-    "api.py",
+    "deploy/build.py",
+    "approvals/submit.py",
+    "listing.py",
+    "web/control_api.py",
     "web/pages.py",
     "web/static/app.js",
 ]
@@ -50,15 +50,15 @@ DELETED = "diffs.py"
 # Added by the proposal, these first, then the package's other sources, until the diff has
 # CHANGED_LINES changed lines.
 ADDED_FIRST = [
-    "repos.py",
+    "repos/__init__.py",
     "config.py",
-    "broker.py",
+    "messaging/broker.py",
     "web/render.py",
     "web/security.py",
     "web/static/app.css",
     "web/templates/_approval_body.html",
     "controller.py",
-    "cli.py",
+    "cli/approvals.py",
     "store/queries.py",
     "runtime/process.py",
     "spec.py",
@@ -222,7 +222,7 @@ def main() -> None:
         deployed_tree(repo)
         head = commit(repo, "Ship the sources")
         approval = wait_pinned(hive, head)
-        hive.client.post(f"/api/approvals/{approval}/approve", {"sha": head})
+        hive.client.approve(approval, head)
         asyncio.run(measure(hive, repo, args.proposals, args.rounds))
 
 

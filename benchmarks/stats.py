@@ -27,6 +27,7 @@ from pathlib import Path
 
 from _harness import bench_hive, summary
 
+from gitops_hive.client import ControlClient
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
 from gitops_hive.store.stats_writer import StatsWriter
@@ -117,12 +118,12 @@ def fill(db_path: Path, rows: int, now: float) -> int:
     return written
 
 
-def timed_get(hive: object, path: str, rounds: int) -> list[float]:
-    client = hive.client  # type: ignore[attr-defined]
+def timed_stats(client: ControlClient, rounds: int) -> list[float]:
+    """`rounds` timings of `GET /api/stats?agent=a0&since=24h`, in ms."""
     samples = []
     for _ in range(rounds):
         started = time.perf_counter()
-        client.get(path)
+        client.stats("a0", since="24h")
         samples.append((time.perf_counter() - started) * 1000)
     return samples
 
@@ -174,7 +175,7 @@ def main() -> None:
 
     with bench_hive() as hive:
         for a in range(AGENTS):
-            hive.client.post("/api/agents", {"name": f"a{a}"})
+            hive.client.draft(f"a{a}")
         now = time.time()
         db_path = hive.layout.db
         started = time.perf_counter()
@@ -183,13 +184,12 @@ def main() -> None:
             f"\nquery: {rows:,} rows in stats ({AGENTS} agents, {DAYS} days each), "
             f"filled in {time.perf_counter() - started:.1f} s"
         )
-        path = "/api/stats?agent=a0&since=24h"
-        timed_get(hive, path, 2)  # warm the page cache
-        indexed = timed_get(hive, path, args.rounds)
+        timed_stats(hive.client, 2)  # warm the page cache
+        indexed = timed_stats(hive.client, args.rounds)
         print(summary("GET /api/stats a0, 24h", indexed))
         with sqlite3.connect(db_path) as conn:
             conn.execute("DROP INDEX stats_agent_ts")
-        unindexed = timed_get(hive, path, max(3, args.rounds // 4))
+        unindexed = timed_stats(hive.client, max(3, args.rounds // 4))
         print(summary("  without stats(agent, ts, ...)", unindexed))
         with sqlite3.connect(db_path) as conn:
             conn.execute("CREATE INDEX stats_agent_ts ON stats(agent, ts, key, value)")
@@ -207,7 +207,7 @@ def main() -> None:
             f"({rolled / elapsed:,.0f} rows/s, {batches} transactions, "
             f"{elapsed / max(1, batches) * 1000:.1f} ms each on average)"
         )
-        after = timed_get(hive, path, args.rounds)
+        after = timed_stats(hive.client, args.rounds)
         print(summary("GET /api/stats a0, 24h, after it", after))
 
 

@@ -58,16 +58,16 @@ def _use_scripted_cli(config: Path) -> None:
 
 def _stage(layout: HiveLayout) -> dict[str, object]:
     """Spawn and deploy the manager and the demo agent once, then leave one proposal pending."""
-    client = ControlClient(layout.control_socket, layout.root)
-    existing = {a["name"] for a in client.get("/api/agents")}
+    client = ControlClient.of(layout)
+    existing = {a["name"] for a in client.agents()}
     for name in (MANAGER, AGENT):
         if name not in existing:
-            spawned = client.post("/api/agents", {"name": name, "submit": True})
-            client.post(f"/api/approvals/{spawned['id']}/approve", {"sha": spawned["head"]})
-    if not any(p["agent"] == AGENT for p in client.get("/api/approvals?status=pending")):
+            spawned = client.spawn(name)
+            client.approve(spawned["id"], spawned["head"])
+    if not any(p["agent"] == AGENT for p in client.pending()):
         _manager_commit(layout.agent(AGENT).proposed)
     for _ in range(100):
-        found = [p for p in client.get("/api/approvals?status=pending") if p["agent"] == AGENT]
+        found = [p for p in client.pending() if p["agent"] == AGENT]
         if found:
             return dict(found[0])
         time.sleep(0.05)

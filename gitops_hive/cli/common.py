@@ -34,8 +34,7 @@ def layout_of(ctx: click.Context) -> HiveLayout:
 
 def client_of(ctx: click.Context) -> ControlClient:
     """A client of that root's control socket."""
-    layout = layout_of(ctx)
-    return ControlClient(layout.control_socket, layout.root)
+    return ControlClient.of(layout_of(ctx))
 
 
 def print_json(data: Any) -> None:

@@ -1,4 +1,4 @@
-"""hivectl commands for the hive's conversations and lifecycles: messages, questions, stop/start."""
+"""hivectl send, recv, questions, answer: the operator's side of the hive's conversations."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gitops_hive.names import validate_name
 def send(ctx: click.Context, to: str, body: str, as_json: bool) -> None:
     """Put BODY in TO's inbox, from the operator."""
     validate_name(to)
-    message = client_of(ctx).post("/api/messages", {"to": to, "body": body})
+    message = client_of(ctx).send(to, body)
     if as_json:
         print_json(message)
         return
@@ -39,7 +39,7 @@ def send(ctx: click.Context, to: str, body: str, as_json: bool) -> None:
 def recv(ctx: click.Context, name: str, wait: float, as_json: bool) -> None:
     """Show NAME's unread messages, leaving them for the agent."""
     validate_name(name)
-    delivery = client_of(ctx).get(f"/api/agents/{name}/inbox?wait={wait:g}")
+    delivery = client_of(ctx).inbox(name, wait)
     if as_json:
         print_json(delivery)
         return
@@ -63,7 +63,7 @@ def recv(ctx: click.Context, name: str, wait: float, as_json: bool) -> None:
 @click.pass_context
 def questions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
     """The manager's questions to you, newest first."""
-    found = client_of(ctx).get("/api/questions" + ("?all=1" if show_all else ""))
+    found = client_of(ctx).questions(include_answered=show_all)
     if as_json:
         print_json(found)
         return
@@ -93,30 +93,10 @@ def questions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 def answer(ctx: click.Context, question_id: str, text: str) -> None:
     """Answer question ID; the answer lands in the asker's inbox."""
     number = question_id.lstrip("#")
-    if not number.isdigit():
+    if not number.isdecimal():
         raise HiveError(f"question id {question_id!r} is not a number: `hivectl questions`")
-    result = client_of(ctx).post(f"/api/questions/{number}/answer", {"answer": text})
+    result = client_of(ctx).answer(int(number), text)
     echo(f"question #{number} answered; the answer is in {result['asker']}'s inbox")
 
 
-@click.command()
-@click.argument("name")
-@click.pass_context
-def stop(ctx: click.Context, name: str) -> None:
-    """Stop NAME's agent; its repo, state and inbox stay, messages keep queueing."""
-    validate_name(name)
-    result = client_of(ctx).post(f"/api/agents/{name}/stop")
-    echo(f"{name}: {result['status']}")
-
-
-@click.command()
-@click.argument("name")
-@click.pass_context
-def start(ctx: click.Context, name: str) -> None:
-    """Start NAME's deployed commit again."""
-    validate_name(name)
-    result = client_of(ctx).post(f"/api/agents/{name}/start")
-    echo(f"{name}: {result['status']} at {result['deployed']}")
-
-
-BROKER_COMMANDS = (send, recv, questions, answer, stop, start)
+MESSAGE_COMMANDS = (send, recv, questions, answer)

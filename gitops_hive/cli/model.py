@@ -56,11 +56,12 @@ def model(
     if reason is not None and not (model or clear):
         raise HiveError("--reason goes with MODEL or --clear")
     client = client_of(ctx)
-    if model or clear:
-        body = {"clear": True} if clear else {"model": model}
-        status = client.post(f"/api/agents/{name}/model", {**body, "reason": reason})
+    if clear:
+        status = client.clear_model(name, reason)
+    elif model:
+        status = client.set_model(name, model, reason)
     else:
-        status = client.get(f"/api/agents/{name}/model")
+        status = client.model(name)
     if as_json:
         print_json(status)
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 import click
 
@@ -106,12 +105,8 @@ def stats(
 ) -> None:
     """NAME's telemetry: turns, durations, exits, inbox, messages, tools, last turn."""
     validate_name(name)
-    params = {"agent": name, "since": since}
-    if until:
-        params["until"] = until
-    if keys:
-        params["keys"] = keys
-    data = client_of(ctx).get(f"/api/stats?{urlencode(params)}")
+    wanted = tuple(keys.split(",")) if keys else None
+    data = client_of(ctx).stats(name, since, until or None, wanted)
     if as_json:
         print_json(data)
         return

@@ -1,0 +1,191 @@
+"""hivectl submit, pending, show, approve, deny, rollback, resume: proposals and decisions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, get_args
+
+import click
+
+from gitops_hive.cli.common import client_of, echo, print_json, table, when
+from gitops_hive.client import DiffBase
+from gitops_hive.errors import HiveError
+from gitops_hive.names import validate_name
+
+
+def echo_approval(approval: dict[str, Any], verb: str) -> None:
+    """One line for a queued approval, then each validation error under it."""
+    valid = "valid" if approval["valid"] else "INVALID"
+    echo(
+        f"{verb} approval #{approval['id']} for {approval['agent']}: "
+        f"{approval['kind']} {approval['head']} ({valid})"
+    )
+    for error in approval.get("errors", []):
+        where = error["file"] + (f":{error['line']}" if error.get("line") else "")
+        key = f" {error['key']}:" if error.get("key") else ""
+        echo(f"  {where}:{key} {error['message']}")
+
+
+def _approval_arg(value: str) -> int:
+    raw = value.lstrip("#")
+    if not raw.isdecimal():
+        raise HiveError(f"approval id {value!r} is not a number: see `hivectl pending`")
+    return int(raw)
+
+
+@click.command()
+@click.argument("name")
+@click.argument("ref", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON.")
+@click.pass_context
+def submit(ctx: click.Context, name: str, ref: str | None, as_json: bool) -> None:
+    """Pin REF of NAME's proposed/ repo (default: main) and queue it for approval."""
+    validate_name(name)
+    approval = client_of(ctx).submit(name, ref)
+    if as_json:
+        print_json(approval)
+    else:
+        echo_approval(approval, "queued")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def pending(ctx: click.Context, as_json: bool) -> None:
+    """List approvals waiting for a decision."""
+    approvals = client_of(ctx).pending()
+    if as_json:
+        print_json(approvals)
+        return
+    if not approvals:
+        echo("nothing pending")
+        return
+    table(
+        [
+            [
+                f"#{a['id']}",
+                a["agent"],
+                a["kind"],
+                a["head"],
+                "yes" if a["valid"] else "NO",
+                when(a["created"]),
+                a["summary"][:50],
+            ]
+            for a in approvals
+        ],
+        ["ID", "AGENT", "KIND", "HEAD", "VALID", "CREATED", "SUMMARY"],
+    )
+
+
+@click.command()
+@click.argument("approval_id", metavar="ID")
+@click.option(
+    "--base",
+    type=click.Choice(get_args(DiffBase)),
+    default="deployed",
+    show_default=True,
+    help="What to compare the proposal with.",
+)
+@click.option("--stat", is_flag=True, help="Only list the files changed.")
+@click.pass_context
+def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool) -> None:
+    """Show an approval and its diff against a base."""
+    number = _approval_arg(approval_id)
+    client = client_of(ctx)
+    approval = client.approval(number)
+    echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
+    echo(f"head  {approval['head']}  {approval['summary']}")
+    echo(f"base  {approval['base'] or '(empty tree)'}")
+    change = approval.get("model_change")
+    if change:
+        how = "note" if change["note"] else change["source"]
+        echo(f"model: {change['from'] or '-'} → {change['to']} ({how})")
+    if approval.get("model_note"):
+        echo("model note (pinned with this approval):")
+        for line in approval["model_note"].splitlines():
+            echo(f"    {line}")
+    if approval["rewrites_history"]:
+        echo(
+            "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
+        )
+    for error in approval["errors"]:
+        where = error["file"] + (f":{error['line']}" if error.get("line") else "")
+        key = f" {error['key']}:" if error.get("key") else ""
+        echo(f"INVALID {where}:{key} {error['message']}")
+    if approval.get("decided_by"):
+        echo(
+            f"decided by {approval['decided_by']} at {when(approval['decided_at'])}"
+            + (f": {approval['reason']}" if approval.get("reason") else "")
+        )
+    if approval.get("log"):
+        echo("build log:\n" + approval["log"])
+    echo("")
+    echo(client.diff(number, base, "stat" if stat else "patch"), nl=False)
+
+
+@click.command()
+@click.argument("approval_id", metavar="ID")
+@click.option("--sha", required=True, help="The pinned head you reviewed (7 to 40 hex digits).")
+@click.option("--no-wait", is_flag=True, help="Return once approved; do not wait for the build.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_json: bool) -> None:
+    """Approve ID, naming the sha you reviewed; waits until it is deployed or failed."""
+    number = _approval_arg(approval_id)
+    client = client_of(ctx)
+    if not no_wait and not as_json and sys.stderr.isatty():
+        client.health()  # no controller: say only that
+        echo(f"approving #{number}; building...", err=True)
+    result = client.approve(number, sha, wait=not no_wait)
+    if as_json:
+        print_json(result)
+        return
+    echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
+    if result["status"] == "failed":
+        echo(result.get("log") or "", err=True)
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("approval_id", metavar="ID")
+@click.option("--reason", required=True, help="Why; it reaches the manager.")
+@click.pass_context
+def deny(ctx: click.Context, approval_id: str, reason: str) -> None:
+    """Deny ID with a reason."""
+    number = _approval_arg(approval_id)
+    result = client_of(ctx).deny(number, reason)
+    echo(f"approval #{number}: denied ({result['reason']})")
+
+
+@click.command()
+@click.argument("name")
+@click.option(
+    "--to",
+    "to",
+    default=None,
+    help="An earlier deployed sha (default: the one before the current).",
+)
+@click.pass_context
+def rollback(ctx: click.Context, name: str, to: str | None) -> None:
+    """Deploy a new commit with an earlier deployment's tree; pauses auto-submit."""
+    validate_name(name)
+    result = client_of(ctx).rollback(name, to)
+    echo(f"rollback #{result['id']}: {result['status']} ({name} at {result['head']})")
+    echo(f"auto-submit for {name} is paused: `hivectl resume {name}` turns it back on")
+    if result["status"] == "failed":
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("name")
+@click.pass_context
+def resume(ctx: click.Context, name: str) -> None:
+    """Let the watcher submit NAME's proposed/ main again."""
+    validate_name(name)
+    result = client_of(ctx).resume(name)
+    echo(f"auto-submit for {name} resumed")
+    if result.get("submitted"):
+        echo_approval(result["submitted"], "queued")
+
+
+APPROVAL_COMMANDS = (submit, pending, show, approve, deny, rollback, resume)
