@@ -20,7 +20,7 @@ from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import MAX_WAIT_SECONDS, Delivery
-from gitops_hive.overrides import models
+from gitops_hive.overrides.effective import current_model
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.store import queries
 from gitops_hive.telemetry.turns import turn_values
@@ -51,7 +51,7 @@ class AgentCalls:
 
     async def model(self) -> str:
         """The model the caller's next turn runs with (asked before every turn: no restart)."""
-        return await models.current_model(self.ctx, self.name)
+        return await current_model(self.ctx, self.name)
 
     async def send(self, raw_to: Any, raw_body: Any) -> Message:
         """A message from this agent, under its recipient list."""

@@ -27,7 +27,8 @@ from gitops_hive.errors import HiveError
 from gitops_hive.layout import AgentLayout, HiveLayout
 from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Broker, Delivery
-from gitops_hive.overrides import models
+from gitops_hive.overrides.effective import model_history, model_status
+from gitops_hive.overrides.switching import set_override
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
 from gitops_hive.runtime.registry import make_runtime
@@ -224,14 +225,14 @@ class Hive:
 
     async def model(self, name: str) -> dict[str, Any]:
         """The agent's effective model, its source, active or queued, and its switches."""
-        status = await models.model_status(self.ctx, name)
-        return {**status, "history": await models.model_history(self.ctx, name)}
+        status = await model_status(self.ctx, name)
+        return {**status, "history": await model_history(self.ctx, name)}
 
     async def set_model(
         self, name: str, model: str | None, reason: str | None, who: str
     ) -> dict[str, Any]:
         """The operator's override (model None: clear it), as a note on the deployed commit."""
-        await models.set_override(self.ctx, name, model, reason, who)
+        await set_override(self.ctx, name, model, reason, who)
         return await self.model(name)
 
     async def questions(self, open_only: bool) -> list[Question]:

@@ -9,7 +9,7 @@ from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.rules import agent_status
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import HiveError
-from gitops_hive.overrides import models
+from gitops_hive.overrides.effective import model_summary
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
 
@@ -39,7 +39,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
         ),
         "deployed": deployed,
         "proposed": proposed,
-        **await models.model_summary(ctx, record, deployed),
+        **await model_summary(ctx, record, deployed),
         "pending": pending.id if pending else None,
         "auto_submit": record.auto_submit,
         "runtime": runtime.to_json(),

@@ -404,7 +404,7 @@ async def test_the_approval_page_shows_the_managers_model_note(dash: Dash) -> No
 
 
 async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> None:
-    from gitops_hive.overrides import models
+    from gitops_hive.overrides.switching import carry_pinned_note
     from gitops_hive.repos import notes
 
     head, noted_id = await deployed_with_haiku_note(dash)
@@ -412,7 +412,7 @@ async def test_a_resumed_build_carries_the_managers_note_once(dash: Dash) -> Non
     assert decided.status.value == "deployed"
     applied = dash.hive.ctx.layout.agent("worker").applied
     assert len(notes.history(applied, 10)) == 1
-    await models.carry_pinned_note(dash.hive.ctx, decided)  # what a resumed build does again
+    await carry_pinned_note(dash.hive.ctx, decided)  # what a resumed build does again
     assert len(notes.history(applied, 10)) == 1
     # The same note submitted again is nothing new to review.
     with pytest.raises(HiveError, match="already runs"):

@@ -9,7 +9,7 @@ from gitops_hive.agents import get_approval, require_agent
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
-from gitops_hive.overrides import models
+from gitops_hive.overrides.effective import model_change
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
 
@@ -19,7 +19,7 @@ BASES = ("deployed", "approved", "previous")
 async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
     approvals = await queries.list_approvals(ctx.db, statuses=(ApprovalStatus.PENDING,))
     return [
-        {**a.to_json(), "model_change": await models.model_change(ctx, a)}
+        {**a.to_json(), "model_change": await model_change(ctx, a)}
         for a in sorted(approvals, key=lambda a: a.id)
     ]
 
@@ -32,7 +32,7 @@ async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
 
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     approval = await get_approval(ctx, approval_id)
-    change = await models.model_change(ctx, approval)
+    change = await model_change(ctx, approval)
     return {**approval.to_json(), "log": approval.log, "model_change": change}
 
 

@@ -16,7 +16,7 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy.launch import start_commit
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.outcomes import Notice, Outcome, record_outcome
-from gitops_hive.overrides import models
+from gitops_hive.overrides.switching import carry_pinned_note
 from gitops_hive.records import Approval, ApprovalStatus
 from gitops_hive.store import Connection, queries
 
@@ -63,7 +63,7 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
             )
         elif ctx.runtime.status(approval.agent).sha != approval.head:
             await start_or_log(ctx, approval.agent, approval.head)
-        await models.carry_pinned_note(ctx, approval)
+        await carry_pinned_note(ctx, approval)
         await _record_deployed(
             ctx, approval, previous=main if main != approval.head else approval.base
         )

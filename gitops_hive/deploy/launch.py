@@ -10,7 +10,7 @@ from gitops_hive.approvals.submit import validate_pinned
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy import uids
 from gitops_hive.errors import RuntimeFailure
-from gitops_hive.overrides import models
+from gitops_hive.overrides.effective import effective_at
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.store import queries
 
@@ -64,7 +64,7 @@ async def start_commit(
     await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
     env = {
         **spec.env,
-        "HIVE_MODEL": (await models.effective_at(ctx, agent_name, sha, model_note)).model,
+        "HIVE_MODEL": (await effective_at(ctx, agent_name, sha, model_note)).model,
         "HIVE_AGENT": agent_name,
         "HIVE_SOCKET": str(agent.socket),
         "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),

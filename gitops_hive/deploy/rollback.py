@@ -10,7 +10,7 @@ from gitops_hive.approvals.submit import queue_pinned
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy.build import approve
 from gitops_hive.errors import Conflict, HiveError, NotFound
-from gitops_hive.overrides import models
+from gitops_hive.overrides.switching import rollback_note
 from gitops_hive.records import Approval, ApprovalKind, Deployment
 from gitops_hive.store import queries
 
@@ -56,7 +56,7 @@ async def rollback(ctx: HiveContext, raw_name: str, to: str | None, who: str) ->
         current,
         f"Roll back to {target[:12]}\n\nRequested-by: {who}\n",
     )
-    note = await models.rollback_note(ctx, name, target, current)
+    note = await rollback_note(ctx, name, target, current)
     async with ctx.submit_locks(name):
         approval = await queue_pinned(
             ctx, name, head, kind=ApprovalKind.ROLLBACK, source="rollback", model_note=note
