@@ -7,7 +7,7 @@ one agent, named when the facade is built.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,7 +31,9 @@ MAX_MODEL_NAME = 100
 class AgentCalls:
     """The calls one agent's socket serves, made as that agent."""
 
-    def __init__(self, ctx: HiveContext, name: str, on_created: Any) -> None:
+    def __init__(
+        self, ctx: HiveContext, name: str, on_created: Callable[[str], Awaitable[None]]
+    ) -> None:
         self.ctx = ctx
         self.name = name
         self._on_created = on_created  # the Hive's hook: a new agent gets its socket
