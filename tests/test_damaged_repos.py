@@ -6,7 +6,9 @@ still lists the agent, the other agents are untouched, and a rescan of it does n
 
 from __future__ import annotations
 
+import os
 import shutil
+import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -45,8 +47,30 @@ def garbage_head(git_dir: Path, head: str) -> None:
     (git_dir / "HEAD").write_bytes(b"\x00\xffnot a ref at all\n")
 
 
+def truncated_head_commit(git_dir: Path, head: str) -> None:
+    data = loose(git_dir, head).read_bytes()
+    rewrite(loose(git_dir, head), data[: len(data) // 2])
+
+
 def garbage_head_commit(git_dir: Path, head: str) -> None:
     rewrite(loose(git_dir, head), b"this is not zlib data\n")
+
+
+def head_commit_is_a_fifo(git_dir: Path, head: str) -> None:
+    loose(git_dir, head).unlink()
+    os.mkfifo(loose(git_dir, head))
+
+
+def head_commit_is_a_symlink(git_dir: Path, head: str) -> None:
+    moved = git_dir.parent.parent / "elsewhere"
+    loose(git_dir, head).rename(moved)
+    loose(git_dir, head).symlink_to(moved)
+
+
+def head_commit_understates_its_size(git_dir: Path, head: str) -> None:
+    # libgit2 1.9 would copy the body past the buffer it sized from the header.
+    body = zlib.decompress(loose(git_dir, head).read_bytes()).partition(b"\0")[2]
+    rewrite(loose(git_dir, head), zlib.compress(b"commit 12\0" + body))
 
 
 def truncated_pack(git_dir: Path, head: str) -> None:
@@ -75,7 +99,11 @@ def objects_is_a_file(git_dir: Path, head: str) -> None:
 
 DAMAGES: list[Damage] = [
     garbage_head,
+    truncated_head_commit,
     garbage_head_commit,
+    head_commit_is_a_fifo,
+    head_commit_is_a_symlink,
+    head_commit_understates_its_size,
     truncated_pack,
     missing_tree,
     garbage_packed_refs,
@@ -132,6 +160,23 @@ def test_every_read_of_a_damaged_repo_is_a_one_line_hive_error(
     assert ("pin_main" not in failed) == (damage in HARMLESS), failed
     if "copy_commit" in failed:  # a refused copy leaves nothing half-copied behind
         assert git(applied, "count-objects") == "0 objects, 0 kilobytes"
+
+
+def test_a_packed_repo_reads_as_a_loose_one(tmp_path: Path) -> None:
+    work = tmp_path / "proposed"
+    shas = make_repo(work, "worker")
+    git(work, "notes", "--ref=hive/model", "add", "-m", 'model = "opus"', shas[-1])
+    git(work, "repack", "-adq")
+    git(work, "prune-packed")
+    assert not [p for p in (work / ".git" / "objects").glob("??/*")]  # packs only
+    applied = tmp_path / "applied.git"
+    repos.init_applied(applied)
+    git_dir = work / ".git"
+    assert repos.resolve_commit(git_dir, "main") == shas[-1]
+    assert repos.resolve_commit(git_dir, shas[1][:8]) == shas[1]
+    assert notes.read_proposed_note(git_dir, shas[-1], None) == 'model = "opus"\n'
+    assert repos.copy_commit(git_dir, applied, shas[-1], BUDGET) > 0
+    assert repos.read_blob(applied, shas[-1], "agent.toml") == (work / "agent.toml").read_bytes()
 
 
 Client = TestClient[Any, Any]

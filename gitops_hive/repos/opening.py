@@ -12,6 +12,7 @@ from pygit2.enums import Option, RepositoryOpenFlag
 
 from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
+from gitops_hive.repos.loose import untrusted_odb
 from gitops_hive.repos.objects import MAIN, signature
 
 _OWNER_CHECK_OFF = threading.Lock()  # held while libgit2's owner check is lifted
@@ -51,9 +52,11 @@ def open_untrusted(git_dir: Path) -> pygit2.Repository:
         # a repo another user owns; we lift that for this read-only open alone.
         pygit2.option(Option.SET_OWNER_VALIDATION, False)
         try:
-            return pygit2.Repository(str(git_dir), flags)
+            repo = pygit2.Repository(str(git_dir), flags)
         finally:
             pygit2.option(Option.SET_OWNER_VALIDATION, True)
+    repo.set_odb(untrusted_odb(git_dir))
+    return repo
 
 
 @translated("open the repo")
