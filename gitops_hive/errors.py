@@ -68,6 +68,13 @@ class LimitExceeded(HiveError):
     code = "limit_exceeded"
 
 
+class RepoUnreadable(HiveError):
+    """A git repo that libgit2 cannot read as asked: damaged, truncated or hostile."""
+
+    status = 422
+    code = "repo_unreadable"
+
+
 class RuntimeFailure(HiveError):
     """An agent could not be started; `log` holds what it printed."""
 
@@ -105,6 +112,7 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         Forbidden,
         LimitExceeded,
         ControllerUnavailable,
+        RepoUnreadable,
         RuntimeFailure,
         IllegalTransition,
         SystemdError,

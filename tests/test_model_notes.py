@@ -11,7 +11,7 @@ import pytest
 
 from gitops_hive import repos
 from gitops_hive.approvals.rules import should_auto_submit
-from gitops_hive.errors import HiveError
+from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.overrides.note import (
     NOTE_FILE,
     ModelNote,
@@ -191,7 +191,7 @@ def test_an_oversized_note_is_refused(tmp_path: Path, applied: tuple[Path, list[
 
 def test_a_note_on_an_unknown_commit_is_refused(applied: tuple[Path, list[str]]) -> None:
     repo, _ = applied
-    with pytest.raises(KeyError):
+    with pytest.raises(NotFound, match=f"no commit {'0' * 40} in "):
         notes.write_note(repo, "0" * 40, note("opus"), "nothing there")
     with pytest.raises(HiveError, match="full sha"):
         notes.write_note(repo, "abc123", note("opus"), "short")

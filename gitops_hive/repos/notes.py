@@ -11,8 +11,10 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, ObjectType
 
-from gitops_hive.errors import HiveError
-from gitops_hive.repos import _commit, _signature, open_applied, open_untrusted
+from gitops_hive.errors import HiveError, NotFound
+from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
+from gitops_hive.repos.objects import peel_commit, signature
+from gitops_hive.repos.opening import open_applied, open_untrusted
 
 MODEL_NOTES_REF = "refs/notes/hive/model"
 MAX_NOTE_BYTES = 4096
@@ -71,14 +73,14 @@ def _note_blob(repo: pygit2.Repository, notes_tree: pygit2.Tree, sha: str) -> py
 
 
 def _notes_tree(repo: pygit2.Repository, notes_commit: pygit2.Oid) -> pygit2.Tree:
-    return _commit(repo, notes_commit).tree
+    return peel_commit(repo, notes_commit).tree
 
 
 def _tip(repo: pygit2.Repository, ref: str) -> pygit2.Oid | None:
     found = repo.references.get(ref)
     if found is None:
         return None
-    return _commit(repo, found.resolve().target).id
+    return peel_commit(repo, found.resolve().target).id
 
 
 def _read(repo: pygit2.Repository, tip: pygit2.Oid | None, sha: str, where: str) -> str | None:
@@ -97,7 +99,7 @@ def _walk_for_note(
     if tip is None:
         return None
     notes = _notes_tree(repo, tip)
-    commit = _commit(repo, head)
+    commit = peel_commit(repo, head)
     for _ in range(limit):
         sha = str(commit.id)
         if sha == stop_at and sha != head:
@@ -107,10 +109,11 @@ def _walk_for_note(
             return FoundNote(sha, _blob_text(repo, blob, f"on {sha[:12]}{where}"))
         if not commit.parent_ids:
             return None
-        commit = _commit(repo, commit.parent_ids[0])
+        commit = peel_commit(repo, commit.parent_ids[0])
     return None
 
 
+@translated("read the model note", PROPOSED_ADVICE)
 def read_proposed_note(
     git_dir: Path, head: str, stop_at: str | None, ref: str = MODEL_NOTES_REF
 ) -> str | None:
@@ -131,12 +134,14 @@ def read_proposed_note(
     return None if found is None else found.text
 
 
+@translated("read a model note")
 def read_note(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> str | None:
     """The note on `sha` in applied.git, or None."""
     repo = open_applied(repo_path)
     return _read(repo, _tip(repo, ref), sha, f"on {sha[:12]}")
 
 
+@translated("find the model note in effect")
 def find_first_parent_note(
     repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF
 ) -> FoundNote | None:
@@ -144,6 +149,7 @@ def find_first_parent_note(
     return _walk_for_note(open_applied(repo_path), ref, sha, MAX_WALK, None, "")
 
 
+@translated("write a model note")
 def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
     """Set `sha`'s note in applied.git as one new notes commit; return that commit's sha.
 
@@ -157,14 +163,16 @@ def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
         raise HiveError(f"a note is at most {MAX_NOTE_BYTES} bytes")
     with _WRITE_LOCK:
         repo = open_applied(repo_path)
-        _commit(repo, sha)  # the annotated commit must exist here
+        if sha not in repo.odb:
+            raise NotFound(f"no commit {sha} in {repo_path}: a note annotates a commit there")
+        peel_commit(repo, sha)  # a commit, not some other object
         for attempt in range(WRITE_ATTEMPTS):
             tip = _tip(repo, MODEL_NOTES_REF)
             builder = repo.TreeBuilder(_notes_tree(repo, tip)) if tip else repo.TreeBuilder()
             if builder.get(sha[:2]) is not None:
                 raise HiveError("the notes ref is fanned out; the controller writes it flat")
             builder.insert(sha, repo.odb.write(ObjectType.BLOB, data), FileMode.BLOB)
-            sig = _signature()
+            sig = signature()
             parents = [tip] if tip else []
             new = repo.create_commit(None, sig, sig, message, builder.write(), parents)
             try:
@@ -183,6 +191,7 @@ def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
     raise HiveError(f"could not update {MODEL_NOTES_REF}: it kept moving; try again")
 
 
+@translated("read the history of a model note")
 def last_change(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> NoteChange | None:
     """The notes-ref commit that set `sha`'s current note (the newest one that changed it)."""
     repo = open_applied(repo_path)
@@ -192,9 +201,9 @@ def last_change(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> NoteCh
     current = _note_blob(repo, _notes_tree(repo, tip), sha)
     if current is None:
         return None
-    commit = _commit(repo, tip)
+    commit = peel_commit(repo, tip)
     for _ in range(MAX_WALK):
-        parent = _commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
+        parent = peel_commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
         before = _note_blob(repo, parent.tree, sha) if parent is not None else None
         if before != current:
             return NoteChange(str(commit.id), float(commit.commit_time), commit.message.strip())
@@ -203,15 +212,16 @@ def last_change(repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF) -> NoteCh
     return None
 
 
+@translated("read the history of model notes")
 def history(repo_path: Path, limit: int, ref: str = MODEL_NOTES_REF) -> list[NoteChange]:
     """The newest `limit` commits of the notes ref: every switch, newest first."""
     repo = open_applied(repo_path)
     tip = _tip(repo, ref)
     changes: list[NoteChange] = []
-    commit = _commit(repo, tip) if tip else None
+    commit = peel_commit(repo, tip) if tip else None
     while commit is not None and len(changes) < limit:
         changes.append(
             NoteChange(str(commit.id), float(commit.commit_time), commit.message.strip())
         )
-        commit = _commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
+        commit = peel_commit(repo, commit.parent_ids[0]) if commit.parent_ids else None
     return changes

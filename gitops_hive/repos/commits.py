@@ -1,0 +1,61 @@
+"""Commits in applied.git: ancestry, existence, prefixes, summaries, and new commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+from pygit2.enums import ObjectType
+
+from gitops_hive.errors import Conflict, NotFound
+from gitops_hive.repos.failures import translated
+from gitops_hive.repos.objects import peel_commit, signature
+from gitops_hive.repos.opening import open_applied
+
+
+@translated("compare the history of two commits")
+def is_ancestor(repo_path: Path, ancestor: str, sha: str) -> bool:
+    """Whether `ancestor` is `sha` or in its history."""
+    repo = open_applied(repo_path)
+    if ancestor == sha:
+        return True
+    return bool(repo.descendant_of(pygit2.Oid(hex=sha), pygit2.Oid(hex=ancestor)))
+
+
+@translated("look up a commit")
+def commit_exists(repo_path: Path, sha: str) -> bool:
+    """Whether applied.git holds `sha` as a commit."""
+    repo = open_applied(repo_path)
+    try:
+        return repo[sha].type == ObjectType.COMMIT
+    except (KeyError, ValueError):
+        return False
+
+
+@translated("expand a sha prefix")
+def match_prefix(repo_path: Path, prefix: str) -> str:
+    """Expand a hex prefix to the one object it names in applied.git."""
+    repo = open_applied(repo_path)
+    try:
+        return str(repo.revparse_single(prefix).id)
+    except pygit2.AmbiguousError as exc:
+        raise Conflict(f"sha prefix {prefix} is ambiguous: give more digits") from exc
+    except (KeyError, ValueError, pygit2.GitError):
+        raise NotFound(f"no object {prefix} in {repo_path}") from None
+
+
+@translated("write a commit")
+def commit_with_tree(repo_path: Path, tree_of: str, parent: str, message: str) -> str:
+    """A new commit (no ref moved) whose tree is `tree_of`'s and whose parent is `parent`."""
+    repo = open_applied(repo_path)
+    sig = signature()
+    tree = peel_commit(repo, tree_of).tree_id
+    return str(repo.create_commit(None, sig, sig, message, tree, [pygit2.Oid(hex=parent)]))
+
+
+@translated("read a commit's message")
+def commit_summary(repo_path: Path, sha: str) -> str:
+    """The first line of a commit's message."""
+    repo = open_applied(repo_path)
+    message = peel_commit(repo, sha).message
+    return message.strip().splitlines()[0] if message.strip() else ""
