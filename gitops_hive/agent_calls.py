@@ -7,14 +7,12 @@ one agent, named when the facade is built.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from gitops_hive import drafting, listing
 from gitops_hive.approvals import manager_requests
 from gitops_hive.approvals import views as approval_views
-from gitops_hive.approvals.submit import submit
 from gitops_hive.context import HiveContext
 from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
@@ -28,15 +26,21 @@ from gitops_hive.telemetry.turns import turn_values
 MAX_MODEL_NAME = 100
 
 
+class AgentCreator(Protocol):
+    """How new agents are made (the Hive's draft and spawn, which also open their sockets)."""
+
+    async def draft(self, name: str) -> dict[str, Any]: ...
+
+    async def spawn(self, name: str, source: str = ...) -> Approval: ...
+
+
 class AgentCalls:
     """The calls one agent's socket serves, made as that agent."""
 
-    def __init__(
-        self, ctx: HiveContext, name: str, on_created: Callable[[str], Awaitable[None]]
-    ) -> None:
+    def __init__(self, ctx: HiveContext, name: str, creator: AgentCreator) -> None:
         self.ctx = ctx
         self.name = name
-        self._on_created = on_created  # the Hive's hook: a new agent gets its socket
+        self._creator = creator  # the Hive: a new agent also gets its socket
 
     async def whoami(self) -> dict[str, Any]:
         """Name, role, manager, whom it may message, the longest recv wait."""
@@ -97,15 +101,12 @@ class AgentCalls:
 
     async def spawn(self, raw_name: str) -> Approval:
         """Draft from the template and submit at once."""
-        created = await drafting.draft(self.ctx, raw_name)
-        await self._on_created(created)
-        return await submit(self.ctx, created, None, source=f"manager {self.name}")
+        return await self._creator.spawn(raw_name, source=f"manager {self.name}")
 
     async def spawn_draft(self, raw_name: str) -> dict[str, Any]:
         """A new draft, where the manager commits to it, and what to do next."""
-        created = await drafting.draft(self.ctx, raw_name)
-        await self._on_created(created)
-        agent = await listing.agent_view(self.ctx, created)
+        agent = await self._creator.draft(raw_name)
+        created = str(agent["name"])
         if self.ctx.runtime.private_users:
             repo = f"{MANAGER_AGENTS_DIR}/{created}/config"
             nxt = (

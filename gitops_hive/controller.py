@@ -101,6 +101,7 @@ async def run_controller(
         stack.callback(os.close, lock_fd)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+        repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)
         stack.push_async_callback(hive.close)
         sockets = AgentSockets(hive)
@@ -113,10 +114,14 @@ async def run_controller(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        # Watching stops first at shutdown (registered again below, last), or where it stands
+        # in the stack if the start fails half-way; closing a stack twice does nothing.
+        watching = contextlib.AsyncExitStack()
+        stack.push_async_callback(watching.aclose)
         notify = await open_notify_socket(layout.notify_socket, hive.rescan)
-        stack.callback(notify.close)
+        watching.callback(notify.close)
         watch_task = asyncio.create_task(watcher.run())
-        stack.push_async_callback(_stop_watching, watcher, watch_task)
+        watching.push_async_callback(_stop_watching, watcher, watch_task)
         await watcher.ready.wait()
         await sockets.open_all()
         await hive.start()
@@ -125,6 +130,7 @@ async def run_controller(
         stack.push_async_callback(dashboard.cleanup)
         runner = await serve_unix_socket(make_control_app(hive), layout.control_socket)
         stack.push_async_callback(runner.cleanup)
+        stack.push_async_callback(watching.aclose)
         log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
         print(f"gitops-hive controller running for {root}", flush=True)
         print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)

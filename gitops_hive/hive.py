@@ -63,7 +63,16 @@ class Hive:
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
         """Open the db, build the runtime hive.toml asks for, start the background work."""
-        stack = contextlib.AsyncExitStack()
+        async with contextlib.AsyncExitStack() as stack:
+            hive = await cls._assemble(stack, layout, config)
+            hive._components = stack.pop_all()  # from here on, close() undoes it
+        return hive
+
+    @classmethod
+    async def _assemble(
+        cls, stack: contextlib.AsyncExitStack, layout: HiveLayout, config: HiveConfig
+    ) -> Hive:
+        """Open every part, registering how to close it on `stack` (undone if one fails)."""
         db = await Database.open(layout.db)
         stack.push_async_callback(db.close)
         crash_handlers: list[CrashHandler] = []
@@ -95,7 +104,6 @@ class Hive:
         stack.push_async_callback(hive.retention.close)
         hive.sampler.start()
         stack.push_async_callback(hive.sampler.close)
-        hive._components = stack
         return hive
 
     async def start(self) -> None:
@@ -135,7 +143,7 @@ class Hive:
 
     def agent_calls(self, name: str) -> AgentCalls:
         """What `name` may ask through its own socket, as `name`."""
-        return AgentCalls(self.ctx, name, self._created)
+        return AgentCalls(self.ctx, name, self)
 
     def subscribe(self) -> contextlib.AbstractAsyncContextManager[asyncio.Queue[dict[str, Any]]]:
         """A queue of change notices for a live page."""
@@ -149,6 +157,9 @@ class Hive:
             return await submissions.rescan(self.ctx, name)
         except HiveError as exc:
             log.warning("agent %s: auto-submit failed: %s", name, exc.message)
+            return None
+        except Exception:  # one agent's repo must never stop the watcher for every agent
+            log.exception("agent %s: auto-submit failed", name)
             return None
 
     async def _created(self, name: str) -> None:

@@ -1,5 +1,6 @@
-"""The one place that records what happened: the db rows, the event, the manager's notice, the
-pages' update and the log line, in that order, the rows and the notice in one transaction."""
+"""The one place that records what happened: the db rows, the event and the manager's notice
+in one transaction; then the manager woken, the after-commit work (a mirror ref), the pages'
+update and the log line, in that order."""
 
 from __future__ import annotations
 

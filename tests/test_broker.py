@@ -136,3 +136,32 @@ async def test_close_releases_parked_readers(broker: Broker) -> None:
     await until_parked(broker, "worker")
     broker.close()
     assert await asyncio.wait_for(parked, 10) == []
+
+
+async def test_many_parked_readers_take_each_message_exactly_once(tmp_path: Path) -> None:
+    """Readers that take, acknowledge and park again while senders keep sending: a message a
+    reader has just acknowledged is never handed to another from an older read."""
+    db = await Database.open(tmp_path / "hive.db")
+    async with db.write() as conn:
+        await queries.insert_agent(conn, "worker")
+    broker = Broker(db, max_body_bytes=1024, max_inbox=10_000)
+    total, seen = 300, []
+
+    async def reader() -> None:
+        while len(seen) < total:
+            async with broker.receive("worker", 0.5) as delivery:
+                seen.extend(m.body for m in delivery.messages)
+                await asyncio.sleep(0)  # the reply is being written
+
+    async def sender(offset: int) -> None:
+        for i in range(offset, total, 3):
+            await broker.send("manager", "worker", f"m{i}")
+            await asyncio.sleep(0)
+
+    try:
+        readers = [asyncio.create_task(reader()) for _ in range(6)]
+        await asyncio.gather(*(sender(k) for k in range(3)))
+        await asyncio.wait_for(asyncio.gather(*readers), 30)
+    finally:
+        await db.close()
+    assert sorted(seen) == sorted(f"m{i}" for i in range(total))

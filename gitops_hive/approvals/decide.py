@@ -39,7 +39,7 @@ async def _full_sha(ctx: HiveContext, approval: Approval, sha: str) -> str:
     return await blocking(repos.match_prefix, applied, value)
 
 
-async def mark_approved(ctx: HiveContext, approval_id: int, sha: str, who: str) -> Approval:
+async def mark_approved(ctx: HiveContext, approval_id: int, sha: str, who: str) -> None:
     """pending -> approved, exactly when `sha` is the pinned head; the build is the caller's."""
     approval = await get_approval(ctx, approval_id)
     full = await _full_sha(ctx, approval, sha)
@@ -68,7 +68,6 @@ async def mark_approved(ctx: HiveContext, approval_id: int, sha: str, who: str) 
         ),
         steps=[approve_row],
     )
-    return approval
 
 
 async def deny(ctx: HiveContext, approval_id: int, reason: str | None, who: str) -> Approval:

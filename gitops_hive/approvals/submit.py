@@ -156,8 +156,8 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
     agent = ctx.layout.agent(name)
     try:
         head = await blocking(repos.read_head, agent.proposed_git)
-    except HiveError as exc:  # a broken or half-written repo: the next event retries
-        log.warning("agent %s: cannot read proposed/: %s", name, exc.message)
+    except Exception as exc:  # a broken or half-written repo: the next event retries
+        log.warning("agent %s: cannot read proposed/: %s", name, exc)
         return None
     pending = await queries.open_approval(ctx.db, name)
     last = await queries.latest_for_head(ctx.db, name, head) if head else None

@@ -14,7 +14,7 @@ from gitops_hive.approvals.rules import RESUMABLE
 from gitops_hive.approvals.submit import queue_pinned
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy.launch import start_commit
-from gitops_hive.errors import RuntimeFailure
+from gitops_hive.errors import HiveError, RuntimeFailure
 from gitops_hive.outcomes import Notice, Outcome, record_outcome
 from gitops_hive.overrides.switching import carry_pinned_note
 from gitops_hive.records import Approval, ApprovalStatus
@@ -53,6 +53,9 @@ async def build(ctx: HiveContext, approval_id: int) -> None:
                 await start_commit(ctx, approval.agent, approval.head, approval.model_note)
             except RuntimeFailure as failure:
                 await _record_failure(ctx, approval, failure)
+                return
+            except HiveError as exc:  # an unreadable commit, a full uid pool: never stuck
+                await _record_failure(ctx, approval, RuntimeFailure(exc.message))
                 return
             await blocking(
                 repos.set_ref,

@@ -127,8 +127,7 @@ class Broker:
                 skip = self._claimed if claimable else ()
                 found = await inbox.undelivered(self.db, agent, RECV_BATCH, skip)
                 if claimable:
-                    # Filter and claim with no await in between: another parked reader may
-                    # have read the same rows while this one waited for the db.
+                    # Claimed at once, with no await between the filter and the claim.
                     found = [m for m in found if m.id not in self._claimed]
                     self._claimed.update(m.id for m in found)
                 remaining = deadline - loop.time()

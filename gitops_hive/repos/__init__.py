@@ -28,6 +28,7 @@ from gitops_hive.repos.opening import (
     isolate_from_user_config,
     open_applied,
     open_untrusted,
+    place_pack_views,
     set_repo_config,
 )
 from gitops_hive.repos.refs import (
@@ -68,6 +69,7 @@ __all__ = [
     "materialize",
     "open_applied",
     "open_untrusted",
+    "place_pack_views",
     "proposal_ref",
     "read_blob",
     "read_head",

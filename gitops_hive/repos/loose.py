@@ -27,6 +27,8 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import ObjectType
 
+from gitops_hive.errors import HiveError
+
 HEADER_BYTES = 64  # "commit 1234567\0" and the like, with room to spare
 KINDS = {
     b"commit": ObjectType.COMMIT,
@@ -151,14 +153,25 @@ class PackViews:
     """Per objects folder, a folder of ours whose only entry is `pack`, a link to the repo's
     objects/pack. libgit2 opened on it reads the repo's packs, and its own loose backend finds
     no loose object to read behind `LooseObjects`' back. (A pack backend made through pygit2
-    instead leaks its wrapper on every open.)"""
+    instead leaks its wrapper on every open.) The views live under the hive's run/ folder
+    (`place`), or a temporary folder when nothing placed them (tests, tools)."""
 
     def __init__(self) -> None:
         self._root: Path | None = None
         self._views: dict[Path, Path] = {}
         self._lock = threading.Lock()
 
+    def place(self, root: Path) -> None:
+        """Keep the views under `root` (emptied first: views of an earlier run are stale)."""
+        with self._lock:
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(mode=0o700, parents=True)
+            self._root, self._views = root, {}
+
     def view(self, objects: Path) -> Path:
+        pack = objects / "pack"
+        if os.path.islink(pack):
+            raise HiveError(f"{pack} is a symlink; refusing to follow it")
         with self._lock:
             if self._root is None:
                 self._root = Path(tempfile.mkdtemp(prefix="hive-packs-"))
@@ -166,9 +179,10 @@ class PackViews:
             found = self._views.get(objects)
             if found is None:
                 found = self._root / str(len(self._views))
-                found.mkdir()
-                (found / "pack").symlink_to(objects / "pack")
                 self._views[objects] = found
+            if not os.path.lexists(found / "pack"):  # new, or removed under us: (re)make it
+                found.mkdir(mode=0o700, parents=True, exist_ok=True)
+                (found / "pack").symlink_to(pack)
             return found
 
 

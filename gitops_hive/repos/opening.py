@@ -12,7 +12,7 @@ from pygit2.enums import Option, RepositoryOpenFlag
 
 from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.loose import untrusted_odb
+from gitops_hive.repos.loose import PACK_VIEWS, untrusted_odb
 from gitops_hive.repos.objects import MAIN, signature
 
 _OWNER_CHECK_OFF = threading.Lock()  # held while libgit2's owner check is lifted
@@ -28,6 +28,12 @@ def isolate_from_user_config(empty_dir: Path) -> None:
         pygit2.enums.ConfigLevel.SYSTEM,
     ):
         pygit2.settings.search_path[level] = str(empty_dir)
+
+
+@translated("make the folder for pack views", "check that the hive root is writable")
+def place_pack_views(folder: Path) -> None:
+    """Keep the folders through which libgit2 reads proposed/ packs under `folder` (run/)."""
+    PACK_VIEWS.place(folder)
 
 
 @translated("open the repo", PROPOSED_ADVICE)

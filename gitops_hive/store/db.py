@@ -189,6 +189,13 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def fetchall_latest(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        """Read on the writer's connection, between write transactions: sees every commit made
+        before it, never one in flight (the reader connection may hold an older snapshot)."""
+        async with self._write_lock:
+            cursor = await self._conn.execute(sql, tuple(params))
+            return list(await cursor.fetchall())
+
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Read committed rows (a separate connection: never sees a write in flight)."""
         cursor = await self._reader.execute(sql, tuple(params))

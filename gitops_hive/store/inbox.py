@@ -89,8 +89,12 @@ async def oldest_unread(db: Database, recipient: str) -> float | None:
 async def undelivered(
     db: Database, recipient: str, limit: int, skip: Collection[int] = ()
 ) -> list[Message]:
-    """The oldest undelivered messages for `recipient`, leaving out ids in `skip`."""
-    rows = await db.fetchall(
+    """The oldest undelivered messages for `recipient`, leaving out ids in `skip`.
+
+    Read after every delivery committed so far, so a message acknowledged (and released by
+    its reader) a moment ago is never handed out again from an older snapshot.
+    """
+    rows = await db.fetchall_latest(
         "SELECT * FROM messages WHERE recipient = ? AND delivered_at IS NULL ORDER BY id LIMIT ?",
         (recipient, limit + len(skip)),
     )

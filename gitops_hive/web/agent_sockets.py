@@ -53,4 +53,9 @@ class AgentSockets:
                 self.hive.agent_layout(name).socket.unlink()
 
         runners, self._runners = self._runners, {}
-        await asyncio.gather(*(close_one(name, runner) for name, runner in runners.items()))
+        results = await asyncio.gather(
+            *(close_one(name, runner) for name, runner in runners.items()), return_exceptions=True
+        )
+        for name, result in zip(runners, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning("agent %s: closing its socket failed: %s", name, result)

@@ -19,11 +19,16 @@ JSON_PREFIXES = ("/api/", "/static/")
 
 def _back(request: web.Request) -> str:
     """Where the Back link goes: the referring page's path on this host, else the overview."""
-    referer = URL(request.headers.get("Referer", "/"))
+    try:
+        referer = URL(request.headers.get("Referer", "/"))
+    except ValueError:
+        return "/"
     if referer.is_absolute() and referer.host != request.url.host:
         return "/"
     path = referer.path_qs
-    return path if path.startswith("/") and not path.startswith("//") else "/"
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
 
 
 def _page(request: web.Request, status: int, message: str) -> web.Response:
