@@ -13,10 +13,10 @@ from typing import Any
 import aiosqlite
 
 from gitops_hive.errors import HiveError, LimitExceeded
+from gitops_hive.protocol import MAX_WAIT_SECONDS
 from gitops_hive.records import Message
 from gitops_hive.store import Database, inbox
 
-MAX_WAIT_SECONDS = 180.0
 RECV_BATCH = 50
 
 
