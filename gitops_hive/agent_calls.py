@@ -17,8 +17,9 @@ from gitops_hive.context import HiveContext
 from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError
 from gitops_hive.messaging import questions, rules
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS, Delivery
+from gitops_hive.messaging.broker import Delivery
 from gitops_hive.overrides.effective import current_model
+from gitops_hive.protocol import AGENT_ROLE, MANAGER_ROLE, MAX_WAIT_SECONDS
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.store import queries
 from gitops_hive.telemetry.turns import turn_values
@@ -49,7 +50,7 @@ class AgentCalls:
         recipients = "*" if mine else list(await rules.allowed_recipients(self.ctx, self.name))
         return {
             "name": self.name,
-            "role": "manager" if mine else "agent",
+            "role": MANAGER_ROLE if mine else AGENT_ROLE,
             "manager": manager,
             "recipients": recipients,
             "max_wait_seconds": MAX_WAIT_SECONDS,

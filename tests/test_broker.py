@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.errors import HiveError, LimitExceeded
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS, Broker, clamp_wait
+from gitops_hive.messaging.broker import Broker, clamp_wait
+from gitops_hive.protocol import MAX_WAIT_SECONDS
 from gitops_hive.store import Database, queries
 
 

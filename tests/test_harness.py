@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gitops_hive.agent.harness import AgentSetup, agent_argv, turn_prompt
-from gitops_hive.telemetry.turns import Tally, received_kinds
+from gitops_hive.agent.harness import setup_from_env
+from gitops_hive.agent.prompts import prompts_dir
+from gitops_hive.agent.tally import Tally, received_kinds
+from gitops_hive.agent.turn import AgentSetup, agent_argv, turn_prompt
+from gitops_hive.protocol import AgentEnvironment
 from tests.conftest import ServedHive
 
 
@@ -141,3 +145,38 @@ def test_turn_prompt_names_each_message() -> None:
     )
     assert "--- message #7 from hive (kind: approval_denied)\nno" in text
     assert '"a": 1' in text
+
+
+class WhoamiOnly:
+    """The one socket call setup makes, answered as the hive would for a worker."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+
+    async def whoami(self) -> dict[str, Any]:
+        return {"name": "worker", "role": "agent", "manager": "boss", "recipients": []}
+
+
+async def test_the_setup_comes_from_the_environment_not_from_agent_toml(tmp_path: Path) -> None:
+    tree, state = tmp_path / "tree", tmp_path / "state"
+    tree.mkdir()
+    state.mkdir()
+    (tree / "prompt.md").write_text("Index the docs.\n")
+    (tree / "agent.toml").write_text("not toml at all [[[")  # the controller validated it
+    environment = AgentEnvironment(
+        tree=tree,
+        state=state,
+        model="haiku",
+        agent_command=("claude", "-p"),
+        compact_command=("claude", "--compact"),
+        notes_limit=500,
+        allowed_tools=("Bash(git *)",),
+    )
+    setup = await setup_from_env(WhoamiOnly(tmp_path / "hive.sock"), environment)
+    assert setup.command == ["claude", "-p"] and setup.model == "haiku"
+    assert setup.allowed_tools == ("Bash(git *)", "mcp__hive")
+    assert setup.compact_command == ("claude", "--compact") and setup.notes_limit == 500
+    assert setup.manager == "boss" and setup.state == state
+    shared = (prompts_dir() / "agent.md").read_text().strip()
+    assert setup.system_prompt.startswith(shared) and "Index the docs." in setup.system_prompt
+    assert str(tmp_path / "hive.sock") in setup.mcp_config.read_text()

@@ -8,6 +8,7 @@ import pytest
 
 from gitops_hive.durations import format_duration, parse_duration, parse_instant
 from gitops_hive.errors import HiveError
+from gitops_hive.protocol import recipient_kind
 from gitops_hive.records import Bucket, Quantiles, StatRow
 from gitops_hive.telemetry.retention import roll_up
 from gitops_hive.telemetry.series import (
@@ -24,7 +25,7 @@ from gitops_hive.telemetry.series import (
     sparkline,
     summary,
 )
-from gitops_hive.telemetry.turns import MAX_TOOLS, exit_class, recipient_kind, turn_values
+from gitops_hive.telemetry.turns import MAX_TOOLS, exit_class, turn_values
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
+from gitops_hive.protocol import CONTAINER_SOCKET, ENV_SOCKET, MAX_WAIT_SECONDS, Route, TurnEnd
 
-DEFAULT_SOCKET = Path("/run/hive/hive.sock")
 # A parked recv answers within its wait; leave room for a slow controller on top.
 REQUEST_TIMEOUT = MAX_WAIT_SECONDS + 60
 
@@ -26,7 +25,7 @@ class HiveCallError(Exception):
 
 def socket_from_env(explicit: str | Path | None = None) -> Path:
     """--socket, else $HIVE_SOCKET, else /run/hive/hive.sock."""
-    return Path(explicit or os.environ.get("HIVE_SOCKET") or DEFAULT_SOCKET)
+    return Path(explicit or os.environ.get(ENV_SOCKET) or CONTAINER_SOCKET)
 
 
 class AgentClient:
@@ -88,18 +87,19 @@ class AgentClient:
         return data
 
     async def whoami(self) -> dict[str, Any]:
-        return dict(await self.call("GET", "/v1/whoami"))
+        return dict(await self.call("GET", Route.WHOAMI))
 
     async def send(self, to: str, body: str) -> dict[str, Any]:
-        return dict(await self.call("POST", "/v1/send", {"to": to, "body": body}))
+        return dict(await self.call("POST", Route.SEND, {"to": to, "body": body}))
 
     async def recv(self, wait_seconds: float) -> dict[str, Any]:
-        return dict(await self.call("POST", "/v1/recv", {"wait_seconds": wait_seconds}))
+        return dict(await self.call("POST", Route.RECV, {"wait_seconds": wait_seconds}))
 
     async def model(self) -> str:
         """The model this agent's next turn should run with."""
-        reply = await self.call("GET", "/v1/model")
+        reply = await self.call("GET", Route.MODEL)
         return str(reply["model"])
 
-    async def turn_end(self, figures: dict[str, Any]) -> dict[str, Any]:
-        return dict(await self.call("POST", "/v1/turns", figures))
+    async def turn_end(self, end: TurnEnd) -> dict[str, Any]:
+        """Report one turn's figures."""
+        return dict(await self.call("POST", Route.TURNS, end.to_json()))

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from gitops_hive.agent.client import AgentClient, HiveCallError, socket_from_env
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
+from gitops_hive.protocol import MAX_WAIT_SECONDS, Route
 
 INSTRUCTIONS = f"""\
 You are one agent of a hive. These tools are your only line to the other agents, the
@@ -49,7 +49,7 @@ def build_server(client: AgentClient) -> MCPServer[Any]:
     async def whoami() -> dict[str, Any]:
         """Your agent name, your role (agent or manager), the manager's name and whom you may
         message."""
-        return dict(await call("GET", "/v1/whoami"))
+        return dict(await call("GET", Route.WHOAMI))
 
     @server.tool()
     async def send(
@@ -58,7 +58,7 @@ def build_server(client: AgentClient) -> MCPServer[Any]:
     ) -> dict[str, Any]:
         """Put a message in another agent's inbox. You may message the agents listed in your
         agent.toml [messaging] recipients; the manager may message anyone."""
-        return dict(await call("POST", "/v1/send", {"to": to, "body": body}))
+        return dict(await call("POST", Route.SEND, {"to": to, "body": body}))
 
     @server.tool()
     async def recv(
@@ -74,34 +74,30 @@ def build_server(client: AgentClient) -> MCPServer[Any]:
         """Take the messages waiting in your inbox. Returns at once when one is there, else
         parks until one lands or the wait ends (then the list is empty). Use this, with
         wait_seconds=180, whenever you have nothing else useful to do."""
-        return dict(await call("POST", "/v1/recv", {"wait_seconds": wait_seconds}))
+        return dict(await call("POST", Route.RECV, {"wait_seconds": wait_seconds}))
 
     @server.tool()
     async def request_apply_commit(agent: AgentName, sha: CommitSha) -> dict[str, Any]:
         """Manager only. Propose a commit of a running agent's proposed/ repo for the
         operator's approval. The outcome arrives in your inbox."""
-        return dict(
-            await call("POST", "/v1/manager/request_apply_commit", {"agent": agent, "sha": sha})
-        )
+        return dict(await call("POST", Route.REQUEST_APPLY_COMMIT, {"agent": agent, "sha": sha}))
 
     @server.tool()
     async def request_spawn(name: AgentName) -> dict[str, Any]:
         """Manager only. Create a new agent from the template and queue it for approval in
         one step."""
-        return dict(await call("POST", "/v1/manager/request_spawn", {"name": name}))
+        return dict(await call("POST", Route.REQUEST_SPAWN, {"name": name}))
 
     @server.tool()
     async def request_spawn_draft(name: AgentName) -> dict[str, Any]:
         """Manager only. Create a new agent's proposed/ repo from the template, with nothing
         queued: commit to it, then call request_spawn_commit."""
-        return dict(await call("POST", "/v1/manager/request_spawn_draft", {"name": name}))
+        return dict(await call("POST", Route.REQUEST_SPAWN_DRAFT, {"name": name}))
 
     @server.tool()
     async def request_spawn_commit(name: AgentName, sha: CommitSha) -> dict[str, Any]:
         """Manager only. Queue a draft agent's commit for approval as its spawn."""
-        return dict(
-            await call("POST", "/v1/manager/request_spawn_commit", {"name": name, "sha": sha})
-        )
+        return dict(await call("POST", Route.REQUEST_SPAWN_COMMIT, {"name": name, "sha": sha}))
 
     @server.tool()
     async def ask_operator(
@@ -113,18 +109,18 @@ def build_server(client: AgentClient) -> MCPServer[Any]:
         """Manager only. Ask the human operator; the answer arrives later in your inbox as a
         message of kind 'answer'. Keep working (or recv) meanwhile."""
         payload: dict[str, Any] = {"question": question, "options": options}
-        return dict(await call("POST", "/v1/manager/ask_operator", payload))
+        return dict(await call("POST", Route.ASK_OPERATOR, payload))
 
     @server.tool()
     async def list_agents() -> list[dict[str, Any]]:
         """Manager only. Every agent with its status, deployed and proposed commits, model
         and pending approval."""
-        return list(await call("GET", "/v1/manager/list_agents"))
+        return list(await call("GET", Route.LIST_AGENTS))
 
     @server.tool()
     async def list_pending() -> list[dict[str, Any]]:
         """Manager only. The approvals waiting for the operator."""
-        return list(await call("GET", "/v1/manager/list_pending"))
+        return list(await call("GET", Route.LIST_PENDING))
 
     return server
 

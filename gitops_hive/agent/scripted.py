@@ -27,6 +27,8 @@ import tomllib
 from pathlib import Path
 from types import FrameType
 
+from gitops_hive.protocol import MANAGER_ROLE, OPERATOR, AgentEnvironment
+
 
 def _stop(signum: int, frame: FrameType | None) -> None:
     print(f"scripted agent: got signal {signum}, stopping", flush=True)
@@ -65,7 +67,7 @@ async def _turn() -> int:
         me = await client.whoami()
         _tool_use("mcp__hive__whoami", {})
         for number, sender, kind, body in messages:
-            if sender == "operator" and kind == "message" and me["role"] != "manager":
+            if sender == OPERATOR and kind == "message" and me["role"] != MANAGER_ROLE:
                 reply = f"{me['name']} got #{number}: {body}"
                 await client.send(me["manager"], reply)
                 _tool_use("mcp__hive__send", {"to": me["manager"], "body": reply})
@@ -109,17 +111,17 @@ def main() -> int:
     if "--compact" in sys.argv[1:]:
         return _compact()
     signal.signal(signal.SIGTERM, _stop)
-    name = os.environ.get("HIVE_AGENT", "?")
-    commit = os.environ.get("HIVE_COMMIT", "?")
-    tree = Path(os.environ.get("HIVE_TREE", "."))
-    spec = tomllib.loads((tree / "agent.toml").read_text(encoding="utf-8"))
+    environment = AgentEnvironment.from_environ(os.environ)
+    name = environment.agent or "?"
+    commit = environment.commit or "?"
+    spec = tomllib.loads((environment.tree / "agent.toml").read_text(encoding="utf-8"))
     print(f"scripted agent {name} at {commit}: {spec.get('description', '')}", flush=True)
-    print(f"model {os.environ.get('HIVE_MODEL', '?')}", flush=True)
+    print(f"model {environment.model or '?'}", flush=True)
     exit_code = os.environ.get("SCRIPTED_AGENT_EXIT")
     if exit_code is not None:
         print(f"scripted agent: SCRIPTED_AGENT_EXIT={exit_code}, exiting", flush=True)
         return int(exit_code)
-    state = Path(os.environ.get("HIVE_STATE", "."))
+    state = environment.state
     exit_after = os.environ.get("SCRIPTED_AGENT_EXIT_AFTER")
     deadline = time.monotonic() + float(exit_after) if exit_after else None
     beat = 0

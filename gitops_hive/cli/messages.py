@@ -6,8 +6,8 @@ import click
 
 from gitops_hive.cli.common import client_of, echo, print_json, table, when
 from gitops_hive.errors import HiveError
-from gitops_hive.messaging.broker import MAX_WAIT_SECONDS
 from gitops_hive.names import validate_name
+from gitops_hive.protocol import MAX_WAIT_SECONDS
 
 
 @click.command()

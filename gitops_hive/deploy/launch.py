@@ -3,14 +3,13 @@ and hand it to the runtime."""
 
 from __future__ import annotations
 
-import json
-
 from gitops_hive import repos
 from gitops_hive.approvals.submit import validate_pinned
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy import uids
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.overrides.effective import effective_at
+from gitops_hive.protocol import AgentEnvironment
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.store import queries
 
@@ -62,14 +61,19 @@ async def start_commit(
         )
     agent = ctx.layout.agent(agent_name)
     await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
-    env = {
-        **spec.env,
-        "HIVE_MODEL": (await effective_at(ctx, agent_name, sha, model_note)).model,
-        "HIVE_AGENT": agent_name,
-        "HIVE_SOCKET": str(agent.socket),
-        "HIVE_AGENT_COMMAND": json.dumps(ctx.config.agent_command),
-        "HIVE_TURN_TIMEOUT": str(ctx.config["harness.turn_timeout"]),
-        "HIVE_COMPACT_COMMAND": json.dumps(ctx.config.compact_command),
-        "HIVE_NOTES_LIMIT": str(ctx.config["harness.notes_limit"]),
-    }
+    environment = AgentEnvironment(
+        agent=agent_name,
+        commit=sha,
+        tree=agent.tree(sha),
+        state=agent.state,
+        socket=agent.socket,
+        model=(await effective_at(ctx, agent_name, sha, model_note)).model,
+        agent_command=tuple(ctx.config.agent_command),
+        turn_timeout=float(ctx.config["harness.turn_timeout"]),
+        compact_command=tuple(ctx.config.compact_command),
+        notes_limit=int(ctx.config["harness.notes_limit"]),
+        allowed_tools=spec.tools_allow,
+    )
+    # The runtime lays the paths its container sees over these host paths.
+    env = {**spec.env, **environment.to_environ()}
     await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env))

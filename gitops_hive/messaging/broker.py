@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitops_hive.errors import HiveError, LimitExceeded
+from gitops_hive.protocol import MAX_WAIT_SECONDS
 from gitops_hive.records import Message
 from gitops_hive.store import Connection, Database, inbox
 
-MAX_WAIT_SECONDS = 180.0
 RECV_BATCH = 50
 
 

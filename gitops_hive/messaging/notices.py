@@ -7,7 +7,7 @@ from typing import Any
 
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import LimitExceeded
-from gitops_hive.messaging.rules import HIVE
+from gitops_hive.protocol import SYSTEM_SENDER
 from gitops_hive.store import Connection, queries
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ async def notify_manager(
     if not await queries.agent_exists(conn, manager):
         return False
     try:
-        await ctx.broker.post(conn, HIVE, manager, body, kind=kind, data=data)
+        await ctx.broker.post(conn, SYSTEM_SENDER, manager, body, kind=kind, data=data)
     except LimitExceeded as exc:
         log.warning("notice %s for %s dropped: %s", kind, manager, exc.message)
         return False

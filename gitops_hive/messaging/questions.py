@@ -6,7 +6,8 @@ from typing import Any
 
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import Conflict, HiveError, NotFound
-from gitops_hive.messaging.rules import OPERATOR, require_text
+from gitops_hive.messaging.rules import require_text
+from gitops_hive.protocol import OPERATOR
 from gitops_hive.records import Question
 from gitops_hive.store import inbox
 

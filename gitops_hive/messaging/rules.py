@@ -6,11 +6,9 @@ from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, require_recipient
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Forbidden, HiveError
+from gitops_hive.protocol import OPERATOR
 from gitops_hive.records import Message
 from gitops_hive.spec import validate_spec
-
-OPERATOR = "operator"
-HIVE = "hive"
 
 
 async def allowed_recipients(ctx: HiveContext, agent: str) -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from gitops_hive.errors import RuntimeFailure
+from gitops_hive.protocol import CONTAINER_SOCKET, ENV_SOCKET, ENV_STATE, ENV_TREE
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch, Invocation
 from gitops_hive.settings import UID_RANGE
@@ -189,11 +190,9 @@ class ContainerLauncher:
             "LANG": "C.UTF-8",
             "HOME": CONTAINER_STATE,
             **launch.env,
-            "HIVE_AGENT": launch.agent,
-            "HIVE_COMMIT": launch.sha,
-            "HIVE_TREE": CONTAINER_TREE,
-            "HIVE_STATE": CONTAINER_STATE,
-            "HIVE_SOCKET": f"{CONTAINER_SOCKET_DIR}/hive.sock",
+            ENV_TREE: CONTAINER_TREE,
+            ENV_STATE: CONTAINER_STATE,
+            ENV_SOCKET: str(CONTAINER_SOCKET),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }

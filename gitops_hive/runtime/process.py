@@ -23,10 +23,6 @@ class CommandLauncher:
             "LANG": os.environ.get("LANG", "C.UTF-8"),
             "HOME": str(launch.state),
             **launch.env,
-            "HIVE_AGENT": launch.agent,
-            "HIVE_COMMIT": launch.sha,
-            "HIVE_TREE": str(launch.tree),
-            "HIVE_STATE": str(launch.state),
             "PYTHONUNBUFFERED": "1",
         }
         return Invocation(list(self.command), env, launch.state)

@@ -6,10 +6,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from gitops_hive.protocol import RECIPIENT_KINDS
 from gitops_hive.records import Bucket, Quantiles
 
 HIVE_SERIES = "_hive"  # the `agent` of hive-wide rows; no agent name can start with "_"
-RECIPIENT_KINDS = ("peer", "operator", "manager", "system")
 EXIT_CLASSES = ("ok", "retried", "failure")
 TOOL_PREFIX = "tool:"
 TURN_KEYS = (

@@ -1,24 +1,17 @@
-"""TurnEnd on the wire: the harness's tally of a turn, and the controller's check of it.
-
-The harness counts what a turn did (tools called, messages by who sent or got them); the
-controller, which must not trust an agent, validates the figures it receives and turns them
-into stats rows.
-"""
+"""The controller's check of a TurnEnd: the harness counts what a turn did (agent/tally.py),
+and the controller, which must not trust an agent, validates the figures it receives and
+turns them into stats rows."""
 
 from __future__ import annotations
 
-import collections
-import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from gitops_hive.errors import HiveError
-from gitops_hive.telemetry.series import RECIPIENT_KINDS, TOOL_PREFIX
+from gitops_hive.protocol import RECIPIENT_KINDS
+from gitops_hive.telemetry.series import TOOL_PREFIX
 
-OPERATOR = "operator"
-SYSTEM_SENDER = "hive"
 MAX_TOOLS = 64  # distinct tool names one TurnEnd may report
 MAX_TOOL_NAME = 100
 MAX_COUNT = 1_000_000
@@ -33,63 +26,11 @@ LIMITS: dict[str, tuple[float, float]] = {
 INTEGER_FIELDS = frozenset({"exit_code", "messages_in", "messages_out", "notes_bytes", "attempts"})
 
 
-def recipient_kind(name: str, manager: str) -> str:
-    """peer, operator, manager or system: who is on the other end of a message."""
-    if name == OPERATOR:
-        return "operator"
-    if name == SYSTEM_SENDER:
-        return "system"
-    return "manager" if name == manager else "peer"
-
-
 def exit_class(exit_code: int, attempts: int) -> str:
     """ok, retried (ok only after the harness ran the turn again) or failure."""
     if exit_code != 0:
         return "failure"
     return "ok" if attempts <= 1 else "retried"
-
-
-def tool_basename(tool: str) -> str:
-    """A tool's own name, whatever prefix the CLI gives it (mcp__hive__send -> send)."""
-    return tool.rsplit("__", 1)[-1]
-
-
-@dataclass
-class Tally:
-    """What the agent CLI's stream-json output says it did in one turn."""
-
-    manager: str
-    tools: collections.Counter[str] = field(default_factory=collections.Counter)
-    sent: collections.Counter[str] = field(default_factory=collections.Counter)
-
-    def feed(self, line: str) -> None:
-        """Count the tool_use blocks of one stream-json line; sends by their recipient's kind."""
-        try:
-            event = json.loads(line)
-        except ValueError:
-            return
-        if not isinstance(event, dict) or event.get("type") != "assistant":
-            return
-        content = (event.get("message") or {}).get("content") or []
-        for block in content if isinstance(content, list) else []:
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                name = str(block.get("name", "?"))
-                self.tools[name] += 1
-                args = block.get("input")
-                self._message(name, args if isinstance(args, dict) else {})
-
-    def _message(self, tool: str, args: Mapping[str, Any]) -> None:
-        base = tool_basename(tool)
-        if base == "send":
-            self.sent[recipient_kind(str(args.get("to", "")), self.manager)] += 1
-        elif base == "ask_operator":
-            self.sent["operator"] += 1
-
-
-def received_kinds(senders: Iterable[str], manager: str) -> dict[str, int]:
-    """How many of a turn's messages came from each kind of sender."""
-    counts = collections.Counter(recipient_kind(s, manager) for s in senders)
-    return {kind: counts[kind] for kind in RECIPIENT_KINDS if counts[kind]}
 
 
 def _number(body: Mapping[str, Any], key: str) -> float:

@@ -12,6 +12,7 @@ from gitops_hive.agents import require_agent
 from gitops_hive.context import HiveContext
 from gitops_hive.durations import parse_instant
 from gitops_hive.errors import HiveError
+from gitops_hive.protocol import RECIPIENT_KINDS
 from gitops_hive.records import Bucket, Quantiles
 from gitops_hive.store import inbox
 from gitops_hive.store import stats as store
@@ -19,7 +20,6 @@ from gitops_hive.telemetry.series import (
     HIVE_KEYS,
     HIVE_SERIES,
     PERCENTILE_KEYS,
-    RECIPIENT_KINDS,
     Window,
     busiest_tools,
     chart_series,

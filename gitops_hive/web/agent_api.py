@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.approvals.manager_requests import submitted
+from gitops_hive.protocol import Route
 from gitops_hive.web.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,16 @@ def make_agent_app(calls: AgentCalls, uid: int) -> web.Application:
     app = web.Application(middlewares=[peer_check, errors_middleware])
     app[CALLS_KEY] = calls
     app[AGENT_UID_KEY] = uid
-    app.router.add_get("/v1/whoami", whoami)
-    app.router.add_get("/v1/model", current_model)
-    app.router.add_post("/v1/send", send)
-    app.router.add_post("/v1/recv", recv)
-    app.router.add_post("/v1/turns", turn_end)
-    app.router.add_post("/v1/manager/request_apply_commit", request_apply_commit)
-    app.router.add_post("/v1/manager/request_spawn", request_spawn)
-    app.router.add_post("/v1/manager/request_spawn_draft", request_spawn_draft)
-    app.router.add_post("/v1/manager/request_spawn_commit", request_spawn_commit)
-    app.router.add_post("/v1/manager/ask_operator", ask_operator)
-    app.router.add_get("/v1/manager/list_agents", list_agents)
-    app.router.add_get("/v1/manager/list_pending", list_pending)
+    app.router.add_get(Route.WHOAMI, whoami)
+    app.router.add_get(Route.MODEL, current_model)
+    app.router.add_post(Route.SEND, send)
+    app.router.add_post(Route.RECV, recv)
+    app.router.add_post(Route.TURNS, turn_end)
+    app.router.add_post(Route.REQUEST_APPLY_COMMIT, request_apply_commit)
+    app.router.add_post(Route.REQUEST_SPAWN, request_spawn)
+    app.router.add_post(Route.REQUEST_SPAWN_DRAFT, request_spawn_draft)
+    app.router.add_post(Route.REQUEST_SPAWN_COMMIT, request_spawn_commit)
+    app.router.add_post(Route.ASK_OPERATOR, ask_operator)
+    app.router.add_get(Route.LIST_AGENTS, list_agents)
+    app.router.add_get(Route.LIST_PENDING, list_pending)
     return app
