@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gitops_hive.text import escape_line
+
 
 @dataclass(frozen=True)
 class DiffLine:
@@ -85,10 +87,14 @@ def render_stat(diff: ProposalDiff) -> str:
     """`git diff --stat`-like summary."""
     if not diff.files:
         return "no changes\n"
-    width = max(len(f.path) for f in diff.files)
+    width = max(len(escape_line(f.path)) for f in diff.files)
     rows = []
     for f in diff.files:
-        label = f"{f.old_path} => {f.new_path}" if f.status == "renamed" else f.path
+        label = (
+            f"{escape_line(f.old_path or '')} => {escape_line(f.new_path or '')}"
+            if f.status == "renamed"
+            else escape_line(f.path)
+        )
         counts = "binary" if f.binary else f"+{f.additions} -{f.deletions}"
         rows.append(f" {label:<{width}}  {f.status:<9} {counts}")
     rows.append(
@@ -102,8 +108,9 @@ def render_patch(diff: ProposalDiff) -> str:
     """A unified diff for the terminal; summarised files say why instead of their lines."""
     out: list[str] = []
     for f in diff.files:
-        old = f"a/{f.old_path}" if f.old_path else "/dev/null"
-        new = f"b/{f.new_path}" if f.new_path else "/dev/null"
+        # A file name is one line: a newline in it must not start a forged line of the patch.
+        old = f"a/{escape_line(f.old_path)}" if f.old_path else "/dev/null"
+        new = f"b/{escape_line(f.new_path)}" if f.new_path else "/dev/null"
         out.append(f"diff {old} {new} ({f.status})")
         if f.summary_only:
             out.append(f"  [{f.summary_only}]")

@@ -7,6 +7,11 @@ import re
 from gitops_hive.errors import InvalidName
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}")
+# Names the hive speaks as or about itself: an agent named so would pass for the operator
+# (`protocol.OPERATOR`), the system (`protocol.SYSTEM_SENDER`, the kind `system`) or the
+# controller in every inbox, log and page. tests/test_names.py keeps this in step with
+# protocol.py.
+RESERVED_NAMES = frozenset({"operator", "hive", "system", "controller", "root", "admin"})
 
 
 class AgentName(str):
@@ -24,5 +29,10 @@ def validate_name(value: object) -> AgentName:
         raise InvalidName(
             f"invalid agent name {shown}: use 1-32 characters, a lowercase letter first, "
             "then lowercase letters, digits or '-'"
+        )
+    if value in RESERVED_NAMES:
+        raise InvalidName(
+            f"agent name {value!r} is reserved: the hive uses it for itself (senders, the "
+            "system, the controller); pick another name"
         )
     return AgentName(value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,3 +194,16 @@ def validate_spec(text: str) -> tuple[AgentSpec | None, list[Problem]]:
         tools_allow=tuple(values.get("tools.allow", ())),
         recipients=tuple(values.get("messaging.recipients", ())),
     ), []
+
+
+def model_problem(text: str, spec: AgentSpec, allowed: Sequence[str]) -> Problem | None:
+    """A `model` hive.toml's `models` does not list, as a problem naming its line."""
+    if spec.model is None or spec.model in allowed:
+        return None
+    return Problem(
+        SPEC_FILE,
+        _key_line(text, "model"),
+        "model",
+        f"{spec.model!r} is not one of hive.toml's models ({', '.join(allowed)}); "
+        "pick one of them, or have the operator add it to models",
+    )

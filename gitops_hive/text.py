@@ -11,3 +11,18 @@ _BIDI_CLASS = "".join(sorted(BIDI))
 UNSHOWABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CLASS}]")
 # The same but tab and newline: what may not reach a terminal from text with lines.
 TERMINAL_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CLASS}]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_unsafe(text: str) -> str:
+    """`text` for a terminal: controls (not tab or newline) and bidi marks as escapes."""
+    return TERMINAL_UNSAFE.sub(_escape, text)
+
+
+def escape_line(text: str) -> str:
+    """`text` for one line of output (a file name): every control, newline included, escaped."""
+    return UNSHOWABLE.sub(_escape, text)

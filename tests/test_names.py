@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gitops_hive.errors import HiveError, InvalidName
-from gitops_hive.names import AgentName, validate_name
+from gitops_hive.names import RESERVED_NAMES, AgentName, validate_name
+from gitops_hive.protocol import OPERATOR, RECIPIENT_KINDS, SYSTEM_SENDER
 
 ALLOWED_HINT = "lowercase letter first"
 
@@ -78,3 +79,15 @@ def test_a_plain_str_subclass_is_still_checked() -> None:
 
     with pytest.raises(InvalidName):
         validate_name(Sneaky("../etc"))
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_NAMES))
+def test_names_the_hive_uses_for_itself_are_refused_with_the_reason(name: str) -> None:
+    with pytest.raises(InvalidName, match="reserved") as refused:
+        validate_name(name)
+    assert "\n" not in str(refused.value) and "pick another name" in str(refused.value)
+
+
+def test_every_sender_name_of_the_protocol_is_reserved() -> None:
+    assert {OPERATOR, SYSTEM_SENDER} <= RESERVED_NAMES
+    assert {kind for kind in RECIPIENT_KINDS if kind not in ("peer", "manager")} <= RESERVED_NAMES

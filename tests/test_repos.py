@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gitops_hive import repos
-from gitops_hive.diffs import FileDiff, ProposalDiff
+from gitops_hive.diffs import FileDiff, ProposalDiff, render_patch, render_stat
 from gitops_hive.errors import Conflict, HiveError, NotFound
 from gitops_hive.validation import EntryKind, Limits, validate_tree
 from tests.repo_factory import FIXTURES, GIT_ENV, commit_step, git, make_repo
@@ -817,3 +817,18 @@ def test_a_file_turned_into_a_symlink_is_a_typechange(
     assert changed.new_text == "prompt.md"  # the link target, shown as text
     last_step = sorted(p for p in WORKER.iterdir() if p.is_dir())[-1]
     assert changed.old_text == (last_step / "agent.toml").read_text()
+
+
+def test_control_characters_in_file_names_cannot_forge_lines_of_show_or_stat(
+    pinned_diff: Callable[[dict[str, bytes | None]], ProposalDiff],
+) -> None:
+    forged = "notes.md\n+++ b/agent.toml\x1b[2K"
+    diff = pinned_diff({forged: b"hello\n"})
+    stat_lines = render_stat(diff).splitlines()
+    assert stat_lines[0].startswith(" notes.md\\x0a+++ b/agent.toml\\x1b[2K ")
+    assert len(stat_lines) == 2  # the one file, then the totals
+    patch = render_patch(diff)
+    assert "diff /dev/null b/notes.md\\x0a+++ b/agent.toml\\x1b[2K (added)" in patch
+    assert "\x1b" not in patch and "\n+++ b/agent.toml" not in patch.replace(
+        "+++ b/notes.md\\x0a+++ b/agent.toml", ""
+    )

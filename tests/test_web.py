@@ -456,3 +456,61 @@ async def test_refused_form_posts_and_missing_pages_are_html_and_the_api_stays_j
     assert "hivectl draft ghost" in await missing.text()
     api = await dash.client.get("/api/agents/ghost", headers=dash.auth)
     assert api.status == 404 and (await api.json())["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"to": "worker", "body": ' + "[" * 5000 + "]" * 5000 + "}", "levels deep"),
+        ('{"to": "worker", "body": "\\ud800 unpaired"}', "lone surrogate"),
+        ('{"to": "worker", "body": "' + "[" * 40 + '"}', None),  # brackets inside a string
+    ],
+)
+async def test_hostile_json_bodies_get_a_one_line_400(
+    dash: Dash, body: str, reason: str | None
+) -> None:
+    await dash.hive.draft("worker")
+    response = await dash.client.post(
+        "/api/messages",
+        data=body,
+        headers={
+            **dash.auth,
+            "Content-Type": "application/json",
+            "X-CSRF-Token": dash.guard.csrf_token,
+        },
+    )
+    if reason is None:
+        assert response.status == 201, await response.text()
+        return
+    assert response.status == 400
+    error = (await response.json())["error"]
+    assert reason in error and "\n" not in error
+
+
+async def test_a_pending_head_replaced_by_a_non_descendant_is_flagged(dash: Dash) -> None:
+    first = await dash.proposal("worker", {"prompt.md": b"one\n"})
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    git(repo, "commit", "-q", "--amend", "-m", "the same change, reworded")
+    amended = await dash.hive.submit("worker", None, source="test")
+    assert amended.id != first and amended.rewrites_history
+    git(repo, "commit", "-q", "--allow-empty", "-m", "more on top")
+    on_top = await dash.hive.submit("worker", None, source="test")
+    assert not on_top.rewrites_history
+
+
+async def test_an_agent_toml_model_hive_toml_does_not_list_makes_the_proposal_invalid(
+    dash: Dash,
+) -> None:
+    spec = b'description = "w"\nmodel = "gpt-9000"\n'
+    approval_id = await dash.proposal("worker", {"agent.toml": spec})
+    approval = await dash.hive.approval(approval_id)
+    assert not approval["valid"]
+    assert approval["errors"] == [
+        {
+            "file": "agent.toml",
+            "line": 2,
+            "key": "model",
+            "message": "'gpt-9000' is not one of hive.toml's models (haiku, sonnet, opus); "
+            "pick one of them, or have the operator add it to models",
+        }
+    ]

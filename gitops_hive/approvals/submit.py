@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, require_agent
@@ -13,7 +14,7 @@ from gitops_hive.names import validate_name
 from gitops_hive.overrides.note import NOTE_FILE, parse_note
 from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
-from gitops_hive.spec import AgentSpec, Problem
+from gitops_hive.spec import AgentSpec, Problem, model_problem
 from gitops_hive.store import queries
 from gitops_hive.validation import validate_proposal
 
@@ -22,13 +23,19 @@ HISTORY_BUDGET_FACTOR = 4
 
 
 async def validate_pinned(
-    ctx: HiveContext, name: str, sha: str
+    ctx: HiveContext, name: str, sha: str, *, models: Sequence[str] | None = None
 ) -> tuple[AgentSpec | None, list[Problem]]:
-    """Validate a commit already pinned in applied.git."""
+    """Validate a commit already pinned in applied.git; with `models`, its agent.toml's
+    model must be one of them (a submission; a restart runs what was approved)."""
     applied = ctx.layout.agent(name).applied
     entries = await blocking(repos.list_tree, applied, sha)
     spec_text = await blocking(repos.read_blob, applied, sha, "agent.toml")
-    return validate_proposal(entries, spec_text, ctx.limits)
+    spec, problems = validate_proposal(entries, spec_text, ctx.limits)
+    if spec is not None and spec_text is not None and models is not None:
+        unknown = model_problem(spec_text.decode("utf-8"), spec, models)
+        if unknown is not None:
+            return None, [unknown]
+    return spec, problems
 
 
 async def proposed_note(
@@ -69,14 +76,25 @@ async def queue_pinned(
     dropped: it restores what ran then."""
     agent = ctx.layout.agent(name)
     deployed = await deployed_sha(ctx, name)
-    _, problems = await validate_pinned(ctx, name, head)
+    allowed = None if kind is ApprovalKind.ROLLBACK else tuple(ctx.config["models"])
+    _, problems = await validate_pinned(ctx, name, head, models=allowed)
     problems += note_problems or []
     if model_note is not None:
-        allowed = None if kind is ApprovalKind.ROLLBACK else tuple(ctx.config["models"])
         problems += parse_note(model_note, allowed)[1]
     rewrites = deployed is not None and not await blocking(
         repos.is_ancestor, agent.applied, deployed, head
     )
+    replaced = await queries.open_approval(ctx.db, name)
+    if (
+        not rewrites
+        and kind is not ApprovalKind.ROLLBACK
+        and replaced is not None
+        and replaced.status is ApprovalStatus.PENDING
+        and replaced.head != head
+    ):
+        # The pending head, already under review, dropped from history: the reviewer must
+        # see that the new proposal is not the old one plus more.
+        rewrites = not await blocking(repos.is_ancestor, agent.applied, replaced.head, head)
     summary = await blocking(repos.commit_summary, agent.applied, head)
     if kind is None:
         kind = ApprovalKind.SPAWN if deployed is None else ApprovalKind.APPLY

@@ -11,14 +11,12 @@ import click
 
 from gitops_hive.client import ControlClient
 from gitops_hive.layout import HiveLayout
-from gitops_hive.text import TERMINAL_UNSAFE
+from gitops_hive.text import escape_unsafe
 
 
 def printable(text: str) -> str:
     """`text` with each control character and bidi mark shown as an escape (`\\x1b`)."""
-    return TERMINAL_UNSAFE.sub(
-        lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
-    )
+    return escape_unsafe(text)
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:

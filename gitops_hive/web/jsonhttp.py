@@ -19,6 +19,7 @@ from gitops_hive.layout import UNIX_PATH_MAX
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_JSON_DEPTH = 32  # no request of the API nests deeper than a few levels
 
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
@@ -46,13 +47,53 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object body ({} when there is none)."""
     if not request.can_read_body:
         return {}
+    raw = await request.text()
+    # Few brackets cannot nest deep: only a body with many is scanned.
+    many = raw.count("[") + raw.count("{") > MAX_JSON_DEPTH
+    depth = _nesting(raw) if many else 0
+    if depth > MAX_JSON_DEPTH:
+        raise HiveError(
+            f"request body nests {depth} levels deep; at most {MAX_JSON_DEPTH} are accepted"
+        )
     try:
-        data = await request.json()
-    except json.JSONDecodeError:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
         raise HiveError("request body is not JSON") from None
     if not isinstance(data, dict):
         raise HiveError("request body must be a JSON object")
+    try:
+        # A lone surrogate ("\\ud800") is valid JSON but no text: sqlite and every page
+        # would fail on it later, so it is refused here with the rest of a bad body.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HiveError(
+            "request body holds a lone surrogate (\\ud800-\\udfff): send text"
+        ) from None
     return data
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (brackets inside strings not counted)."""
+    deepest = depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def peer_uid(request: web.Request) -> int | None:
