@@ -16,6 +16,7 @@ from gitops_hive import repos
 from gitops_hive.config import load_config
 from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
+from gitops_hive.init_root import tighten
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import RefWatcher, open_notify_socket
 from gitops_hive.web.agent_sockets import AgentSockets
@@ -63,7 +64,7 @@ async def _serve_dashboard(
     hive: Hive, layout: HiveLayout, listen: str
 ) -> tuple[web.AppRunner, str]:
     host, port = parse_listen(listen)
-    guard = Guard(read_token(layout.token))
+    guard = Guard(read_token(layout.token), token_file=layout.token, sessions=hive.sessions)
     runner = web.AppRunner(make_web_app(hive, guard), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -100,6 +101,9 @@ async def run_controller(
         lock_fd = _lock_root(layout)
         stack.callback(os.close, lock_fd)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
+        loosened = tighten(layout)
+        if loosened:
+            log.warning("hive root: %s were readable by others; now ours alone", loosened)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
         repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)

@@ -32,6 +32,7 @@ from gitops_hive.overrides.switching import set_override
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
 from gitops_hive.runtime.registry import make_runtime
+from gitops_hive.sessions import OperatorSessions
 from gitops_hive.store import Database, queries
 from gitops_hive.store.stats_writer import StatsWriter
 from gitops_hive.telemetry import views as stats_view
@@ -59,6 +60,7 @@ class Hive:
             every=RETENTION_EVERY,
         )
         self._components = contextlib.AsyncExitStack()
+        self.sessions = OperatorSessions(ctx)  # the dashboard's logins
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:

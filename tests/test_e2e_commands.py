@@ -6,6 +6,9 @@ import json
 import os
 import re
 import subprocess
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -234,3 +237,28 @@ def test_what_an_agent_wrote_cannot_drive_the_operators_terminal(served: ServedH
     assert served.cli("send", "worker", "bell\x07").returncode == 0
     peeked = served.cli("recv", "worker")
     assert "\x07" not in peeked.stdout and "bell\\x07" in peeked.stdout
+
+
+def _dashboard_status(url: str, token: str) -> int:
+    request = urllib.request.Request(
+        url + "api/agents", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return int(reply.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_token_rotate_ends_the_old_token_of_a_running_controller(served: ServedHive) -> None:
+    first = served.cli("token")
+    assert first.returncode == 0, first.stderr
+    base, _, old = first.stdout.strip().partition("login#token=")
+    assert _dashboard_status(base, urllib.parse.unquote(old)) == 200
+    rotated = served.cli("token", "--rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "every dashboard session" in rotated.stdout
+    new = rotated.stdout.strip().splitlines()[-1].partition("login#token=")[2]
+    assert new and new != old
+    assert _dashboard_status(base, urllib.parse.unquote(old)) == 401
+    assert _dashboard_status(base, urllib.parse.unquote(new)) == 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from gitops_hive import repos
 from gitops_hive.config import load_config
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
+from gitops_hive.init_root import tighten, write_token
 from gitops_hive.layout import HiveLayout
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
@@ -60,7 +62,7 @@ async def dash(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Dash]:
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
     hive = await Hive.open(layout, load_config(layout.config))
     await hive.start()
-    guard = Guard(read_token(layout.token))
+    guard = Guard(read_token(layout.token), token_file=layout.token, sessions=hive.sessions)
     client = await aiohttp_client(make_web_app(hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
     try:
@@ -514,3 +516,85 @@ async def test_an_agent_toml_model_hive_toml_does_not_list_makes_the_proposal_in
             "pick one of them, or have the operator add it to models",
         }
     ]
+
+
+async def log_in(dash: Dash, client: Any) -> str:
+    """Log `client` in through the form; return the session cookie it was given."""
+    html = await (await client.get("/login")).text()
+    nonce = re.search(r'name="nonce" value="([^"]+)"', html)
+    assert nonce is not None
+    ok = await client.post(
+        "/login", data={"nonce": nonce[1], "token": dash.guard.token}, allow_redirects=False
+    )
+    assert ok.status == 303
+    return str(ok.cookies["hive_session"].value)
+
+
+async def as_cookie(dash: Dash, cookie: str, path: str = "/api/agents") -> int:
+    response = await dash.client.get(path, cookies={"hive_session": cookie}, allow_redirects=False)
+    return response.status
+
+
+async def test_each_login_is_its_own_session_stored_only_hashed_and_logout_ends_it(
+    dash: Dash, aiohttp_client: Any
+) -> None:
+    first = await log_in(dash, dash.client)
+    second_client = await aiohttp_client(dash.client.server)
+    second = await log_in(dash, second_client)
+    assert first != second
+    assert await as_cookie(dash, first) == 200 and await as_cookie(dash, second) == 200
+    db = dash.hive.ctx.layout.db
+    stored = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert first.encode() not in stored and second.encode() not in stored
+    out = await dash.client.post(
+        "/logout",
+        data={"csrf": dash.guard.csrf_token},
+        cookies={"hive_session": first},
+        allow_redirects=False,
+    )
+    assert out.status == 303
+    assert await as_cookie(dash, first) == 401  # a copied cookie is dead too
+    assert await as_cookie(dash, second) == 200
+
+
+async def test_a_rotated_token_ends_the_old_token_and_every_session(dash: Dash) -> None:
+    cookie = await log_in(dash, dash.client)
+    old_token = dash.guard.token
+    assert await as_cookie(dash, cookie) == 200
+    write_token(dash.hive.ctx.layout.token)  # what `hivectl token --rotate` does
+    assert await as_cookie(dash, cookie) == 401
+    stale = await dash.client.get("/api/agents", headers={"Authorization": f"Bearer {old_token}"})
+    assert stale.status == 401
+    assert dash.guard.token != old_token
+    fresh = await dash.client.get(
+        "/api/agents", headers={"Authorization": f"Bearer {dash.guard.token}"}
+    )
+    assert fresh.status == 200
+    assert await as_cookie(dash, await log_in(dash, dash.client)) == 200
+
+
+async def test_an_expired_session_is_refused(dash: Dash) -> None:
+    cookie = await log_in(dash, dash.client)
+    async with dash.hive.ctx.db.write() as conn:
+        await conn.execute("UPDATE sessions SET expires = 0")
+    assert await as_cookie(dash, cookie) == 401
+
+
+async def test_the_hive_root_is_ours_alone(dash: Dash) -> None:
+    layout = dash.hive.ctx.layout
+    modes = {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in (layout.root, layout.agents_dir, layout.run, layout.config, layout.token)
+    }
+    assert modes == {
+        layout.root.name: 0o700,
+        "agents": 0o700,
+        "run": 0o700,
+        "hive.toml": 0o600,
+        "operator.token": 0o600,
+    }
+    for db_file in layout.db.parent.glob(layout.db.name + "*"):
+        assert stat.S_IMODE(db_file.stat().st_mode) == 0o600, db_file.name
+    layout.config.chmod(0o644)
+    assert tighten(layout) == ["hive.toml"]
+    assert stat.S_IMODE(layout.config.stat().st_mode) == 0o600

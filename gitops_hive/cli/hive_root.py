@@ -7,6 +7,7 @@ import asyncio
 import click
 
 from gitops_hive.cli.common import echo, layout_of
+from gitops_hive.errors import HiveError
 
 
 @click.command()
@@ -52,14 +53,25 @@ def serve(ctx: click.Context, listen: str | None, runtime: str | None, verbose: 
 
 
 @click.command()
+@click.option(
+    "--rotate",
+    is_flag=True,
+    help="Make a new token first: the old one and every dashboard session end at once.",
+)
 @click.pass_context
-def token(ctx: click.Context) -> None:
+def token(ctx: click.Context, rotate: bool) -> None:
     """Print the dashboard's login URL (the token rides after '#', never sent to the server)."""
     from urllib.parse import quote
 
+    from gitops_hive.init_root import write_token
     from gitops_hive.web.security import read_token
 
     layout = layout_of(ctx)
+    if rotate:
+        if not layout.token.parent.is_dir():
+            raise HiveError(f"{layout.root} is not a hive: run `hivectl init` first")
+        write_token(layout.token)
+        echo("token rotated: the old token and every dashboard session stop working now")
     secret = read_token(layout.token)
     try:
         url = layout.dashboard_url.read_text().strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -124,6 +125,15 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agent, start, key)
     ) WITHOUT ROWID;
     """,
+    # Dashboard sessions: only a hash of each cookie, the token it was issued under, expiry.
+    """
+    CREATE TABLE sessions (
+        hash TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 
@@ -147,7 +157,12 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        """Open (creating and migrating if need be) the hive database."""
+        """Open (creating and migrating if need be) the hive database, readable by us alone."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # sqlite gives its -wal and -shm files the db's mode
+        finally:
+            os.close(fd)
         writer = await cls._connect(path)
         db = cls(writer, writer)
         await db._migrate()

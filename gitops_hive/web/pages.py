@@ -11,12 +11,12 @@ from aiohttp import web
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
 from gitops_hive.records import ApprovalStatus
+from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.render import diff_views, pygments_css
 from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
 
 WEB_OPERATOR = "operator (web)"
-SESSION_MAX_AGE = 12 * 3600
 
 
 def _common(request: web.Request) -> dict[str, Any]:
@@ -161,10 +161,10 @@ async def login_submit(request: web.Request) -> web.Response:
     response = web.HTTPSeeOther("/")
     response.set_cookie(
         SESSION_COOKIE,
-        guard.session_value,
+        await guard.sessions.open(guard.token),
         httponly=True,
         samesite="Strict",
-        max_age=SESSION_MAX_AGE,
+        max_age=SESSION_SECONDS,
         path="/",
     )
     response.del_cookie(LOGIN_COOKIE, path="/login")
@@ -172,6 +172,10 @@ async def login_submit(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
+    """End this session for good: the cookie no longer works, even if it was copied."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if cookie:
+        await request.app[GUARD_KEY].sessions.end(cookie)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

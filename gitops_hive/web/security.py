@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -38,23 +39,90 @@ def read_token(path: Path) -> str:
     return token
 
 
+class SessionBook(Protocol):
+    """Where dashboard sessions live (hive.db, through the Hive; `MemorySessions` in tests)."""
+
+    async def open(self, token: str) -> str: ...
+
+    async def alive(self, cookie: str, token: str) -> bool: ...
+
+    async def end(self, cookie: str) -> None: ...
+
+    async def end_all_but(self, token: str) -> int: ...
+
+
+class MemorySessions:
+    """Sessions kept in memory, hashed like the real ones: for a Guard given no book."""
+
+    def __init__(self) -> None:
+        self._live: dict[str, str] = {}
+
+    @staticmethod
+    def _digest(value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()
+
+    async def open(self, token: str) -> str:
+        cookie = secrets.token_urlsafe(32)
+        self._live[self._digest(cookie)] = self._digest(token)
+        return cookie
+
+    async def alive(self, cookie: str, token: str) -> bool:
+        return self._live.get(self._digest(cookie)) == self._digest(token)
+
+    async def end(self, cookie: str) -> None:
+        self._live.pop(self._digest(cookie), None)
+
+    async def end_all_but(self, token: str) -> int:
+        keep = self._digest(token)
+        gone = [k for k, v in self._live.items() if v != keep]
+        for key in gone:
+            del self._live[key]
+        return len(gone)
+
+
 @dataclass
 class Guard:
-    """The secret and the Host allowlist one dashboard checks requests against.
+    """The secret, the sessions and the Host allowlist one dashboard checks requests against.
 
-    allowed_hosts is filled once the listening port is known (it may be 0 until bound).
+    allowed_hosts is filled once the listening port is known (it may be 0 until bound). With a
+    token_file, a changed file (`hivectl token --rotate`) is read again at the next request:
+    the old token and every session issued under it stop working.
     """
 
     token: str
     allowed_hosts: set[str] = field(default_factory=set)
+    token_file: Path | None = None
+    sessions: SessionBook = field(default_factory=MemorySessions)
+    _stamp: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        if self.token_file is None:
+            return None
+        try:
+            info = self.token_file.stat()
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def refresh(self) -> bool:
+        """Read the token file again if it changed; True when the token did."""
+        stamp = self._file_stamp()
+        if stamp is None or stamp == self._stamp or self.token_file is None:
+            return False
+        self._stamp = stamp
+        try:
+            token = read_token(self.token_file)
+        except ConfigError:
+            return False  # half-written or emptied: keep the old token until it is whole
+        changed = token != self.token
+        self.token = token
+        return changed
 
     def _mac(self, purpose: str) -> str:
         return hmac.new(self.token.encode(), purpose.encode(), hashlib.sha256).hexdigest()
-
-    @property
-    def session_value(self) -> str:
-        """The session cookie: derived from the token, so rotating the token logs all out."""
-        return self._mac("session-v1")
 
     @property
     def csrf_token(self) -> str:
@@ -63,12 +131,12 @@ class Guard:
     def token_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.strip().encode(), self.token.encode())
 
-    def is_authenticated(self, request: web.Request) -> bool:
+    async def is_authenticated(self, request: web.Request) -> bool:
         auth = request.headers.get("Authorization", "")
         if auth.startswith("Bearer ") and self.token_matches(auth[7:]):
             return True
         cookie = request.cookies.get(SESSION_COOKIE, "")
-        return bool(cookie) and hmac.compare_digest(cookie, self.session_value)
+        return bool(cookie) and await self.sessions.alive(cookie, self.token)
 
     def origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
@@ -118,7 +186,9 @@ def make_middlewares(guard: Guard) -> list[Callable[..., Awaitable[web.StreamRes
         path = request.path
         if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
             return await handler(request)
-        if not guard.is_authenticated(request):
+        if guard.refresh():
+            await guard.sessions.end_all_but(guard.token)
+        if not await guard.is_authenticated(request):
             if path.startswith("/api/"):
                 return web.json_response(
                     {
