@@ -123,6 +123,12 @@ def parse_config(text: str, path: Path) -> HiveConfig:
         raise ConfigError(
             f"{path}: runtime.kind {values['runtime.kind']!r} is not one of {list(RUNTIME_KINDS)}"
         )
+    for key in ("harness.agent_command", "harness.compact_command"):
+        if any(part != "{allowed_tools}" and "{allowed_tools}" in part for part in values[key]):
+            raise ConfigError(
+                f"{path}: '{key}': {{allowed_tools}} must be a whole item of the list (each tool "
+                'becomes its own argument), e.g. "--allowedTools", "{allowed_tools}"'
+            )
     if not values["runtime.command"]:
         raise ConfigError(f"{path}: runtime.command must not be empty")
     if values["nspawn.supervisor"] not in SUPERVISORS:

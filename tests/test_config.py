@@ -158,3 +158,8 @@ def test_an_undecodable_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert "cannot read" in caught.value.message and "\n" not in caught.value.message
+
+
+def test_allowed_tools_must_be_a_whole_item_of_the_agent_command() -> None:
+    message = refused('[harness]\nagent_command = ["claude", "--allowedTools={allowed_tools}"]\n')
+    assert "'harness.agent_command'" in message and "whole item" in message

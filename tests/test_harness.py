@@ -95,7 +95,8 @@ def test_agent_argv_fills_every_placeholder(tmp_path: Path) -> None:
         "--model",
         "opus",
         "--allowedTools",
-        "Bash(git *),mcp__hive",
+        "Bash(git *)",  # each entry its own argument, never joined
+        "mcp__hive",
         "--mcp-config",
         str(tmp_path / "mcp.json"),
         "--append-system-prompt",

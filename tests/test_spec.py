@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gitops_hive.spec import SCHEMA, SPEC_FILE, AgentSpec, Problem, validate_spec
@@ -263,3 +265,38 @@ def test_problem_json_round_trips_its_fields() -> None:
         "key": "description",
         "message": "must be a string",
     }
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("Bash(curl *),Write", "comma"),
+        ("", "is empty"),
+        ("   ", "is empty"),
+        ("Bash(git *", "balanced parentheses"),
+        ("Bash(git *))", "unbalanced"),
+        ("rm -rf /", "not a tool name"),
+        ("Shell", "'Shell' is not a tool of the agent CLI"),
+        ("Bash()", "empty specifier"),
+        ("mcp__", "mcp__SERVER"),
+        ("Read\n", "control characters"),
+    ],
+)
+def test_an_allow_list_entry_outside_the_cli_grammar_is_refused_with_its_line(
+    entry: str, reason: str
+) -> None:
+    text = f'description = "w"\n\n[tools]\nallow = ["Read", {json.dumps(entry)}]\n'
+    spec, problems = validate_spec(text)
+    assert spec is None
+    assert [(p.key, p.line) for p in problems] == [("tools.allow", 4)]
+    assert reason in problems[0].message and repr(entry) in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["Read", "Bash", "Bash(git *)", "Bash(git log --oneline:*)", "WebFetch(domain:docs.rs)",
+     "Edit(src/(a)/b.py)", "mcp__hive", "mcp__hive__send", "mcp__my-server__do_it"],
+)  # fmt: skip
+def test_allow_list_entries_in_the_cli_grammar_pass(entry: str) -> None:
+    spec, problems = validate_spec(f'description = "w"\n[tools]\nallow = [{json.dumps(entry)}]\n')
+    assert problems == [] and spec is not None and spec.tools_allow == (entry,)

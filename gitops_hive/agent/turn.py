@@ -49,17 +49,23 @@ def turn_prompt(messages: Iterable[dict[str, Any]]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+ALLOWED_TOOLS = "{allowed_tools}"  # a whole argument of the command: one per entry
+
+
 def agent_argv(setup: AgentSetup) -> list[str]:
     """The agent CLI's argv: placeholders in hive.toml's harness.agent_command filled in."""
     values = {
         "{model}": setup.model,
         "{system_prompt}": setup.system_prompt,
         "{mcp_config}": str(setup.mcp_config),
-        "{allowed_tools}": ",".join(setup.allowed_tools),
         "{python}": sys.executable,
     }
-    argv = []
+    argv: list[str] = []
     for part in setup.command:
+        if part == ALLOWED_TOOLS:
+            # Each entry its own argument: joined, "Bash(curl *),Write" would grant Write.
+            argv.extend(setup.allowed_tools)
+            continue
         for key, value in values.items():
             part = part.replace(key, value)
         argv.append(part)
