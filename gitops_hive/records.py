@@ -170,6 +170,28 @@ class Question:
         }
 
 
+@dataclass(frozen=True)
+class CommitInfo:
+    """One commit of a proposal's range, as the review lists it."""
+
+    sha: str
+    author: str  # "Name <email>"
+    committer: str
+    date: float  # the author's time, unix seconds
+    message: str
+    parents: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sha": self.sha,
+            "author": self.author,
+            "committer": self.committer,
+            "date": self.date,
+            "message": self.message,
+            "parents": list(self.parents),
+        }
+
+
 # Telemetry
 
 

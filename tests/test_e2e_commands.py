@@ -262,3 +262,21 @@ def test_token_rotate_ends_the_old_token_of_a_running_controller(served: ServedH
     assert new and new != old
     assert _dashboard_status(base, urllib.parse.unquote(old)) == 401
     assert _dashboard_status(base, urllib.parse.unquote(new)) == 200
+
+
+def test_show_lists_the_commits_and_json_carries_them(served: ServedHive) -> None:
+    assert served.cli("draft", "worker").returncode == 0
+    repo = served.proposed("worker")
+    (repo / "prompt.md").write_text("Index the docs.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Give the worker a prompt\n\nIt indexes the docs.")
+    submitted = served.cli("submit", "worker", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    approval_id = str(json.loads(submitted.stdout)["id"])
+    shown = served.json("show", approval_id)
+    assert shown["commits_total"] == 2  # the template's draft commit, then the prompt
+    assert shown["commits"][0]["message"] == "Give the worker a prompt\n\nIt indexes the docs.\n"
+    assert shown["commits"][0]["author"] == "manager <manager@hive.test>"
+    text = served.cli("show", approval_id)
+    assert text.returncode == 0, text.stderr
+    assert "2 commits:" in text.stdout and "      It indexes the docs." in text.stdout

@@ -598,3 +598,40 @@ async def test_the_hive_root_is_ours_alone(dash: Dash) -> None:
     layout.config.chmod(0o644)
     assert tighten(layout) == ["hive.toml"]
     assert stat.S_IMODE(layout.config.stat().st_mode) == 0o600
+
+
+async def test_the_review_lists_every_commit_with_authors_bodies_and_merge_parents(
+    dash: Dash,
+) -> None:
+    first = await dash.proposal("worker", {"prompt.md": b"one\n"}, message="Start\n\nWhy: to begin")
+    head = (await dash.hive.approval(first))["head"]
+    await dash.hive.approve(first, head, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    git(repo, "checkout", "-q", "-b", "side")
+    (repo / "side.txt").write_text("side\n")
+    git(repo, "add", "-A")
+    git(
+        repo,
+        "-c", "user.name=Mallory", "-c", "user.email=m@evil.test",
+        "commit", "-q", "--author", "Mallory <m@evil.test>",
+        "-m", "Keep a changelog\n\nAlso widen the Bash allow-list.",
+    )  # fmt: skip
+    git(repo, "checkout", "-q", "main")
+    (repo / "main.txt").write_text("main\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Main work")
+    git(repo, "merge", "-q", "--no-ff", "side", "-m", "Merge side")
+    second = await dash.hive.submit("worker", None, source="test")
+    view = await dash.hive.approval(second.id)
+    assert view["commits_total"] == 3
+    messages = [c["message"].splitlines()[0] for c in view["commits"]]
+    assert messages[0] == "Merge side" and set(messages[1:]) == {"Keep a changelog", "Main work"}
+    merge = view["commits"][0]
+    assert len(merge["parents"]) == 2
+    mallory = next(c for c in view["commits"] if c["message"].startswith("Keep"))
+    assert mallory["author"] == "Mallory <m@evil.test>"
+    assert "Also widen the Bash allow-list." in mallory["message"]
+    assert head not in [c["sha"] for c in view["commits"]]  # the base's own commit is not listed
+    page = await dash.page(f"/approvals/{second.id}")
+    assert "Also widen the Bash allow-list." in page and "Mallory &lt;m@evil.test&gt;" in page
+    assert "merge of" in page

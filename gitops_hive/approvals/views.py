@@ -14,6 +14,7 @@ from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
 
 BASES = ("deployed", "approved", "previous")
+MAX_COMMITS_SHOWN = 200  # past this the review says how many more there are
 
 
 async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
@@ -31,9 +32,20 @@ async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
 
 
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
+    """One approval with what the review shows on top: its commits and the model change."""
     approval = await get_approval(ctx, approval_id)
     change = await model_change(ctx, approval)
-    return {**approval.to_json(), "log": approval.log, "model_change": change}
+    applied = ctx.layout.agent(approval.agent).applied
+    commits, total = await blocking(
+        repos.list_commits, applied, approval.base, approval.head, MAX_COMMITS_SHOWN
+    )
+    return {
+        **approval.to_json(),
+        "log": approval.log,
+        "model_change": change,
+        "commits": [c.to_json() for c in commits],
+        "commits_total": total,
+    }
 
 
 async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:

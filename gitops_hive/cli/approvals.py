@@ -7,7 +7,7 @@ from typing import Any, get_args
 
 import click
 
-from gitops_hive.cli.common import client_of, echo, print_json, table, when
+from gitops_hive.cli.common import client_of, echo, print_json, short, table, when
 from gitops_hive.client import DiffBase
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
@@ -77,6 +77,25 @@ def pending(ctx: click.Context, as_json: bool) -> None:
     )
 
 
+def echo_commits(approval: dict[str, Any]) -> None:
+    """Every commit from base to head: sha, parents of a merge, author, date, full message."""
+    commits = approval.get("commits", [])
+    total = approval.get("commits_total", len(commits))
+    echo(f"{total} commit{'' if total == 1 else 's'}:")
+    for commit in commits:
+        merge = ""
+        if len(commit["parents"]) > 1:
+            merge = "  merge of " + ", ".join(short(p) for p in commit["parents"])
+        echo(f"  commit {commit['sha']}{merge}")
+        echo(f"  Author: {commit['author']}  {when(commit['date'])}")
+        if commit["committer"] != commit["author"]:
+            echo(f"  Commit: {commit['committer']}")
+        for line in commit["message"].rstrip("\n").splitlines():
+            echo(f"      {line}")
+    if total > len(commits):
+        echo(f"  ... and {total - len(commits)} older commits")
+
+
 @click.command()
 @click.argument("approval_id", metavar="ID")
 @click.option(
@@ -87,15 +106,20 @@ def pending(ctx: click.Context, as_json: bool) -> None:
     help="What to compare the proposal with.",
 )
 @click.option("--stat", is_flag=True, help="Only list the files changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON (no diff).")
 @click.pass_context
-def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool) -> None:
-    """Show an approval and its diff against a base."""
+def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool, as_json: bool) -> None:
+    """Show an approval, its commits and its diff against a base."""
     number = _approval_arg(approval_id)
     client = client_of(ctx)
     approval = client.approval(number)
+    if as_json:
+        print_json(approval)
+        return
     echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
     echo(f"head  {approval['head']}  {approval['summary']}")
     echo(f"base  {approval['base'] or '(empty tree)'}")
+    echo_commits(approval)
     change = approval.get("model_change")
     if change:
         how = "note" if change["note"] else change["source"]

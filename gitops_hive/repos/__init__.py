@@ -11,6 +11,7 @@ from gitops_hive.repos.commits import (
     commit_summary,
     commit_with_tree,
     is_ancestor,
+    list_commits,
     match_prefix,
 )
 from gitops_hive.repos.copying import copy_commit
@@ -64,6 +65,7 @@ __all__ = [
     "init_proposed",
     "is_ancestor",
     "isolate_from_user_config",
+    "list_commits",
     "list_tree",
     "match_prefix",
     "materialize",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import ObjectType
+from pygit2.enums import ObjectType, SortMode
 
 from gitops_hive.errors import Conflict, NotFound
+from gitops_hive.records import CommitInfo
 from gitops_hive.repos.failures import translated
 from gitops_hive.repos.objects import peel_commit, signature
 from gitops_hive.repos.opening import open_applied
@@ -59,3 +60,37 @@ def commit_summary(repo_path: Path, sha: str) -> str:
     repo = open_applied(repo_path)
     message = peel_commit(repo, sha).message
     return message.strip().splitlines()[0] if message.strip() else ""
+
+
+def _person(who: pygit2.Signature) -> str:
+    name = who.raw_name.decode("utf-8", "replace")
+    email = who.raw_email.decode("utf-8", "replace")
+    return f"{name} <{email}>"
+
+
+@translated("list the commits of a proposal")
+def list_commits(
+    repo_path: Path, base: str | None, head: str, limit: int
+) -> tuple[list[CommitInfo], int]:
+    """Commits reachable from `head` but not from `base` (`git log base..head`), newest first,
+    at most `limit` of them, and how many there are in all."""
+    repo = open_applied(repo_path)
+    walker = repo.walk(pygit2.Oid(hex=head), SortMode.TOPOLOGICAL | SortMode.TIME)
+    if base is not None:
+        walker.hide(pygit2.Oid(hex=base))
+    commits: list[CommitInfo] = []
+    total = 0
+    for commit in walker:
+        total += 1
+        if len(commits) < limit:
+            commits.append(
+                CommitInfo(
+                    sha=str(commit.id),
+                    author=_person(commit.author),
+                    committer=_person(commit.committer),
+                    date=float(commit.author.time),
+                    message=commit.raw_message.decode("utf-8", "replace"),
+                    parents=tuple(str(p) for p in commit.parent_ids),
+                )
+            )
+    return commits, total
