@@ -31,6 +31,16 @@ def notice_data(approval: Approval) -> dict[str, Any]:
     }
 
 
+def how_to_drop(approval: Approval) -> str:
+    """What the manager does so a later proposal does not bring the denied change back."""
+    base = approval.base[:12] if approval.base else "the empty tree"
+    return (
+        f"To drop the change: revert its commits in {approval.agent}'s proposed/ "
+        f"(git revert), or reset its main to the deployed commit ({base}) and commit anew; "
+        "a proposal that still carries it is flagged to the operator"
+    )
+
+
 async def _full_sha(ctx: HiveContext, approval: Approval, sha: str) -> str:
     value = normalise_sha_argument(sha)
     if len(value) == 40 or not approval.head.startswith(value):
@@ -96,8 +106,14 @@ async def deny(ctx: HiveContext, approval_id: int, reason: str | None, who: str)
             event_data={"id": approval_id, "reason": text, "by": who},
             notice=Notice(
                 "approval_denied",
-                f"Approval #{approval_id} for {approval.agent} was denied by {who}: {text}",
-                {**notice_data(approval), "reason": text, "by": who},
+                f"Approval #{approval_id} for {approval.agent} was denied by {who}: {text}. "
+                f"{how_to_drop(approval)}",
+                {
+                    **notice_data(approval),
+                    "reason": text,
+                    "by": who,
+                    "how_to_drop": how_to_drop(approval),
+                },
             ),
             topic="approval",
             published={"id": approval_id, "status": "denied"},

@@ -77,6 +77,39 @@ def pending(ctx: click.Context, as_json: bool) -> None:
     )
 
 
+def echo_changes(approval: dict[str, Any]) -> None:
+    """What changes, in words, and the risks first."""
+    for warning in approval.get("warnings", []):
+        if warning["code"] == "carries_denied":
+            echo(
+                f"WARNING carries work denied in #{warning['approval']} ({warning['reason']}): "
+                f"{len(warning['commits'])} of its commits or changes"
+            )
+    for risk in approval.get("risks", []):
+        echo(f"RISK {risk['code']}: {risk['detail']}")
+    changes = approval.get("changes")
+    if not changes:
+        return
+    lines = []
+    for what, label in (("tools", "tools"), ("packages", "packages"), ("messaging", "may message")):
+        lines += [f"{label} + {x}" for x in changes[what]["added"]]
+        lines += [f"{label} - {x}" for x in changes[what]["removed"]]
+    env = changes["env"]
+    lines += [f"env + {k}={v}" for k, v in env["added"].items()]
+    lines += [f"env - {k}" for k in env["removed"]]
+    lines += [f"env {k}: {v['from']} -> {v['to']}" for k, v in env["changed"].items()]
+    binds = changes["container"]["binds"]
+    lines += [f"container path + {x}" for x in binds["added"]]
+    lines += [f"container path - {x}" for x in binds["removed"]]
+    prompt = changes["prompt_bytes"]
+    if prompt["from"] != prompt["to"]:
+        lines.append(f"prompt.md: {prompt['from']} -> {prompt['to']} bytes")
+    if lines:
+        echo("changes:")
+        for line in lines:
+            echo(f"  {line}")
+
+
 def echo_commits(approval: dict[str, Any]) -> None:
     """Every commit from base to head: sha, parents of a merge, author, date, full message."""
     commits = approval.get("commits", [])
@@ -119,6 +152,7 @@ def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool, as_js
     echo(f"approval #{number}  {approval['agent']}  {approval['kind']}  {approval['status']}")
     echo(f"head  {approval['head']}  {approval['summary']}")
     echo(f"base  {approval['base'] or '(empty tree)'}")
+    echo_changes(approval)
     echo_commits(approval)
     change = approval.get("model_change")
     if change:

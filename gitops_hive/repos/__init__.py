@@ -13,6 +13,7 @@ from gitops_hive.repos.commits import (
     is_ancestor,
     list_commits,
     match_prefix,
+    range_fingerprints,
 )
 from gitops_hive.repos.copying import copy_commit
 from gitops_hive.repos.diffing import (
@@ -73,6 +74,7 @@ __all__ = [
     "open_untrusted",
     "place_pack_views",
     "proposal_ref",
+    "range_fingerprints",
     "read_blob",
     "read_head",
     "resolve_commit",

@@ -94,3 +94,28 @@ def list_commits(
                 )
             )
     return commits, total
+
+
+@translated("fingerprint the commits of a range")
+def range_fingerprints(repo_path: Path, base: str | None, head: str, limit: int) -> dict[str, str]:
+    """Each commit of `base..head` (at most `limit`) mapped to the patch id of its change
+    against its first parent ("" for a merge or an empty change): the same change committed
+    again, cherry-picked or rebased, has the same patch id under another sha."""
+    repo = open_applied(repo_path)
+    walker = repo.walk(pygit2.Oid(hex=head), SortMode.TOPOLOGICAL)
+    if base is not None:
+        walker.hide(pygit2.Oid(hex=base))
+    found: dict[str, str] = {}
+    for commit in walker:
+        if len(found) >= limit:
+            break
+        patch = ""
+        if len(commit.parent_ids) <= 1:
+            if commit.parents:
+                diff = repo.diff(commit.parents[0], commit)
+            else:
+                diff = commit.tree.diff_to_tree(swap=True)
+            if len(diff) > 0:
+                patch = str(diff.patchid)
+        found[str(commit.id)] = patch
+    return found

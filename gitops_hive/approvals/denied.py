@@ -1,0 +1,46 @@
+"""Denied work that comes back: a proposal whose range carries a commit (or the same change
+under another sha) of an approval the operator denied is named on the review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops_hive import repos
+from gitops_hive.context import HiveContext, blocking
+from gitops_hive.records import Approval, ApprovalStatus
+from gitops_hive.store import queries
+
+MAX_RANGE = 500  # commits of a range compared; a proposal past this is flagged by its head alone
+MAX_DENIED = 50  # the most recent denials an agent's proposal is checked against
+
+
+async def carried_denials(ctx: HiveContext, approval: Approval) -> list[dict[str, Any]]:
+    """Warnings `carries_denied` for each denied approval whose change this one brings back."""
+    denied = [
+        a
+        for a in await queries.list_approvals(ctx.db, agent=approval.agent)
+        if a.status is ApprovalStatus.DENIED and a.id != approval.id
+    ][:MAX_DENIED]
+    if not denied:
+        return []
+    applied = ctx.layout.agent(approval.agent).applied
+    mine = await blocking(
+        repos.range_fingerprints, applied, approval.base, approval.head, MAX_RANGE
+    )
+    patches = {p for p in mine.values() if p}
+    warnings = []
+    for refused in denied:
+        theirs = await blocking(
+            repos.range_fingerprints, applied, refused.base, refused.head, MAX_RANGE
+        )
+        shared = (set(theirs) & set(mine)) or {s for s, p in theirs.items() if p and p in patches}
+        if shared:
+            warnings.append(
+                {
+                    "code": "carries_denied",
+                    "approval": refused.id,
+                    "reason": refused.reason,
+                    "commits": sorted(shared),
+                }
+            )
+    return warnings
