@@ -10,6 +10,8 @@ command -v systemd-nspawn >/dev/null 2>&1 || need="$need systemd-container"
 command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus"
 # debootstrap: the D-Bus test boots a minimal Debian with systemd (kept in .cache/).
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need="$need debootstrap"
+# nix-bin: nix-instantiate parses nix/ (the NixOS module, package and flake).
+command -v nix-instantiate >/dev/null 2>&1 || need="$need nix-bin"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing Debian packages:$need"
