@@ -110,11 +110,12 @@ def test_review_a_commit_live_and_approve_it(served: ServedHive, browser: Browse
     )
     pending = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
     assert pending["head"] == head
-    link = page.wait_for_selector(f'#pending a[href="/approvals/{pending["id"]}"]')
-    assert link is not None
+    link = f'#pending a[href="/approvals/{pending["id"]}"]'
+    page.wait_for_selector(link)
     assert page.evaluate("window.loadedOnce === true"), "the page reloaded"
 
-    link.click()
+    # A locator, not an element handle: a later live update may re-render the section.
+    page.locator(link).click()
     page.wait_for_url(f"{base}approvals/{pending['id']}")
     assert page.locator("table.split").count() == 0
     page.click("#view-split")
