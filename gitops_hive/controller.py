@@ -45,7 +45,9 @@ def _lock_root(layout: HiveLayout) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise Conflict(f"a controller already runs for {layout.root}") from None
+        raise Conflict(
+            f"a controller already runs for {layout.root}: stop it first, or use another --root"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     return fd

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import os
+import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,11 +17,12 @@ import tomlkit.items
 
 from gitops_hive.client import ControlClient
 from gitops_hive.controller import configure_logging, run_controller
-from gitops_hive.errors import Conflict
+from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.init_root import init_root
 from gitops_hive.layout import HiveLayout
 
 AGENT = "demo-worker"
+DEFAULT_PORT = 8470
 MANAGER = "manager"
 SCRIPTED_CLI = ["{python}", "-m", "gitops_hive.agent.scripted", "--turn", "--model", "{model}"]
 SCRIPTED_COMPACT = ["{python}", "-m", "gitops_hive.agent.scripted", "--compact"]
@@ -64,8 +67,9 @@ def _stage(layout: HiveLayout) -> dict[str, object]:
         if name not in existing:
             spawned = client.spawn(name)
             client.approve(spawned["id"], spawned["head"])
-    if not any(p["agent"] == AGENT for p in client.pending()):
-        _manager_commit(layout.agent(AGENT).proposed)
+    proposed = layout.agent(AGENT).proposed
+    if CHANGE not in (proposed / "prompt.md").read_text(encoding="utf-8"):
+        _manager_commit(proposed)  # once: a restart finds it committed (and maybe approved)
     for _ in range(100):
         found = [p for p in client.pending() if p["agent"] == AGENT]
         if found:
@@ -112,10 +116,29 @@ Ctrl-C stops the controller and its agents; `make demo` again picks up where it 
 """
 
 
+def _listen() -> tuple[str, str]:
+    """127.0.0.1 and $DEMO_PORT (default 8470), or a free port if that one is taken; and a
+    line saying which."""
+    wanted = int(os.environ.get("DEMO_PORT") or DEFAULT_PORT)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+            return f"127.0.0.1:{wanted}", ""
+        except OSError:
+            pass
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"127.0.0.1:{port}", f"port {wanted} is taken: using {port} (DEMO_PORT=N picks one)"
+
+
 async def _main(root: Path) -> None:
     layout = HiveLayout(root)
     ready = asyncio.Event()
-    controller = asyncio.create_task(run_controller(root, ready=ready))
+    listen, note = _listen()
+    if note:
+        print(note, flush=True)
+    controller = asyncio.create_task(run_controller(root, listen=listen, ready=ready))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait({controller, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if controller.done():
@@ -137,8 +160,12 @@ def main() -> None:
     if made:
         _use_scripted_cli(HiveLayout(root).config)
         print(f"initialised {root}: {', '.join(made)}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main(root))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_main(root))
+    except HiveError as exc:
+        print(f"demo: {exc.message}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import stat
@@ -635,3 +637,16 @@ async def test_the_review_lists_every_commit_with_authors_bodies_and_merge_paren
     page = await dash.page(f"/approvals/{second.id}")
     assert "Also widen the Bash allow-list." in page and "Mallory &lt;m@evil.test&gt;" in page
     assert "merge of" in page
+
+
+async def test_a_closed_event_stream_logs_no_traceback(
+    dash: Dash, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await dash.client.get("/api/events", headers=dash.auth)
+    assert (await response.content.readline()).startswith(b"retry:")
+    response.close()  # the tab closes
+    for _ in range(5):
+        dash.hive.ctx.bus.publish("agent", agent="worker")
+        await asyncio.sleep(0.05)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == []
