@@ -6,11 +6,13 @@ from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.agents import get_approval, require_agent
+from gitops_hive.approvals.risks import network_review, network_warnings
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.overrides.effective import model_change
-from gitops_hive.records import ApprovalStatus
+from gitops_hive.records import Approval, ApprovalStatus
+from gitops_hive.spec import SPEC_FILE, AgentSpec, validate_spec
 from gitops_hive.store import queries
 
 BASES = ("deployed", "approved", "previous")
@@ -30,10 +32,32 @@ async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
     return [a.to_json() for a in await queries.list_approvals(ctx.db, agent=name)]
 
 
+async def pinned_spec(ctx: HiveContext, approval: Approval) -> AgentSpec | None:
+    """The head's agent.toml, when the head passed validation (else its errors say enough)."""
+    if not approval.valid:
+        return None
+    applied = ctx.layout.agent(approval.agent).applied
+    try:
+        raw = await blocking(repos.read_blob, applied, approval.head, SPEC_FILE)
+    except HiveError:
+        return None
+    spec, _ = validate_spec(raw.decode("utf-8", "replace")) if raw is not None else (None, [])
+    return spec
+
+
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     approval = await get_approval(ctx, approval_id)
     change = await model_change(ctx, approval)
-    return {**approval.to_json(), "log": approval.log, "model_change": change}
+    spec = await pinned_spec(ctx, approval)
+    network = None if spec is None else network_review(spec.network, ctx.config["runtime.kind"])
+    warnings = [] if spec is None else network_warnings(spec.network)
+    return {
+        **approval.to_json(),
+        "log": approval.log,
+        "model_change": change,
+        "network": None if network is None else network.to_json(),
+        "warnings": [w.to_json() for w in warnings],
+    }
 
 
 async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:

@@ -104,6 +104,11 @@ def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool) -> No
         echo("model note (pinned with this approval):")
         for line in approval["model_note"].splitlines():
             echo(f"    {line}")
+    network = approval.get("network")
+    if network:
+        echo(f"network: {network['mode']}: {network['summary']}")
+    for warning in approval.get("warnings", []):
+        echo(f"WARNING ({warning['code']}): {warning['message']}")
     if approval["rewrites_history"]:
         echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
