@@ -58,6 +58,13 @@ for name, host, port in spec["tcp"]:
     except OSError as exc:
         result = f"error {exc.errno}"
     print(f"tcp {name}: {result}", flush=True)
+for name in spec.get("abstract", []):  # abstract unix sockets belong to the net namespace
+    peer = socket.socket(socket.AF_UNIX)
+    try:
+        peer.connect("\0" + name)
+        print(f"unix {name}: connected", flush=True)
+    except ConnectionRefusedError:
+        print(f"unix {name}: refused", flush=True)
 for name, host, port, source in spec["udp"]:
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     if source:
@@ -163,6 +170,15 @@ def listener(stack: ExitStack, address: str) -> tuple[socket.socket, int]:
     return server, server.getsockname()[1]
 
 
+def abstract_listener(stack: ExitStack) -> str:
+    """A unix socket the host listens on in the abstract namespace; its name."""
+    name = f"gitops-hive-test-{random.randrange(16**8):08x}"
+    server = stack.enter_context(socket.socket(socket.AF_UNIX))
+    server.bind("\0" + name)
+    server.listen()
+    return name
+
+
 def accepted_nothing(server: socket.socket) -> bool:
     try:
         server.accept()[0].close()
@@ -228,6 +244,7 @@ def test_by_default_a_container_gets_out_but_reaches_no_host_service(
         other, other_port = listener(stack, other_host_address)
         probe = {
             "ip": str(Path(shutil.which("ip") or "ip").resolve()),
+            "abstract": [abstract_listener(stack)],
             "tcp": [
                 ["loopback", "127.0.0.1", loopback_port],
                 ["bridge", bridge, bridge_port],
@@ -248,6 +265,7 @@ def test_by_default_a_container_gets_out_but_reaches_no_host_service(
             assert seen["tcp bridge"] == "timeout"  # the host's end of its own link: dropped
             assert seen["tcp other"] == "timeout"  # any other address of the host: dropped
             assert seen["tcp outside"] == "connected"
+            assert seen[f"unix {probe['abstract'][0]}"] == "refused"  # not the host's either
             assert all(accepted_nothing(s) for s in (loopback, on_bridge, other))
             own = f"udp {outside.host_side} own"
             hive.wait_for(lambda: own in outside.seen(), what="the datagram from its address")
@@ -267,12 +285,14 @@ def test_none_has_loopback_only(tmp_path: Path, outside: Outside) -> None:
     with ExitStack() as stack, serving(root) as hive:
         loopback, port = listener(stack, "127.0.0.1")
         tcp = [["loopback", "127.0.0.1", port], ["outside", outside.address, outside.port]]
-        deploy_with(hive, "worker", "none", {"tcp": tcp, "udp": []})
+        abstract = abstract_listener(stack)
+        deploy_with(hive, "worker", "none", {"tcp": tcp, "udp": [], "abstract": [abstract]})
         seen = probe_log(hive, "worker")
         assert seen["links"] == "lo"
         assert "gateway" not in seen
         assert seen["tcp loopback"] == "refused"
         assert seen["tcp outside"] == f"error {errno.ENETUNREACH}"
+        assert seen[f"unix {abstract}"] == "refused"
         assert accepted_nothing(loopback)
         assert outside.seen() == ["listening"]
 
@@ -283,11 +303,16 @@ def test_host_shares_the_hosts_network_and_is_flagged_in_review(tmp_path: Path) 
     host_links = {line.split(":")[0].strip() for line in dev} - {"lo"}
     with ExitStack() as stack, serving(root) as hive:
         _, port = listener(stack, "127.0.0.1")
+        abstract = abstract_listener(stack)
         deployed = deploy_with(
-            hive, "worker", "host", {"tcp": [["loopback", "127.0.0.1", port]], "udp": []}
+            hive,
+            "worker",
+            "host",
+            {"tcp": [["loopback", "127.0.0.1", port]], "udp": [], "abstract": [abstract]},
         )
         seen = probe_log(hive, "worker")
         assert seen["tcp loopback"] == "connected"
+        assert seen[f"unix {abstract}"] == "connected"
         assert set(seen["links"].split()) & host_links
         approval = ControlClient.of(hive.layout).approval(int(str(deployed["id"])))
         assert [w["code"] for w in approval["warnings"]] == ["network_host"]
