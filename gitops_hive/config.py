@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import sys
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from gitops_hive.durations import parse_duration
 from gitops_hive.errors import ConfigError, HiveError, InvalidName
 from gitops_hive.names import validate_name
 from gitops_hive.settings import (
+    AGENT_SUBNET,
     BY_KEY,
     RUNTIME_KINDS,
     SETTINGS,
@@ -143,7 +145,30 @@ def parse_config(text: str, path: Path) -> HiveConfig:
         raise ConfigError(
             f"{path}: 'nspawn.uid_pool_start' + 'nspawn.uid_pool_size' ranges pass uid {UID_MAX}"
         )
+    _check_network_range(path, values)
     return HiveConfig(values)
+
+
+def _check_network_range(path: Path, values: dict[str, Any]) -> None:
+    """A private IPv4 network with a /29 for each range of the uid pool."""
+    raw = values["nspawn.network_range"]
+    try:
+        network = ipaddress.IPv4Network(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path}: 'nspawn.network_range' {raw!r} is not an IPv4 network such as "
+            f"10.213.0.0/21: {exc}"
+        ) from None
+    if not network.is_private:
+        raise ConfigError(f"{path}: 'nspawn.network_range' {raw!r} must be a private range")
+    size = values["nspawn.uid_pool_size"]
+    if network.num_addresses < size * AGENT_SUBNET:
+        prefix = 32 - (size * AGENT_SUBNET - 1).bit_length()
+        raise ConfigError(
+            f"{path}: 'nspawn.network_range' {raw!r} has room for "
+            f"{network.num_addresses // AGENT_SUBNET} agents (a /29 each), not the "
+            f"{size} of nspawn.uid_pool_size: use a /{prefix} or wider"
+        )
 
 
 def load_config(path: Path) -> HiveConfig:

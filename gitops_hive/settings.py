@@ -105,6 +105,14 @@ SETTINGS: tuple[Setting, ...] = (
         "is PID 1).",
     ),
     Setting(
+        "nspawn.network_range",
+        str,
+        "10.213.0.0/21",
+        "nspawn: the private IPv4 range outbound containers are addressed from, a /29 per "
+        "agent at its uid range's place in the pool (so it must hold nspawn.uid_pool_size "
+        "of them); each hive on a host needs a range of its own.",
+    ),
+    Setting(
         "harness.agent_command",
         list,
         [
@@ -203,6 +211,7 @@ RUNTIME_KINDS = ("process", "nspawn")
 SUPERVISORS = ("auto", "systemd", "controller")
 UID_RANGE = 65536  # uids per agent under nspawn --private-users
 UID_MAX = 2**32 - 2
+AGENT_SUBNET = 8  # addresses per agent in nspawn.network_range: a /29
 
 
 def docs_table() -> str:

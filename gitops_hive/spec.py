@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import tomlkit
@@ -17,6 +18,14 @@ SPEC_FILE = "agent.toml"
 ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 RESERVED_ENV_PREFIXES = ("HIVE_",)
 RESERVED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH"})
+
+
+class NetworkMode(StrEnum):
+    """What network an agent's container has (agent.toml's `[container] network`)."""
+
+    OUTBOUND = "outbound"  # its own namespace, out through NAT; the host itself refused
+    NONE = "none"  # its own namespace with loopback only
+    HOST = "host"  # the host's namespace: every host service is in reach (flagged in review)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ SCHEMA: dict[str, Field] = {
     "container.binds": Field(
         "list[str]", False, "Extra writable container paths, backed by the agent's state/."
     ),
+    "container.network": Field(
+        "str",
+        False,
+        'The container\'s network: "outbound" (default), "none" or "host" (a risk).',
+    ),
     "tools.allow": Field("list[str]", False, "Tool allow-list passed to the agent CLI."),
     "messaging.recipients": Field("list[str]", False, "Agents this agent may message."),
 }
@@ -68,6 +82,7 @@ class AgentSpec:
     packages: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     binds: tuple[str, ...] = ()
+    network: NetworkMode = NetworkMode.OUTBOUND
     tools_allow: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
 
@@ -196,6 +211,10 @@ def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
         problem = tool_entry_problem(entry)
         if problem is not None:
             found.append(("tools.allow", f"entry {entry!r}: {problem}"))
+    network = values.get("container.network", NetworkMode.OUTBOUND.value)
+    if network not in set(NetworkMode):
+        allowed = ", ".join(f'"{mode.value}"' for mode in NetworkMode)
+        found.append(("container.network", f"must be one of {allowed}, not {network!r}"))
     for name in values.get("messaging.recipients", []):
         try:
             validate_name(name)
@@ -240,6 +259,7 @@ def validate_spec(text: str) -> tuple[AgentSpec | None, list[Problem]]:
         packages=tuple(values.get("container.packages", ())),
         env=dict(values.get("container.env", {})),
         binds=tuple(values.get("container.binds", ())),
+        network=NetworkMode(values.get("container.network", NetworkMode.OUTBOUND)),
         tools_allow=tuple(values.get("tools.allow", ())),
         recipients=tuple(values.get("messaging.recipients", ())),
     ), []

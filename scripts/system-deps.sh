@@ -7,6 +7,9 @@ need=""
 command -v git >/dev/null 2>&1 || need="$need git"
 [ -x /usr/bin/chromium ] || need="$need chromium"
 command -v systemd-nspawn >/dev/null 2>&1 || need="$need systemd-container"
+# nftables, iproute2: outbound containers' bridges, NAT and the rules that keep the host out.
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need="$need nftables"
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need="$need iproute2"
 command -v dbus-daemon >/dev/null 2>&1 || need="$need dbus"
 # debootstrap: the D-Bus test boots a minimal Debian with systemd (kept in .cache/).
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need="$need debootstrap"

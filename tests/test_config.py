@@ -163,3 +163,24 @@ def test_an_undecodable_file_is_a_config_error(tmp_path: Path) -> None:
 def test_allowed_tools_must_be_a_whole_item_of_the_agent_command() -> None:
     message = refused('[harness]\nagent_command = ["claude", "--allowedTools={allowed_tools}"]\n')
     assert "'harness.agent_command'" in message and "whole item" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("10.1.2.3/24", "is not an IPv4 network such as 10.213.0.0/21: 10.1.2.3/24 has host bits"),
+        ("fd00::/64", "is not an IPv4 network"),
+        ("8.8.8.0/24", "must be a private range"),
+        ("10.9.0.0/24", "has room for 32 agents (a /29 each), not the 256 of"),
+    ],
+)
+def test_the_network_range_is_private_ipv4_with_a_29_per_pool_range(
+    value: str, reason: str
+) -> None:
+    message = refused(f'[nspawn]\nnetwork_range = "{value}"\n')
+    assert message.startswith(f"{PATH}: 'nspawn.network_range' {value!r} {reason}")
+
+
+def test_a_smaller_pool_fits_a_smaller_range() -> None:
+    text = '[nspawn]\nnetwork_range = "10.9.0.0/24"\nuid_pool_size = 32\n'
+    assert parse_config(text, PATH)["nspawn.network_range"] == "10.9.0.0/24"

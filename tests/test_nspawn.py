@@ -51,23 +51,32 @@ def probe_command(root: Path) -> str:
     return json.dumps(["/bin/sh", "-c", script])
 
 
-@pytest.fixture
-def nspawn_hive(tmp_path: Path) -> Iterator[ServedHive]:
-    need_nspawn()
-    root = make_root(tmp_path / "hive")
+def nspawn_root(root: Path, command: str) -> Path:
+    """A hive root on the nspawn runtime whose agents run `command` (a JSON list)."""
+    make_root(root)
     config = root / "hive.toml"
     text = config.read_text()
     start = text.index("command = [")
     end = text.index("]", start) + 1
-    text = text[:start] + f"command = {probe_command(root)}" + text[end:]
+    text = text[:start] + f"command = {command}" + text[end:]
     text = text.replace('kind = "process"', 'kind = "nspawn"')
     text = text.replace("start_grace = 0.3", "start_grace = 1.5")
-    # A pool of its own, so hives tested side by side never share a uid range.
+    # A pool and a network range of its own, so hives tested side by side never share a uid
+    # range or an address.
     pool = UID_RANGE * random.randrange(64, 30_000)
     text = text.replace("uid_pool_start = 1048576", f"uid_pool_start = {pool}")
     text = text.replace("uid_pool_size = 256", "uid_pool_size = 8")
+    network = f"10.{random.randrange(214, 250)}.{random.randrange(256)}.0/24"
+    text = text.replace('network_range = "10.213.0.0/21"', f'network_range = "{network}"')
     config.write_text(text)
-    with serving(root) as hive:
+    return root
+
+
+@pytest.fixture
+def nspawn_hive(tmp_path: Path) -> Iterator[ServedHive]:
+    need_nspawn()
+    root = tmp_path / "hive"
+    with serving(nspawn_root(root, probe_command(root))) as hive:
         yield hive
 
 

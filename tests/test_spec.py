@@ -300,3 +300,32 @@ def test_an_allow_list_entry_outside_the_cli_grammar_is_refused_with_its_line(
 def test_allow_list_entries_in_the_cli_grammar_pass(entry: str) -> None:
     spec, problems = validate_spec(f'description = "w"\n[tools]\nallow = [{json.dumps(entry)}]\n')
     assert problems == [] and spec is not None and spec.tools_allow == (entry,)
+
+
+@pytest.mark.parametrize("mode", ["outbound", "none", "host"])
+def test_the_network_is_one_of_three_modes(mode: str) -> None:
+    spec, problems = validate_spec(f'description = "x"\n[container]\nnetwork = "{mode}"\n')
+    assert problems == [] and spec is not None
+    assert spec.network == mode
+
+
+def test_without_a_network_key_the_container_gets_out_through_nat() -> None:
+    spec, _ = validate_spec('description = "x"\n')
+    assert spec is not None and spec.network == "outbound"
+
+
+@pytest.mark.parametrize("value", ["public", "HOST", "", "host "])
+def test_another_network_names_the_key_its_line_and_the_allowed_values(value: str) -> None:
+    text = f'description = "x"\n[container]\npackages = []\nnetwork = "{value}"\n'
+    spec, problems = validate_spec(text)
+    assert spec is None
+    problem = only(problems)
+    assert (problem.key, problem.line) == ("container.network", line_of(text, "network"))
+    assert problem.message == f'must be one of "outbound", "none", "host", not {value!r}'
+
+
+def test_a_network_that_is_not_a_string_is_a_type_problem() -> None:
+    text = 'description = "x"\ncontainer.network = false\n'
+    problem = only(validate_spec(text)[1])
+    assert (problem.key, problem.message) == ("container.network", "must be a string")
+    assert problem.line == line_of(text, "container.network")

@@ -181,6 +181,9 @@ class ShellLauncher:
     async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
         pass
 
+    async def close(self) -> None:
+        pass
+
 
 def shell(script: str) -> ShellLauncher:
     return ShellLauncher(lambda launch: script.replace("SHA", launch.sha))

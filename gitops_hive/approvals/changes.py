@@ -86,7 +86,10 @@ def spec_changes(
         "packages": _sets(old.packages, new.packages),
         "env": env_changes(old.env, new.env),
         "messaging": _sets(old.recipients, new.recipients),
-        "container": {"binds": _sets(old.binds, new.binds)},
+        "container": {
+            "binds": _sets(old.binds, new.binds),
+            "network": {"from": old.network.value, "to": new.network.value},
+        },
         "prompt_bytes": {"from": prompt[0], "to": prompt[1]},
     }
 
@@ -107,6 +110,8 @@ def spec_risks(before: AgentSpec | None, after: AgentSpec | None) -> list[Risk]:
     added = [p for p in new.packages if p not in old.packages]
     if added:
         risks.append(Risk("packages_added", f"installs {', '.join(added)} in the container"))
+    if old.network is not new.network:
+        risks.append(Risk("network_changed", f"network {old.network.value} -> {new.network.value}"))
     moved = _sets(old.binds, new.binds)
     if moved["added"] or moved["removed"]:
         risks.append(

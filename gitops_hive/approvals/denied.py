@@ -41,6 +41,8 @@ async def carried_denials(ctx: HiveContext, approval: Approval) -> list[dict[str
                     "approval": refused.id,
                     "reason": refused.reason,
                     "commits": sorted(shared),
+                    "message": f"carries work denied in #{refused.id} ({refused.reason}): "
+                    f"{len(shared)} of its commits or the same changes",
                 }
             )
     return warnings

@@ -9,6 +9,7 @@ from gitops_hive import repos
 from gitops_hive.agents import get_approval, require_agent
 from gitops_hive.approvals.changes import spec_changes, spec_risks
 from gitops_hive.approvals.denied import carried_denials
+from gitops_hive.approvals.risks import network_review, network_warnings
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
@@ -46,6 +47,9 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     before = await _spec_at(applied, approval.base)
     after = await _spec_at(applied, approval.head)
     prompt = (before[1], after[1])
+    spec = after[0] if approval.valid else None
+    network = None if spec is None else network_review(spec.network, ctx.config["runtime.kind"])
+    network_risks = [] if spec is None else network_warnings(spec.network)
     return {
         **approval.to_json(),
         "log": approval.log,
@@ -54,7 +58,11 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
         "commits_total": total,
         "changes": {"model": change, **spec_changes(before[0], after[0], prompt)},
         "risks": [r.to_json() for r in spec_risks(before[0], after[0])],
-        "warnings": await carried_denials(ctx, approval),
+        "network": None if network is None else network.to_json(),
+        "warnings": [
+            *(w.to_json() for w in network_risks),
+            *await carried_denials(ctx, approval),
+        ],
     }
 
 

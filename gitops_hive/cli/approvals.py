@@ -101,6 +101,9 @@ def echo_changes(approval: dict[str, Any]) -> None:
     binds = changes["container"]["binds"]
     lines += [f"container path + {x}" for x in binds["added"]]
     lines += [f"container path - {x}" for x in binds["removed"]]
+    network = changes["container"]["network"]
+    if network["from"] != network["to"]:
+        lines.append(f"network: {network['from']} -> {network['to']}")
     prompt = changes["prompt_bytes"]
     if prompt["from"] != prompt["to"]:
         lines.append(f"prompt.md: {prompt['from']} -> {prompt['to']} bytes")
@@ -162,6 +165,12 @@ def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool, as_js
         echo("model note (pinned with this approval):")
         for line in approval["model_note"].splitlines():
             echo(f"    {line}")
+    network = approval.get("network")
+    if network:
+        echo(f"network: {network['mode']}: {network['summary']}")
+    for warning in approval.get("warnings", []):
+        if warning["code"] != "carries_denied":  # printed with the changes, on top
+            echo(f"WARNING ({warning['code']}): {warning['message']}")
     if approval["rewrites_history"]:
         echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"

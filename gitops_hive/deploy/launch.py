@@ -11,6 +11,7 @@ from gitops_hive.errors import RuntimeFailure
 from gitops_hive.overrides.effective import effective_at
 from gitops_hive.protocol import AgentEnvironment
 from gitops_hive.runtime.base import AgentLaunch, Bind
+from gitops_hive.spec import NetworkMode
 from gitops_hive.store import queries
 
 MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, NAME/state
@@ -30,9 +31,13 @@ async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
 
 
 async def launch_for(
-    ctx: HiveContext, agent_name: str, sha: str, env: dict[str, str]
+    ctx: HiveContext,
+    agent_name: str,
+    sha: str,
+    env: dict[str, str],
+    network: NetworkMode = NetworkMode.OUTBOUND,
 ) -> AgentLaunch:
-    """What the runtime needs to run `sha`: paths, environment, uid base and binds."""
+    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network."""
     agent = ctx.layout.agent(agent_name)
     base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
     binds: tuple[Bind, ...] = ()
@@ -47,6 +52,7 @@ async def launch_for(
         env=env,
         uid_base=base,
         binds=binds,
+        network=network,
     )
 
 
@@ -76,4 +82,4 @@ async def start_commit(
     )
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
-    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env))
+    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network))

@@ -8,6 +8,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from gitops_hive.spec import NetworkMode
+
 
 @dataclass(frozen=True)
 class Bind:
@@ -31,6 +33,7 @@ class AgentLaunch:
     env: dict[str, str] = field(default_factory=dict)
     uid_base: int | None = None  # the host uid of root inside, for runtimes with private users
     binds: tuple[Bind, ...] = ()  # extra folders, for runtimes with a root of their own
+    network: NetworkMode = NetworkMode.OUTBOUND  # honoured by runtimes with namespaces
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class Launcher(Protocol):
 
     async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
         """Clean up after a child of `launch` exited; `still_running`: the agent's other pids."""
+
+    async def close(self) -> None:
+        """Undo what launches set up on the host, once every agent has stopped."""
 
 
 class Runtime(Protocol):

@@ -275,3 +275,4 @@ class ChildRuntime:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(agent) for agent in list(self._slots)))
+        await self.launcher.close()

@@ -3,7 +3,8 @@
 uid 0 inside is the agent's base uid outside (`--private-users=BASE:65536`). The container
 sees a root filesystem rendered for its commit: the host's /usr read-only, the package's
 Python environment read-only, its pinned tree at /agent, its state at /state and its broker
-socket's folder at /run/hive. Nothing else of the host. This module only builds the
+socket's folder at /run/hive. Nothing else of the host: by default not its network either
+(agent.toml's `[container] network`; `network.py` for outbound). This module only builds the
 container (a launcher); supervision is the runtime's that takes it: `children.ChildRuntime`
 running `systemd-nspawn --register=no --keep-unit` without systemd as PID 1,
 `units.UnitRuntime` with it.
@@ -26,7 +27,9 @@ from gitops_hive.errors import RuntimeFailure
 from gitops_hive.protocol import CONTAINER_SOCKET, ENV_SOCKET, ENV_STATE, ENV_TREE
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch, Invocation
+from gitops_hive.runtime.network import HostNetwork, container_command, resolv_conf
 from gitops_hive.settings import UID_RANGE
+from gitops_hive.spec import NetworkMode
 
 log = logging.getLogger(__name__)
 NSPAWN = "systemd-nspawn"
@@ -36,6 +39,7 @@ CONTAINER_SOCKET_DIR = "/run/hive"
 MERGED_USR = ("bin", "sbin", "lib", "lib64")
 MOUNT_POINTS = ("usr", "etc", "state", "agent", "run", "proc", "sys", "dev", "tmp", "var/tmp")
 HOST_READ_ONLY = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives")
+HOST_RESOLV_CONF = (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf"))
 
 
 def python_binds() -> list[Path]:
@@ -70,7 +74,7 @@ def chown_tree(root: Path, uid: int) -> list[str]:
     return skipped
 
 
-def render_rootfs(target: Path) -> None:
+def render_rootfs(target: Path, network: NetworkMode = NetworkMode.OUTBOUND) -> None:
     """A minimal root: mount points, merged-/usr links and an /etc of our own."""
     if target.exists():
         shutil.rmtree(target)
@@ -91,6 +95,18 @@ def render_rootfs(target: Path) -> None:
     )
     (etc / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     (etc / "hostname").write_text("hive-agent\n")
+    (etc / "hosts").write_text("127.0.0.1 localhost hive-agent\n::1 localhost\n")
+    if network is not NetworkMode.NONE:
+        (etc / "resolv.conf").write_text(container_resolv_conf(network))
+
+
+def container_resolv_conf(network: NetworkMode) -> str:
+    """The host's resolvers; an outbound container cannot reach those on the host's loopback,
+    so it gets systemd-resolved's upstream list when the host's own names only a local stub."""
+    texts = [path.read_text(errors="replace") for path in HOST_RESOLV_CONF if path.is_file()]
+    if network is NetworkMode.HOST:
+        return texts[0] if texts else ""
+    return resolv_conf(texts)
 
 
 def _processes() -> dict[int, tuple[int, int, str]]:
@@ -143,8 +159,9 @@ class ContainerLauncher:
 
     private_users = True
 
-    def __init__(self, command: list[str]) -> None:
+    def __init__(self, command: list[str], network: HostNetwork) -> None:
         self.command = command
+        self.network = network
         self.nspawn = shutil.which(NSPAWN)
 
     async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
@@ -169,7 +186,7 @@ class ContainerLauncher:
         if launch.uid_base is None:
             raise RuntimeFailure(f"{launch.agent} has no uid range; this is a controller bug")
         rootfs = launch.run / "rootfs" / launch.sha
-        render_rootfs(rootfs)
+        render_rootfs(rootfs, launch.network)
         skipped = chown_tree(launch.state, launch.uid_base)
         for bind in launch.binds:
             if bind.hand_over:
@@ -220,5 +237,18 @@ class ContainerLauncher:
         argv += [f"--bind-ro={path}" for path in python_binds()]
         argv += [f"--bind-ro={path}" for path in HOST_READ_ONLY if Path(path).is_dir()]
         argv += [f"--setenv={key}={value}" for key, value in sorted(env.items())]
-        argv += ["--", *self.command]
+        command = self.command
+        if launch.network is NetworkMode.NONE:
+            argv.append("--private-network")  # loopback only
+        elif launch.network is NetworkMode.OUTBOUND:
+            attach = await self.network.attach(launch.agent, launch.uid_base)
+            argv.append(f"--network-bridge={attach.bridge}")  # implies its own namespace
+            command = container_command(attach, command)
+        else:
+            log.warning("agent %s runs on the host's network ([container] network)", launch.agent)
+        argv += ["--", *command]
         return Invocation(argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, launch.run)
+
+    async def close(self) -> None:
+        """Undo the outbound agents' bridges and nft table."""
+        await self.network.close()

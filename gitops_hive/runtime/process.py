@@ -29,3 +29,6 @@ class CommandLauncher:
 
     async def after_exit(self, launch: AgentLaunch, still_running: Collection[int]) -> None:
         """Nothing beyond the child's session, which the child runtime ends."""
+
+    async def close(self) -> None:
+        """Nothing: a process changes nothing on the host."""

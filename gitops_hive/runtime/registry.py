@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from ipaddress import IPv4Network
 from pathlib import Path
 
 from gitops_hive.config import HiveConfig
 from gitops_hive.errors import HiveError
 from gitops_hive.runtime.base import CrashHandler, Runtime
 from gitops_hive.runtime.children import ChildRuntime
+from gitops_hive.runtime.network import HostNetwork
 from gitops_hive.runtime.nspawn import ContainerLauncher
 from gitops_hive.runtime.process import CommandLauncher
 from gitops_hive.runtime.supervision import RestartPolicy
 from gitops_hive.runtime.units import UnitRuntime
 
+log = logging.getLogger(__name__)
 SYSTEMD_BOOTED = Path("/run/systemd/system")  # present when systemd is PID 1
 
 RuntimeFactory = Callable[[HiveConfig, RestartPolicy, CrashHandler], Runtime]
@@ -21,6 +25,10 @@ RuntimeFactory = Callable[[HiveConfig, RestartPolicy, CrashHandler], Runtime]
 
 def process_runtime(config: HiveConfig, policy: RestartPolicy, on_crash: CrashHandler) -> Runtime:
     """runtime.command as a supervised child of the controller."""
+    log.warning(
+        "runtime.kind = process: agents share the host's network, whatever agent.toml's "
+        "[container] network says (the nspawn runtime isolates them)"
+    )
     return ChildRuntime(
         CommandLauncher(config.runtime_command),
         start_grace=config["runtime.start_grace"],
@@ -31,7 +39,10 @@ def process_runtime(config: HiveConfig, policy: RestartPolicy, on_crash: CrashHa
 
 def nspawn_runtime(config: HiveConfig, policy: RestartPolicy, on_crash: CrashHandler) -> Runtime:
     """runtime.command in a container, supervised by the controller or by systemd."""
-    launcher = ContainerLauncher(config.runtime_command)
+    network = HostNetwork(
+        IPv4Network(config["nspawn.network_range"]), config["nspawn.uid_pool_start"]
+    )
+    launcher = ContainerLauncher(config.runtime_command, network)
     start_grace = config["runtime.start_grace"]
     supervisor = config["nspawn.supervisor"]
     if supervisor == "auto":

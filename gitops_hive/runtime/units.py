@@ -199,6 +199,7 @@ class UnitRuntime:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.launcher.close()
         try:  # a bus peer that went away must not hold the controller's shutdown
             await asyncio.wait_for(self._stack.aclose(), CLOSE_TIMEOUT)
         except TimeoutError:

@@ -1,0 +1,86 @@
+"""The review shows each head's network: the approval's JSON and page, under the process
+runtime (which isolates nothing) and the host's network (a risk under any runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from gitops_hive import repos
+from gitops_hive.config import load_config
+from gitops_hive.hive import Hive
+from gitops_hive.layout import HiveLayout
+from gitops_hive.web.app import make_web_app
+from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
+from tests.conftest import make_root
+from tests.repo_factory import git
+
+Review = tuple[Hive, TestClient[Any, Any], dict[str, str]]
+
+
+@pytest.fixture
+async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+    hive = await Hive.open(layout, load_config(layout.config))
+    await hive.start()
+    guard = Guard(read_token(layout.token))
+    client = await aiohttp_client(make_web_app(hive, guard))
+    guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
+    try:
+        yield hive, client, {"Authorization": f"Bearer {guard.token}"}
+    finally:
+        await hive.close()
+
+
+async def proposal(hive: Hive, name: str, network: str | None) -> int:
+    """Draft `name` with `[container] network` set (or left out) and submit it."""
+    await hive.draft(name)
+    repo = hive.ctx.layout.agent(name).proposed
+    if network is not None:
+        spec = repo / "agent.toml"
+        spec.write_text(
+            spec.read_text().replace("[container]\n", f'[container]\nnetwork = "{network}"\n')
+        )
+        git(repo, "commit", "-qam", f"network {network}")
+    return (await hive.submit(name, None, source="test")).id
+
+
+async def test_the_process_runtime_is_shown_as_not_isolated(review: Review) -> None:
+    hive, client, auth = review
+    number = await proposal(hive, "worker", None)
+    approval = await (await client.get(f"/api/approvals/{number}", headers=auth)).json()
+    assert approval["network"] == {
+        "mode": "outbound",
+        "isolated": False,
+        "summary": "not isolated: the process runtime runs agents on the host's network",
+    }
+    assert approval["warnings"] == []
+    page = await (await client.get(f"/approvals/{number}", headers=auth)).text()
+    assert 'id="network">outbound: not isolated' in page
+    assert "warning-network_host" not in page
+
+
+async def test_a_head_asking_for_the_hosts_network_carries_a_warning(review: Review) -> None:
+    hive, client, auth = review
+    number = await proposal(hive, "worker", "host")
+    approval = await (await client.get(f"/api/approvals/{number}", headers=auth)).json()
+    assert approval["valid"] and approval["network"]["mode"] == "host"
+    assert [w["code"] for w in approval["warnings"]] == ["network_host"]
+    assert "every service on the host" in approval["warnings"][0]["message"]
+    page = await (await client.get(f"/approvals/{number}", headers=auth)).text()
+    assert 'id="warning-network_host"' in page
+    assert "every service on the host" in page
+
+
+async def test_an_invalid_head_has_no_network_to_show(review: Review) -> None:
+    hive, client, auth = review
+    number = await proposal(hive, "worker", "public")
+    approval = await (await client.get(f"/api/approvals/{number}", headers=auth)).json()
+    assert not approval["valid"]
+    assert [e["key"] for e in approval["errors"]] == ["container.network"]
+    assert approval["network"] is None and approval["warnings"] == []
