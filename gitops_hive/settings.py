@@ -148,6 +148,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
     Setting(
+        "limits.max_depth",
+        int,
+        32,
+        "Most folders a path of an agent repo may be nested in; listing a tree stops past "
+        "this depth, and past limits.max_files files.",
+    ),
+    Setting(
         "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
     ),
     Setting(

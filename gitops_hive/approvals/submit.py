@@ -26,9 +26,9 @@ async def validate_pinned(
 ) -> tuple[AgentSpec | None, list[Problem]]:
     """Validate a commit already pinned in applied.git."""
     applied = ctx.layout.agent(name).applied
-    entries = await blocking(repos.list_tree, applied, sha)
+    listing = await blocking(repos.list_tree, applied, sha, ctx.limits)
     spec_text = await blocking(repos.read_blob, applied, sha, "agent.toml")
-    return validate_proposal(entries, spec_text, ctx.limits)
+    return validate_proposal(listing.entries, spec_text, ctx.limits, listing.cut)
 
 
 async def proposed_note(
