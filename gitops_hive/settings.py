@@ -165,6 +165,26 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
     Setting(
+        "web.max_diff_files",
+        int,
+        100,
+        "Files an approval page shows with their lines; later ones are listed collapsed "
+        "(`hivectl show ID -- PATH` shows any one in full).",
+    ),
+    Setting(
+        "web.max_diff_lines",
+        int,
+        2000,
+        "Changed lines of one file an approval page shows; a file with more is summarised.",
+    ),
+    Setting(
+        "web.max_page_bytes",
+        int,
+        2_000_000,
+        "About how many bytes of diff an approval page holds: files past it are listed "
+        "collapsed, and past that only counted.",
+    ),
+    Setting(
         "telemetry.raw_retention",
         Duration,
         Duration(7 * 86400),

@@ -12,13 +12,12 @@ import asyncio
 import errno
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
-from pygit2.enums import FileMode
 
 from gitops_hive import repos
 from gitops_hive.config import load_config
@@ -30,9 +29,8 @@ from gitops_hive.repos import trees
 from gitops_hive.store import queries
 from gitops_hive.validation import Limits, TreeCut
 from tests.conftest import make_root
+from tests.hostile_trees import MANAGER_SIG, commit_into_proposed, nested, wide
 from tests.repo_factory import git
-
-MANAGER_SIG = pygit2.Signature("manager", "manager@hive.test", 1_700_000_000, 0)
 
 
 async def open_hive(layout: HiveLayout) -> Hive:
@@ -54,40 +52,6 @@ async def hive(layout: HiveLayout) -> AsyncIterator[Hive]:
         yield hive
     finally:
         await hive.close()
-
-
-def nested(repo: pygit2.Repository, depth: int, blob: pygit2.Oid) -> pygit2.Oid:
-    """A tree holding `depth` folders, one inside the other, a file at the bottom."""
-    builder = repo.TreeBuilder()
-    builder.insert("bottom.txt", blob, FileMode.BLOB)
-    tree = builder.write()
-    for _ in range(depth):
-        builder = repo.TreeBuilder()
-        builder.insert("d", tree, FileMode.TREE)
-        tree = builder.write()
-    return tree
-
-
-def wide(repo: pygit2.Repository, files: int, blob: pygit2.Oid) -> pygit2.Oid:
-    """One folder of `files` files, all the same blob."""
-    builder = repo.TreeBuilder()
-    for index in range(files):
-        builder.insert(f"f{index:06d}.txt", blob, FileMode.BLOB)
-    return builder.write()
-
-
-def commit_into_proposed(
-    layout: HiveLayout, name: str, add: Callable[[pygit2.Repository], pygit2.Oid], folder: str
-) -> str:
-    """Commit on proposed/ main: its tree plus `folder` holding the tree `add` writes."""
-    repo = pygit2.Repository(str(layout.agent(name).proposed_git))
-    parent = repo.head.peel(pygit2.Commit)
-    builder = repo.TreeBuilder(parent.tree)
-    builder.insert(folder, add(repo), FileMode.TREE)
-    oid = repo.create_commit(
-        "refs/heads/main", MANAGER_SIG, MANAGER_SIG, "hostile tree", builder.write(), [parent.id]
-    )
-    return str(oid)
 
 
 async def inbox(hive: Hive, name: str) -> list[dict[str, Any]]:
