@@ -147,7 +147,6 @@ def _file_diff(
     if budget.full_files <= 0:
         if not caps.full_files:  # a listing with counts (a stat): no lines were asked for
             return FileDiff(old_path, new_path, status, additions, deletions)
-        budget.note = budget.note or f"only the first {caps.full_files} files are shown"
         return summary("not shown: past the files shown in full", counts, collapsed=True)
     if changed > caps.file_lines:
         return summary(f"{changed} changed lines, not shown", counts)
