@@ -13,7 +13,7 @@ object database of a drafted agent's proposed/ (pygit2, one blob for every file)
   with the same /api/health poller against that app.
 Prints figures; asserts nothing about time.
 Run: `.venv/bin/python benchmarks/huge_proposal.py [--quick] [--rounds N]`
-(`--quick`: 11,000 files and fewer views, a few seconds).
+(`--quick`: 2,000 files and fewer views, a few seconds).
 """
 
 from __future__ import annotations
@@ -192,11 +192,11 @@ async def baseline_page(hive: BenchHive, approval: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="11,000 files, a few views")
+    parser.add_argument("--quick", action="store_true", help="2,000 files, a few views")
     parser.add_argument("--rounds", type=int, default=None, help="pairs of later views")
     args = parser.parse_args()
-    folders = 11 if args.quick else 110
-    rounds = args.rounds or (3 if args.quick else 10)
+    folders = 2 if args.quick else 110
+    rounds = args.rounds or (2 if args.quick else 10)
     with bench_hive(SCRIPTED) as hive:
         hive.client.draft("worker")
         proposed = hive.layout.agent("worker").proposed_git
