@@ -158,12 +158,20 @@ class ControlClient:
         """One approval, with its build log."""
         return self._get(api_path("approvals", approval_id))
 
-    def diff(self, approval_id: int, base: DiffBase = "deployed", fmt: DiffFormat = "patch") -> str:
-        """An approval's diff against `base`, as a patch or a stat, as the terminal shows it."""
-        path = api_path("approvals", approval_id, "diff", query={"base": base, "format": fmt})
-        reply = self._request("GET", path, None)
+    def diff(
+        self,
+        approval_id: int,
+        base: DiffBase = "deployed",
+        fmt: DiffFormat = "patch",
+        file: str | None = None,
+    ) -> str:
+        """An approval's diff against `base`, as a patch or a stat, as the terminal shows it;
+        with `file` (a path in the commits), that one file's diff, in full."""
+        query = {"base": base, "format": fmt, "path": file}
+        url = api_path("approvals", approval_id, "diff", query=query)
+        reply = self._request("GET", url, None)
         if not isinstance(reply, str):
-            raise HiveError(f"the controller answered {path} with JSON, not text")
+            raise HiveError(f"the controller answered {url} with JSON, not text")
         return reply
 
     def approve(self, approval_id: int, sha: str, wait: bool = True) -> JSONObject:

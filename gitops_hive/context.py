@@ -41,6 +41,7 @@ class HiveContext:
             max_file_bytes=self.config["limits.max_file_bytes"],
             max_tree_bytes=self.config["limits.max_tree_bytes"],
             max_files=self.config["limits.max_files"],
+            max_depth=self.config["limits.max_depth"],
         )
 
     def spawn_task(self, work: Awaitable[T]) -> asyncio.Task[T]:

@@ -25,8 +25,26 @@ class Hunk:
 
 
 @dataclass(frozen=True)
+class DiffCaps:
+    """How much of a diff to produce, in path order. A file is shown with its lines while
+    `full_files`, `total_lines` and `shown_bytes` last and it is within `file_lines` and
+    `file_bytes`; after that, files are listed collapsed (path, status and, while
+    `read_bytes` of blobs last, their counts). Past `listed` files, they are only counted."""
+
+    full_files: int
+    file_lines: int
+    file_bytes: int
+    total_lines: int
+    shown_bytes: int
+    read_bytes: int
+    listed: int
+
+
+@dataclass(frozen=True)
 class FileDiff:
-    """One changed file; `summary_only` says why its lines are not shown, if they are not."""
+    """One changed file; `summary_only` says why its lines are not shown, if they are not;
+    `collapsed`: left out because the diff's caps were spent, not for what the file is;
+    `counted`: `additions` and `deletions` were computed."""
 
     old_path: str | None
     new_path: str | None
@@ -38,6 +56,8 @@ class FileDiff:
     hunks: tuple[Hunk, ...] = ()
     old_text: str | None = None
     new_text: str | None = None
+    collapsed: bool = False
+    counted: bool = True
 
     @property
     def path(self) -> str:
@@ -52,6 +72,8 @@ class FileDiff:
             "deletions": self.deletions,
             "binary": self.binary,
             "summary_only": self.summary_only,
+            "collapsed": self.collapsed,
+            "counted": self.counted,
         }
         if with_hunks:
             data["hunks"] = [
@@ -66,13 +88,25 @@ class FileDiff:
 
 @dataclass(frozen=True)
 class ProposalDiff:
-    """Every file of a diff, in path order, with the note when it was cut short."""
+    """The files of a diff, in path order, with the note when it was cut short; `unlisted`
+    changed files come after them, past the caps, only counted."""
 
     base: str | None
     head: str
     files: tuple[FileDiff, ...] = ()
     truncated: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    unlisted: int = 0
+    caps: DiffCaps | None = None
+
+    @property
+    def changed_files(self) -> int:
+        return len(self.files) + self.unlisted
+
+    @property
+    def fully_counted(self) -> bool:
+        """Whether `additions` and `deletions` cover every changed file."""
+        return not self.unlisted and all(f.counted for f in self.files)
 
     @property
     def additions(self) -> int:
@@ -83,7 +117,17 @@ class ProposalDiff:
         return sum(f.deletions for f in self.files)
 
 
-def render_stat(diff: ProposalDiff) -> str:
+def unlisted_note(diff: ProposalDiff, approval_id: int | None = None) -> str | None:
+    """The line that says how many changed files a listing leaves out, if any."""
+    if not diff.unlisted:
+        return None
+    return (
+        f"{diff.unlisted} more changed file(s) not listed (the listing stops after "
+        f"{len(diff.files)}); show one with `hivectl show {approval_id or 'ID'} -- PATH`"
+    )
+
+
+def render_stat(diff: ProposalDiff, approval_id: int | None = None) -> str:
     """`git diff --stat`-like summary."""
     if not diff.files:
         return "no changes\n"
@@ -96,15 +140,19 @@ def render_stat(diff: ProposalDiff) -> str:
             else escape_line(f.path)
         )
         counts = "binary" if f.binary else f"+{f.additions} -{f.deletions}"
-        rows.append(f" {label:<{width}}  {f.status:<9} {counts}")
+        rows.append(f" {label:<{width}}  {f.status:<9} {counts if f.counted else 'not counted'}")
+    note = unlisted_note(diff, approval_id)
+    if note:
+        rows.append(f" [{note}]")
+    counted = "" if diff.fully_counted else " in the files counted"
     rows.append(
-        f" {len(diff.files)} file(s) changed, {diff.additions} insertion(s), "
-        f"{diff.deletions} deletion(s)"
+        f" {diff.changed_files} file(s) changed, {diff.additions} insertion(s), "
+        f"{diff.deletions} deletion(s){counted}"
     )
     return "\n".join(rows) + "\n"
 
 
-def render_patch(diff: ProposalDiff) -> str:
+def render_patch(diff: ProposalDiff, approval_id: int | None = None) -> str:
     """A unified diff for the terminal; summarised files say why instead of their lines."""
     out: list[str] = []
     for f in diff.files:
@@ -122,4 +170,7 @@ def render_patch(diff: ProposalDiff) -> str:
             out.extend(f"{ln.origin}{ln.text.rstrip(chr(10))}" for ln in hunk.lines)
     if diff.truncated:
         out.append(f"[{diff.truncated}]")
+    note = unlisted_note(diff, approval_id)
+    if note:
+        out.append(f"[{note}]")
     return "\n".join(out) + ("\n" if out else "")

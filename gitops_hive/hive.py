@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -216,8 +216,19 @@ class Hive:
     async def approval(self, approval_id: int) -> dict[str, Any]:
         return await approval_views.approval_view(self.ctx, approval_id)
 
-    async def diff(self, approval_id: int, base: str) -> ProposalDiff:
-        return await approval_views.diff_view(self.ctx, approval_id, base)
+    async def diff_base(self, approval_id: int, base: str) -> str | None:
+        """The commit `base` (deployed, approved, previous) names for this approval."""
+        return await approval_views.resolve_base(self.ctx, approval_id, base)
+
+    async def diff(
+        self,
+        approval_id: int,
+        base: str,
+        view: approval_views.DiffView = "patch",
+        paths: Sequence[str] = (),
+    ) -> ProposalDiff:
+        """An approval's diff, as much of it as `view` shows; with `paths`, those files."""
+        return await approval_views.diff_view(self.ctx, approval_id, base, view, paths)
 
     async def stop(self, name: str, who: str) -> dict[str, Any]:
         await lifecycle.stop(self.ctx, name, who)

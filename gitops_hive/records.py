@@ -23,7 +23,10 @@ TRANSITIONS: dict[ApprovalStatus, frozenset[ApprovalStatus]] = {
         {ApprovalStatus.APPROVED, ApprovalStatus.DENIED, ApprovalStatus.SUPERSEDED}
     ),
     ApprovalStatus.APPROVED: frozenset({ApprovalStatus.BUILDING}),
-    ApprovalStatus.BUILDING: frozenset({ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED}),
+    # superseded: the deployed commit moved since it was approved (found when it is built).
+    ApprovalStatus.BUILDING: frozenset(
+        {ApprovalStatus.DEPLOYED, ApprovalStatus.FAILED, ApprovalStatus.SUPERSEDED}
+    ),
     ApprovalStatus.DEPLOYED: frozenset(),
     ApprovalStatus.FAILED: frozenset(),
     ApprovalStatus.DENIED: frozenset(),

@@ -156,6 +156,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
     Setting(
+        "limits.max_depth",
+        int,
+        32,
+        "Most folders a path of an agent repo may be nested in; listing a tree stops past "
+        "this depth, and past limits.max_files files.",
+    ),
+    Setting(
         "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
     ),
     Setting(
@@ -165,6 +172,26 @@ SETTINGS: tuple[Setting, ...] = (
         "Most unread messages an inbox holds; a send to a full inbox is refused.",
     ),
     Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
+    Setting(
+        "web.max_diff_files",
+        int,
+        100,
+        "Files an approval page shows with their lines; later ones are listed collapsed "
+        "(`hivectl show ID -- PATH` shows any one in full).",
+    ),
+    Setting(
+        "web.max_diff_lines",
+        int,
+        2000,
+        "Changed lines of one file an approval page shows; a file with more is summarised.",
+    ),
+    Setting(
+        "web.max_page_bytes",
+        int,
+        2_000_000,
+        "About how many bytes of diff an approval page holds: files past it are listed "
+        "collapsed, and past that only counted.",
+    ),
     Setting(
         "telemetry.raw_retention",
         Duration,

@@ -1,7 +1,8 @@
-"""Validation of a pinned proposal: its tree's paths and sizes, and its agent.toml."""
+"""Validation of a pinned proposal: its tree's paths, depth and sizes, and its agent.toml."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -26,6 +27,25 @@ class TreeEntry:
     size: int
 
 
+class TreeCut(Enum):
+    """Why the walk of a tree stopped before its end: a limit was passed."""
+
+    DEPTH = "depth"
+    FILES = "files"
+
+
+@dataclass(frozen=True)
+class TreeListing:
+    """A commit's non-tree entries in path order, as far as the walk went; `cut` says why it
+    stopped early, if it did."""
+
+    entries: tuple[TreeEntry, ...]
+    cut: TreeCut | None = None
+
+
+DEFAULT_MAX_DEPTH = 32
+
+
 @dataclass(frozen=True)
 class Limits:
     """Size limits from hive.toml's [limits]."""
@@ -33,9 +53,14 @@ class Limits:
     max_file_bytes: int
     max_tree_bytes: int
     max_files: int
+    max_depth: int = DEFAULT_MAX_DEPTH
 
 
 FORBIDDEN_COMPONENTS = frozenset({b"", b".", b".."})
+# What a filesystem takes (NAME_MAX), and a path that stays well under PATH_MAX wherever the
+# tree is written: past either, writing the tree fails, so the commit could never run.
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 1024
 
 
 def _path_problem(path: bytes) -> str | None:
@@ -50,6 +75,10 @@ def _path_problem(path: bytes) -> str | None:
         return "path with a control character"
     if b"\\" in path:
         return "path with a backslash"
+    if any(len(part) > MAX_NAME_BYTES for part in parts):
+        return f"a file or folder name over {MAX_NAME_BYTES} bytes"
+    if len(path) > MAX_PATH_BYTES:
+        return f"path over {MAX_PATH_BYTES} bytes"
     return None
 
 
@@ -58,8 +87,58 @@ def shown_path(path: bytes) -> str:
     return path.decode("utf-8", errors="replace")
 
 
-def validate_tree(entries: list[TreeEntry], limits: Limits) -> list[Problem]:
-    """Every path safe, no symlink or submodule, sizes within the limits."""
+def _clashes(entries: Sequence[TreeEntry]) -> list[Problem]:
+    """A path listed twice, or a file that is also a folder of another path (a hand-made
+    tree can hold both): either would make writing the tree fail."""
+    problems: list[Problem] = []
+    seen: set[bytes] = set()
+    for entry in entries:
+        if entry.path in seen:
+            problems.append(Problem(shown_path(entry.path), None, None, "path listed twice"))
+        seen.add(entry.path)
+    both: set[bytes] = set()
+    for entry in entries:
+        parts = entry.path.split(b"/")
+        folders = (b"/".join(parts[:end]) for end in range(1, len(parts)))
+        both.update(folder for folder in folders if folder in seen)
+    problems += [
+        Problem(shown_path(path), None, None, "path is both a file and a folder")
+        for path in sorted(both)
+    ]
+    return problems
+
+
+def _shape(entries: Sequence[TreeEntry], limits: Limits, cut: TreeCut | None) -> list[Problem]:
+    """Depth and file count, each naming the setting that limits it."""
+    problems: list[Problem] = []
+    deepest = max((entry.path.count(b"/") for entry in entries), default=0)
+    if cut is TreeCut.DEPTH or deepest > limits.max_depth:
+        problems.append(
+            Problem(
+                "/",
+                None,
+                None,
+                f"folders nested more than {limits.max_depth} deep; "
+                f"the limit is limits.max_depth = {limits.max_depth}",
+            )
+        )
+    if cut is TreeCut.FILES:
+        count = f"more than {limits.max_files} files or folders"
+    elif len(entries) > limits.max_files:
+        count = f"{len(entries)} files"
+    else:
+        return problems
+    problems.append(
+        Problem("/", None, None, f"{count}; the limit is limits.max_files = {limits.max_files}")
+    )
+    return problems
+
+
+def validate_tree(
+    entries: Sequence[TreeEntry], limits: Limits, cut: TreeCut | None = None
+) -> list[Problem]:
+    """Every path safe and written once, no symlink or submodule, depth, count and sizes within
+    the limits; `cut`: the listing stopped at a limit (`TreeListing.cut`)."""
     problems: list[Problem] = []
     total = 0
     for entry in entries:
@@ -81,10 +160,8 @@ def validate_tree(entries: list[TreeEntry], limits: Limits) -> list[Problem]:
                 )
             )
         total += entry.size
-    if len(entries) > limits.max_files:
-        problems.append(
-            Problem("/", None, None, f"{len(entries)} files; the limit is {limits.max_files}")
-        )
+    problems += _clashes(entries)
+    problems += _shape(entries, limits, cut)
     if total > limits.max_tree_bytes:
         problems.append(
             Problem("/", None, None, f"tree is {total} bytes; the limit is {limits.max_tree_bytes}")
@@ -93,10 +170,13 @@ def validate_tree(entries: list[TreeEntry], limits: Limits) -> list[Problem]:
 
 
 def validate_proposal(
-    entries: list[TreeEntry], spec_text: bytes | None, limits: Limits
+    entries: Sequence[TreeEntry],
+    spec_text: bytes | None,
+    limits: Limits,
+    cut: TreeCut | None = None,
 ) -> tuple[AgentSpec | None, list[Problem]]:
     """The whole check run at submission: tree first, then agent.toml."""
-    problems = validate_tree(entries, limits)
+    problems = validate_tree(entries, limits, cut)
     if spec_text is None:
         return None, [*problems, Problem(SPEC_FILE, None, None, "missing: every agent needs one")]
     try:

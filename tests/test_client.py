@@ -172,6 +172,18 @@ async def test_a_diff_comes_back_as_the_text_the_controller_rendered(
     assert fake.seen == [("GET", "/api/approvals/7/diff?base=previous&format=stat", None)]
 
 
+async def test_one_file_of_a_diff_is_asked_for_by_its_path(fake: FakeController) -> None:
+    fake.text = "diff a/x b/x (modified)\n"
+    await asyncio.to_thread(fake.client().diff, 7, "deployed", "patch", "tools/a b&c.sh")
+    assert fake.seen == [
+        (
+            "GET",
+            "/api/approvals/7/diff?base=deployed&format=patch&path=tools%2Fa+b%26c.sh",
+            None,
+        )
+    ]
+
+
 def test_path_parts_are_quoted_whole() -> None:
     assert api_path("agents", "a/b?c#d e", "model") == "/api/agents/a%2Fb%3Fc%23d%20e/model"
     assert api_path("approvals", 12) == "/api/approvals/12"

@@ -154,6 +154,33 @@ def test_show_against_each_base(served: ServedHive) -> None:
     assert "yesterday" in bad
 
 
+def test_show_with_a_path_prints_that_one_files_diff(served: ServedHive) -> None:
+    served.deploy("worker")
+    repo = served.proposed("worker")
+    (repo / "prompt.md").write_text("A new plan.\n")
+    (repo / "notes.txt").write_text("one\ntwo\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "plan and notes")
+    pending = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    number = str(pending["id"])
+    shown = served.cli("show", number, "--", "notes.txt")
+    assert shown.returncode == 0, shown.stderr
+    diff = shown.stdout[shown.stdout.index("diff /dev/null") :]
+    assert diff.splitlines() == [
+        "diff /dev/null b/notes.txt (added)",
+        "--- /dev/null",
+        "+++ b/notes.txt",
+        "@@ -0,0 +1,2 @@",
+        "+one",
+        "+two",
+    ]
+    assert "prompt.md" not in shown.stdout
+    both = served.cli("show", number, "--stat", "--", "prompt.md", "notes.txt")
+    assert both.returncode == 0 and "prompt.md" in both.stdout and "notes.txt" in both.stdout
+    missing = one_line_error(served.cli("show", number, "--", "no/such/file"))
+    assert "no/such/file" in missing
+
+
 def test_decisions_refuse_bad_input(served: ServedHive) -> None:
     served.deploy("worker")
     repo = served.proposed("worker")

@@ -24,6 +24,7 @@ from gitops_hive.validation import EntryKind, Limits, validate_tree
 from tests.repo_factory import FIXTURES, GIT_ENV, commit_step, git, make_repo
 
 BUDGET = 10 * 1024 * 1024
+ROOMY = Limits(max_file_bytes=10_000_000, max_tree_bytes=100_000_000, max_files=10_000)
 WORKER = FIXTURES / "worker"
 
 
@@ -70,7 +71,7 @@ def ls_tree(repo: Path, sha: str) -> dict[bytes, tuple[str, int]]:
 
 def snapshot(applied: Path, sha: str, base: str | None) -> dict[str, Any]:
     """Everything the controller reads of a pinned commit."""
-    entries = repos.list_tree(applied, sha)
+    entries = repos.list_tree(applied, sha, ROOMY).entries
     return {
         "entries": entries,
         "blobs": {e.path: repos.read_blob(applied, sha, e.path.decode()) for e in entries},
@@ -232,7 +233,7 @@ def test_copy_commit_brings_the_commit_and_its_history(
     assert not repos.is_ancestor(applied, shas[1], shas[0])
     assert repos.is_ancestor(applied, shas[1], shas[1])
     # What the controller lists is exactly what git itself lists for the commit.
-    listed = {e.path: e for e in repos.list_tree(applied, shas[1])}
+    listed = {e.path: e for e in repos.list_tree(applied, shas[1], ROOMY).entries}
     oracle = ls_tree(work, shas[1])
     assert set(listed) == set(oracle) == {b"agent.toml", b"prompt.md", b"tools/search.sh"}
     for path, (mode, size) in oracle.items():
@@ -434,9 +435,9 @@ def test_hostile_config_and_hooks_in_proposed_run_nothing(
     pin(work, applied, head)
     diff = repos.diff_commits(applied, shas[-1], head)
     repos.diff_commits(applied, None, head)
-    repos.list_tree(applied, head)
+    repos.list_tree(applied, head, ROOMY)
     tree = tmp_path / "run" / "trees" / head
-    repos.materialize(applied, head, tree)
+    repos.materialize(applied, head, tree, ROOMY)
     repos.set_ref(applied, repos.MAIN, head, "hive: deploy #1")
     repos.commit_with_tree(applied, head, head, "rollback")
 
@@ -675,7 +676,7 @@ def test_list_tree_reports_kinds_and_validation_flags_them(
     work, _ = worker
     head = special_commit(work)
     pin(work, applied, head)  # the submodule's commit is not ours to copy
-    entries = {e.path: e for e in repos.list_tree(applied, head)}
+    entries = {e.path: e for e in repos.list_tree(applied, head, ROOMY).entries}
     assert set(entries) == set(ls_tree(work, head))
     assert entries[b"link.md"].kind is EntryKind.SYMLINK
     assert entries[b"link.md"].size == len("prompt.md")
@@ -703,7 +704,7 @@ def test_materialize_writes_regular_files_only(
     pin(work, applied, head)
     trees = tmp_path / "run" / "trees"
     dest = trees / head
-    repos.materialize(applied, head, dest)
+    repos.materialize(applied, head, dest, ROOMY)
     written = sorted(os.fsencode(p.relative_to(dest)) for p in dest.rglob("*") if not p.is_dir())
     assert written == sorted(
         path for path, (mode, _) in ls_tree(work, head).items() if mode in ("100644", "100755")
@@ -719,7 +720,7 @@ def test_materialize_writes_regular_files_only(
     assert os.listdir(trees) == [head]  # no staging folder left behind
 
     (dest / "agent.toml").write_text("changed by hand")
-    repos.materialize(applied, head, dest)  # already there: left alone
+    repos.materialize(applied, head, dest, ROOMY)  # already there: left alone
     assert (dest / "agent.toml").read_text() == "changed by hand"
 
 
@@ -735,13 +736,13 @@ def test_materialize_refuses_a_tree_entry_that_climbs_out(
     tree = git(work, "hash-object", "-t", "tree", "--literally", "-w", str(tree_file))
     head = git(work, "commit-tree", tree, "-m", "climb out")
     pin(work, applied, head)
-    entries = repos.list_tree(applied, head)
+    entries = repos.list_tree(applied, head, ROOMY).entries
     assert [e.path for e in entries] == [b"../escaped", b"ok.txt"]
     limits = Limits(max_file_bytes=10_000, max_tree_bytes=100_000, max_files=100)
     assert [p.file for p in validate_tree(entries, limits)] == ["../escaped"]
     trees = tmp_path / "run" / "trees"
     with pytest.raises(HiveError, match="unsafe path"):
-        repos.materialize(applied, head, trees / head)
+        repos.materialize(applied, head, trees / head, ROOMY)
     assert os.listdir(trees) == []
     assert not (trees / "escaped").exists() and not (tmp_path / "run" / "escaped").exists()
 

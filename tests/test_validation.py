@@ -8,6 +8,7 @@ from gitops_hive.spec import SPEC_FILE, Problem
 from gitops_hive.validation import (
     EntryKind,
     Limits,
+    TreeCut,
     TreeEntry,
     shown_path,
     validate_proposal,
@@ -68,6 +69,8 @@ def test_ordinary_paths_pass(path: bytes) -> None:
         (b"a\x1bb", "control character"),
         (b"a\x7fb", "control character"),
         (b"tools\\..\\..\\evil", "backslash"),
+        (b"n" * 256, "name over 255 bytes"),
+        (b"/".join([b"d" * 60] * 20), "path over 1024 bytes"),
     ],
 )
 def test_unsafe_paths_are_flagged_with_the_reason(path: bytes, reason: str) -> None:
@@ -130,7 +133,40 @@ def test_the_file_count_limit() -> None:
     three = [entry(f"f{i}".encode(), 1) for i in range(3)]
     assert validate_tree(three, limits) == []
     problems = validate_tree([*three, entry(b"f3", 1)], limits)
-    assert [(p.file, p.message) for p in problems] == [("/", "4 files; the limit is 3")]
+    assert [(p.file, p.message) for p in problems] == [
+        ("/", "4 files; the limit is limits.max_files = 3")
+    ]
+
+
+def test_depth_is_limited_and_the_reason_names_the_setting() -> None:
+    at_limit = b"d/" * 32 + b"f"
+    assert validate_tree([entry(at_limit)], ROOMY) == []
+    problems = validate_tree([entry(b"d/" + at_limit)], ROOMY)
+    assert [(p.file, p.message) for p in problems] == [
+        ("/", "folders nested more than 32 deep; the limit is limits.max_depth = 32")
+    ]
+
+
+def test_a_listing_cut_short_at_a_limit_is_refused_with_that_limit() -> None:
+    limits = Limits(max_file_bytes=100, max_tree_bytes=10_000, max_files=3, max_depth=4)
+    few = [entry(b"a")]
+    deep = validate_tree(few, limits, TreeCut.DEPTH)
+    assert [p.message for p in deep] == [
+        "folders nested more than 4 deep; the limit is limits.max_depth = 4"
+    ]
+    wide = validate_tree(few, limits, TreeCut.FILES)
+    assert [p.message for p in wide] == [
+        "more than 3 files or folders; the limit is limits.max_files = 3"
+    ]
+
+
+def test_a_path_listed_twice_or_both_file_and_folder_is_refused() -> None:
+    # A hand-made tree can hold both; writing it would fail when the agent is built.
+    problems = validate_tree([entry(b"a"), entry(b"a"), entry(b"b"), entry(b"b/c")], ROOMY)
+    assert sorted((p.file, p.message) for p in problems) == [
+        ("a", "path listed twice"),
+        ("b", "path is both a file and a folder"),
+    ]
 
 
 def test_undecodable_paths_are_shown_with_replacement_characters() -> None:

@@ -193,11 +193,15 @@ async def test_script_in_a_diff_and_a_message_renders_as_text(dash: Dash) -> Non
 
 
 async def test_a_huge_diff_is_truncated_with_a_note(dash: Dash) -> None:
-    files = {f"big{i}.txt": b"".join(b"line %d\n" % n for n in range(2900)) for i in range(8)}
+    files = {f"big{i:02d}.txt": b"".join(b"line %d\n" % n for n in range(1900)) for i in range(12)}
     approval = await dash.proposal("worker", files)
     html = await dash.page(f"/approvals/{approval}")
     assert 'id="truncated"' in html and "truncated" in html
-    assert len(html) < 30_000_000
+    assert (
+        'id="collapsed-note"' in html and f"hivectl show {approval} --base deployed -- PATH" in html
+    )
+    assert "big11.txt" in html  # listed, though its lines are not shown
+    assert len(html) < 3_000_000
 
 
 async def test_binary_and_oversized_files_are_summarised(dash: Dash) -> None:

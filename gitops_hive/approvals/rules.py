@@ -47,6 +47,13 @@ def check_approvable(approval: Approval, sha: str, deployed: str | None) -> None
         )
 
 
+def base_moved(approval: Approval, deployed: str | None) -> bool:
+    """Whether the deployed commit is no longer the one the approval was reviewed against
+    (nor its head, where a build stopped after moving main leaves it): building it now would
+    replace what was deployed since, unreviewed against it."""
+    return deployed not in (approval.base, approval.head)
+
+
 def check_deny_reason(reason: str | None) -> str:
     cleaned = (reason or "").strip()
     if not cleaned:

@@ -28,9 +28,9 @@ async def validate_pinned(
     """Validate a commit already pinned in applied.git; with `models`, its agent.toml's
     model must be one of them (a submission; a restart runs what was approved)."""
     applied = ctx.layout.agent(name).applied
-    entries = await blocking(repos.list_tree, applied, sha)
+    listing = await blocking(repos.list_tree, applied, sha, ctx.limits)
     spec_text = await blocking(repos.read_blob, applied, sha, "agent.toml")
-    spec, problems = validate_proposal(entries, spec_text, ctx.limits)
+    spec, problems = validate_proposal(listing.entries, spec_text, ctx.limits, listing.cut)
     if spec is not None and spec_text is not None and models is not None:
         unknown = model_problem(spec_text.decode("utf-8"), spec, models)
         if unknown is not None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from gitops_hive import repos
 from gitops_hive.agents import get_approval, require_agent
@@ -11,7 +12,7 @@ from gitops_hive.approvals.changes import spec_changes, spec_risks
 from gitops_hive.approvals.denied import carried_denials
 from gitops_hive.approvals.risks import network_review, network_warnings
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.diffs import ProposalDiff
+from gitops_hive.diffs import DiffCaps, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.overrides.effective import model_change
 from gitops_hive.records import ApprovalStatus
@@ -20,6 +21,11 @@ from gitops_hive.store import queries
 
 BASES = ("deployed", "approved", "previous")
 MAX_COMMITS_SHOWN = 200  # past this the review says how many more there are
+# page: the dashboard's (web.* caps); patch: hivectl show and the API, every line of every
+# file a valid proposal can change; stat: the same files, without their lines.
+DiffView = Literal["page", "patch", "stat"]
+MAX_PATHS = 100
+MAX_PATH_CHARS = 4096
 
 
 async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
@@ -96,8 +102,70 @@ async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | N
     return found.head
 
 
-async def diff_view(ctx: HiveContext, approval_id: int, base: str = "deployed") -> ProposalDiff:
+def diff_caps(ctx: HiveContext, view: DiffView) -> DiffCaps:
+    """How much of a diff each view produces. Every view lists (and reads) all a valid
+    proposal can change, its old tree and its new; a larger one is cut there."""
+    limits = ctx.limits
+    listed, read = 2 * limits.max_files, 2 * limits.max_tree_bytes
+    if view == "page":
+        return DiffCaps(
+            full_files=ctx.config["web.max_diff_files"],
+            file_lines=ctx.config["web.max_diff_lines"],
+            file_bytes=repos.MAX_DIFF_FILE_BYTES,
+            total_lines=repos.MAX_DIFF_TOTAL_LINES,
+            shown_bytes=ctx.config["web.max_page_bytes"],
+            read_bytes=read,
+            listed=listed,
+        )
+    return DiffCaps(
+        full_files=0 if view == "stat" else listed,
+        file_lines=repos.MAX_DIFF_FILE_LINES,
+        file_bytes=repos.MAX_DIFF_FILE_BYTES,
+        total_lines=repos.MAX_DIFF_TOTAL_LINES,
+        shown_bytes=limits.max_tree_bytes,
+        read_bytes=read,
+        listed=listed,
+    )
+
+
+def path_caps(ctx: HiveContext, count: int) -> DiffCaps:
+    """Files asked for by path are shown in full, whatever their lines, up to the size a
+    valid file may have."""
+    return DiffCaps(
+        full_files=count,
+        file_lines=repos.UNCAPPED,
+        file_bytes=max(repos.MAX_DIFF_FILE_BYTES, ctx.limits.max_file_bytes),
+        total_lines=repos.UNCAPPED,
+        shown_bytes=repos.UNCAPPED,
+        read_bytes=repos.UNCAPPED,
+        listed=repos.UNCAPPED,
+    )
+
+
+def _check_paths(paths: Sequence[str]) -> tuple[str, ...]:
+    if len(paths) > MAX_PATHS:
+        raise HiveError(f"{len(paths)} paths asked for; at most {MAX_PATHS} at a time")
+    for path in paths:
+        if not path or len(path) > MAX_PATH_CHARS or "\0" in path:
+            raise HiveError("a path must be 1 to 4096 characters, without NUL")
+    return tuple(paths)
+
+
+async def diff_view(
+    ctx: HiveContext,
+    approval_id: int,
+    base: str = "deployed",
+    view: DiffView = "patch",
+    paths: Sequence[str] = (),
+) -> ProposalDiff:
+    """The approval's diff against `base`, as much as `view` shows; with `paths`, those
+    files alone, in full."""
     approval = await get_approval(ctx, approval_id)
     base_sha = await resolve_base(ctx, approval_id, base)
     applied = ctx.layout.agent(approval.agent).applied
-    return await blocking(repos.diff_commits, applied, base_sha, approval.head)
+    if paths:
+        wanted = _check_paths(paths)
+        caps = path_caps(ctx, len(wanted))
+        return await blocking(repos.diff_paths, applied, base_sha, approval.head, wanted, caps)
+    caps = diff_caps(ctx, view)
+    return await blocking(repos.diff_commits, applied, base_sha, approval.head, caps)

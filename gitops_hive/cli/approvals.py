@@ -8,7 +8,7 @@ from typing import Any, get_args
 import click
 
 from gitops_hive.cli.common import client_of, echo, print_json, short, table, when
-from gitops_hive.client import DiffBase
+from gitops_hive.client import DiffBase, DiffFormat
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 
@@ -143,9 +143,18 @@ def echo_commits(approval: dict[str, Any]) -> None:
 )
 @click.option("--stat", is_flag=True, help="Only list the files changed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the approval as JSON (no diff).")
+@click.argument("paths", nargs=-1, metavar="[-- PATH...]")
 @click.pass_context
-def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool, as_json: bool) -> None:
-    """Show an approval, its commits and its diff against a base."""
+def show(
+    ctx: click.Context,
+    approval_id: str,
+    base: DiffBase,
+    stat: bool,
+    as_json: bool,
+    paths: tuple[str, ...],
+) -> None:
+    """Show an approval, its commits, what changes and its diff against a base; with
+    `-- PATH...`, only those files' diffs, in full, however large the proposal."""
     number = _approval_arg(approval_id)
     client = client_of(ctx)
     approval = client.approval(number)
@@ -187,7 +196,11 @@ def show(ctx: click.Context, approval_id: str, base: DiffBase, stat: bool, as_js
     if approval.get("log"):
         echo("build log:\n" + approval["log"])
     echo("")
-    echo(client.diff(number, base, "stat" if stat else "patch"), nl=False)
+    fmt: DiffFormat = "stat" if stat else "patch"
+    for path in paths:
+        echo(client.diff(number, base, fmt, file=path), nl=False)
+    if not paths:
+        echo(client.diff(number, base, fmt), nl=False)
 
 
 @click.command()

@@ -66,7 +66,7 @@ async def start_commit(
             f"commit {sha} is not valid: {problems[0]}", log="\n".join(str(p) for p in problems)
         )
     agent = ctx.layout.agent(agent_name)
-    await blocking(repos.materialize, agent.applied, sha, agent.tree(sha))
+    await blocking(repos.materialize, agent.applied, sha, agent.tree(sha), ctx.limits)
     environment = AgentEnvironment(
         agent=agent_name,
         commit=sha,

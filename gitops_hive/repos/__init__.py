@@ -17,11 +17,14 @@ from gitops_hive.repos.commits import (
 )
 from gitops_hive.repos.copying import copy_commit
 from gitops_hive.repos.diffing import (
+    DEFAULT_CAPS,
     MAX_DIFF_FILE_BYTES,
     MAX_DIFF_FILE_LINES,
     MAX_DIFF_TOTAL_LINES,
     TRUNCATED_NOTE,
+    UNCAPPED,
     diff_commits,
+    diff_paths,
 )
 from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN
 from gitops_hive.repos.opening import (
@@ -47,12 +50,14 @@ from gitops_hive.repos.refs import (
 from gitops_hive.repos.trees import list_tree, materialize, read_blob
 
 __all__ = [
+    "DEFAULT_CAPS",
     "HIVE_SIGNATURE",
     "MAIN",
     "MAX_DIFF_FILE_BYTES",
     "MAX_DIFF_FILE_LINES",
     "MAX_DIFF_TOTAL_LINES",
     "TRUNCATED_NOTE",
+    "UNCAPPED",
     "commit_exists",
     "commit_summary",
     "commit_with_tree",
@@ -60,6 +65,7 @@ __all__ = [
     "denied_ref",
     "deployed_ref",
     "diff_commits",
+    "diff_paths",
     "failed_ref",
     "get_ref",
     "init_applied",

@@ -14,7 +14,7 @@ from gitops_hive.errors import HiveError
 from gitops_hive.repos.failures import translated
 from gitops_hive.repos.objects import blob_data, peel_tree
 from gitops_hive.repos.opening import open_applied
-from gitops_hive.validation import EntryKind, TreeEntry
+from gitops_hive.validation import EntryKind, Limits, TreeCut, TreeEntry, TreeListing
 
 KINDS = {
     FileMode.LINK: EntryKind.SYMLINK,
@@ -24,22 +24,36 @@ KINDS = {
 
 
 @translated("list a commit's files")
-def list_tree(repo_path: Path, sha: str) -> list[TreeEntry]:
-    """Every non-tree entry of a commit's tree with its kind and size."""
+def list_tree(repo_path: Path, sha: str, limits: Limits) -> TreeListing:
+    """A commit's non-tree entries with kinds and sizes, in path order. The walk stops past
+    `limits.max_files` files (or folders) or `limits.max_depth` nested folders, so a tree
+    thousands deep or wide costs no more than one at the limits."""
     repo = open_applied(repo_path)
     entries: list[TreeEntry] = []
-    stack: list[tuple[bytes, pygit2.Tree]] = [(b"", peel_tree(repo, sha))]
-    while stack:
-        prefix, tree = stack.pop()
+    folders = 0
+    cut: TreeCut | None = None
+    stack: list[tuple[bytes, int, pygit2.Tree]] = [(b"", 0, peel_tree(repo, sha))]
+    while stack and cut is None:
+        prefix, depth, tree = stack.pop()
         for entry in tree:
             path = prefix + (entry.raw_name or b"")
             if entry.filemode == FileMode.TREE:
-                stack.append((path + b"/", peel_tree(repo, entry.id)))
-                continue
+                folders += 1
+                if depth >= limits.max_depth:
+                    cut = TreeCut.DEPTH
+                elif folders > limits.max_files:
+                    cut = TreeCut.FILES
+                else:
+                    stack.append((path + b"/", depth + 1, peel_tree(repo, entry.id)))
+                    continue
+                break
             kind = KINDS.get(entry.filemode, EntryKind.FILE)
             size = 0 if kind is EntryKind.SUBMODULE else len(blob_data(repo, entry.id))
             entries.append(TreeEntry(path, kind, size))
-    return sorted(entries, key=lambda e: e.path)
+            if len(entries) > limits.max_files:
+                cut = TreeCut.FILES
+                break
+    return TreeListing(tuple(sorted(entries, key=lambda e: e.path)), cut)
 
 
 @translated("read a file of a commit")
@@ -57,16 +71,19 @@ def read_blob(repo_path: Path, sha: str, path: str) -> bytes | None:
 
 
 @translated("write a commit's files", "check the commit's tree (git fsck) and the disk")
-def materialize(repo_path: Path, sha: str, dest: Path) -> None:
+def materialize(repo_path: Path, sha: str, dest: Path, limits: Limits) -> None:
     """Write a validated commit's regular files under dest (atomically; never a link)."""
     if dest.exists():
         return
     repo = open_applied(repo_path)
+    listing = list_tree(repo_path, sha, limits)
+    if listing.cut is not None:
+        raise HiveError(f"commit {sha} is past the tree limits ({listing.cut.value}): not written")
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
         staging.chmod(0o755)  # read-only to the agent, whichever uid it runs as
-        for entry in list_tree(repo_path, sha):
+        for entry in listing.entries:
             if entry.kind not in (EntryKind.FILE, EntryKind.EXECUTABLE):
                 continue
             rel = entry.path.decode("utf-8", errors="surrogateescape")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import pwd
 import time
@@ -100,19 +101,29 @@ async def get_approval(request: web.Request) -> web.Response:
 
 
 async def approval_diff(request: web.Request) -> web.Response:
+    """?format=json|patch|stat, ?base=..., and ?path=P (repeatable): those files alone, in
+    full. Without paths, as much as a valid proposal can change is listed; the rest counted."""
     approval_id = _approval_id(request)
-    diff = await _hive(request).diff(approval_id, request.query.get("base", "deployed"))
     fmt = request.query.get("format", "json")
-    if fmt == "patch":
-        return web.Response(text=render_patch(diff), content_type="text/plain")
-    if fmt == "stat":
-        return web.Response(text=render_stat(diff), content_type="text/plain")
+    stat = fmt == "stat" or request.query.get("stat") is not None
+    diff = await _hive(request).diff(
+        approval_id,
+        request.query.get("base", "deployed"),
+        "stat" if stat else "patch",
+        request.query.getall("path", []),
+    )
+    if fmt in ("patch", "stat"):
+        render = render_stat if fmt == "stat" else render_patch
+        text = await asyncio.to_thread(render, diff, approval_id)  # up to thousands of files
+        return web.Response(text=text, content_type="text/plain")
     return json_reply(
         {
             "base": diff.base,
             "head": diff.head,
             "truncated": diff.truncated,
-            "files": [f.to_json(with_hunks=request.query.get("stat") is None) for f in diff.files],
+            "changed_files": diff.changed_files,
+            "unlisted": diff.unlisted,
+            "files": [f.to_json(with_hunks=not stat) for f in diff.files],
         }
     )
 

@@ -13,7 +13,8 @@ from gitops_hive.errors import HiveError
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.web.control_api import HIVE_KEY
-from gitops_hive.web.render import diff_views, pygments_css
+from gitops_hive.web.render import pygments_css
+from gitops_hive.web.render_pool import RENDER_POOL
 from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
 
 WEB_OPERATOR = "operator (web)"
@@ -53,13 +54,15 @@ async def approval_page(request: web.Request) -> web.Response:
     base = request.query.get("base", "deployed")
     view = "split" if request.query.get("view") == "split" else "unified"
     approval = await hive.approval(approval_id)
-    diff = None
+    pool = request.app[RENDER_POOL]
+    page = None
     base_error = None
     try:
-        diff = await hive.diff(approval_id, base)
+        key = (await hive.diff_base(approval_id, base), approval["head"], "page")
+        page = await pool.page(key, lambda: hive.diff(approval_id, base, "page"))
     except HiveError as exc:
         base_error = exc.message
-    files = diff_views(diff) if diff else []
+    diff = page.diff if page else None
     context = {
         **_common(request),
         "a": approval,
@@ -67,13 +70,16 @@ async def approval_page(request: web.Request) -> web.Response:
         "bases": BASES,
         "view": view,
         "diff": diff,
-        "files": files,
+        "page": page,
         "base_error": base_error,
-        "warnings": [w for f in files for w in f.warnings],
+        "warnings": page.warnings if page else [],
         "decidable": approval["status"] == ApprovalStatus.PENDING.value and approval["valid"],
     }
-    template = "_approval_body.html" if request.query.get("fragment") else "approval.html"
-    return aiohttp_jinja2.render_template(template, request, context)
+    name = "_approval_body.html" if request.query.get("fragment") else "approval.html"
+    # A page of a large diff is a large template to fill: that too runs off the loop.
+    template = aiohttp_jinja2.get_env(request.app).get_template(name)
+    html = await pool.run(template.render, context)
+    return web.Response(text=html, content_type="text/html")
 
 
 async def _form(request: web.Request) -> dict[str, str]:

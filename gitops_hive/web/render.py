@@ -1,10 +1,11 @@
-"""A proposal's diff as rows for the templates: highlighted, numbered, hidden characters shown."""
+"""A proposal's diff as rows for the templates: highlighted, numbered, hidden characters shown,
+and no more of it than the page holds."""
 
 from __future__ import annotations
 
+import sys
 import unicodedata
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from markupsafe import Markup, escape
@@ -146,24 +147,67 @@ def file_view(file: FileDiff, index: int) -> FileView:
     return view
 
 
-_RENDERED: OrderedDict[tuple[str | None, str], list[FileView]] = OrderedDict()
-RENDER_CACHE_SIZE = 8
+ROW_BYTES = 100  # a table row's markup around its cells
+LISTED_ROW_BYTES = 250  # a collapsed file's row around its path and reason
+PAGE_FULL_NOTE = "not shown: the page is full (web.max_page_bytes)"
 
 
-def diff_views(diff: ProposalDiff) -> list[FileView]:
-    """The highlighted rows of every file; kept for the last few (base, head) pairs.
+@dataclass(frozen=True)
+class PageDiff:
+    """What the approval page shows of a diff: files with their rows, then files listed by
+    path, status and counts only, then how many more changed files it leaves out."""
 
-    Pinned commits never change, so a diff between two shas renders the same every time.
-    """
-    key = (diff.base, diff.head)
-    views = _RENDERED.get(key)
-    if views is None:
-        views = [file_view(f, i) for i, f in enumerate(diff.files)]
-        _RENDERED[key] = views
-        while len(_RENDERED) > RENDER_CACHE_SIZE:
-            _RENDERED.popitem(last=False)
-    _RENDERED.move_to_end(key)
-    return views
+    diff: ProposalDiff
+    shown: tuple[FileView, ...]
+    collapsed: tuple[FileDiff, ...]
+    unlisted: int
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for view in self.shown for w in view.warnings]
+
+
+def _weight(view: FileView) -> int:
+    """About how many bytes the larger of the file's two layouts takes on the page."""
+    unified = sum(len(row.html) + len(row.header or "") + ROW_BYTES for row in view.unified)
+    split = sum(
+        ROW_BYTES
+        + (len(row) if isinstance(row, str) else sum(len(c.html) for c in row if c is not None))
+        for row in view.split
+    )
+    return max(unified, split) + ROW_BYTES + len(view.diff.summary_only or "")
+
+
+def page_views(diff: ProposalDiff) -> PageDiff:
+    """Rows for the files that fit the page's bytes (`diff.caps.shown_bytes`), in path order;
+    after the first that does not, every file is listed collapsed while that fits, and the
+    rest are only counted. CPU-bound: run it off the event loop."""
+    budget = diff.caps.shown_bytes if diff.caps else sys.maxsize
+    shown: list[FileView] = []
+    collapsed: list[FileDiff] = []
+    for index, file in enumerate(diff.files):
+        if not file.collapsed and not collapsed:
+            view = file_view(file, index)
+            weight = _weight(view)
+            if weight <= budget:
+                budget -= weight
+                shown.append(view)
+                continue
+            file = replace(
+                file,
+                summary_only=PAGE_FULL_NOTE,
+                collapsed=True,
+                hunks=(),
+                old_text=None,
+                new_text=None,
+            )
+        cost = LISTED_ROW_BYTES + 2 * len(file.path) + len(file.summary_only or "")
+        if cost > budget:
+            unlisted = len(diff.files) - index + diff.unlisted
+            return PageDiff(diff, tuple(shown), tuple(collapsed), unlisted)
+        budget -= cost
+        collapsed.append(file)
+    return PageDiff(diff, tuple(shown), tuple(collapsed), diff.unlisted)
 
 
 def pygments_css() -> str:
