@@ -22,6 +22,7 @@ from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.control_api import make_control_app
 from gitops_hive.web.jsonhttp import serve_unix_socket
+from gitops_hive.web.log_throttle import FOREIGN_LOGGERS, THROTTLE, throttle_loggers
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("watchfiles").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    throttle_loggers(THROTTLE, *FOREIGN_LOGGERS)  # a peer can make them write at will
 
 
 def _lock_root(layout: HiveLayout) -> int:
@@ -99,6 +101,7 @@ async def run_controller(
     async with contextlib.AsyncExitStack() as stack:
         lock_fd = _lock_root(layout)
         stack.callback(os.close, lock_fd)
+        stack.callback(THROTTLE.flush)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
         repos.place_pack_views(layout.run / "pack-views")

@@ -11,6 +11,7 @@ from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.approvals.manager_requests import submitted
 from gitops_hive.protocol import Route
 from gitops_hive.web.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
+from gitops_hive.web.log_throttle import THROTTLE
 
 log = logging.getLogger(__name__)
 CALLS_KEY = web.AppKey("calls", AgentCalls)
@@ -64,7 +65,12 @@ async def recv(request: web.Request) -> web.StreamResponse:
             await response.write(payload)
             await response.write_eof()
     except ConnectionResetError:
-        log.info("agent %s: recv caller went away; its messages stay unread", calls.name)
+        THROTTLE.log(
+            ("recv gone", calls.name),
+            logging.INFO,
+            "agent %s: recv caller went away; its messages stay unread",
+            calls.name,
+        )
     return response
 
 

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from gitops_hive.errors import ConfigError, HiveError
 from gitops_hive.layout import UNIX_PATH_MAX
+from gitops_hive.web.log_throttle import THROTTLE
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -35,8 +36,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return json_reply({"error": exc.message, "code": exc.code}, status=exc.status)
     except web.HTTPException:
         raise
+    except ConnectionError:
+        # The peer hung up mid-request: nobody reads an answer, and a peer can do it at will.
+        THROTTLE.log(("reset", request.path), logging.INFO, "%s: caller hung up", request.path)
+        return json_reply({"error": "the connection broke", "code": "bad_request"}, status=400)
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        THROTTLE.log(
+            ("unexpected", request.method, request.path),
+            logging.ERROR,
+            "unexpected error on %s %s",
+            request.method,
+            request.path,
+            exc_info=True,
+        )
         return json_reply(
             {"error": "internal error; see the controller's log", "code": "internal"}, status=500
         )
