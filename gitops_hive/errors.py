@@ -68,6 +68,13 @@ class LimitExceeded(HiveError):
     code = "limit_exceeded"
 
 
+class RequestTimeout(HiveError):
+    """A request whose head or body did not arrive within its deadline (a slow peer)."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class RepoUnreadable(HiveError):
     """A git repo that libgit2 cannot read as asked: damaged, truncated or hostile."""
 
@@ -111,6 +118,7 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         ConfigError,
         Forbidden,
         LimitExceeded,
+        RequestTimeout,
         ControllerUnavailable,
         RepoUnreadable,
         RuntimeFailure,

@@ -134,9 +134,19 @@ async def list_pending(request: web.Request) -> web.Response:
     return json_reply(await _manager(request, "list_pending").pending())
 
 
-def make_agent_app(calls: AgentCalls, uid: int) -> web.Application:
+def request_bytes(message_bytes: int) -> int:
+    """The largest request body an agent may send: a message of `message_bytes` with every
+    byte escaped in JSON (six bytes each, at worst), and room for the rest of the call."""
+    return 6 * message_bytes + 65536
+
+
+def make_agent_app(
+    calls: AgentCalls, uid: int, max_request_bytes: int = request_bytes(65536)
+) -> web.Application:
     """The app behind agents/NAME/run/hive/hive.sock, bound to that one agent."""
-    app = web.Application(middlewares=[peer_check, errors_middleware])
+    app = web.Application(
+        middlewares=[peer_check, errors_middleware], client_max_size=max_request_bytes
+    )
     app[CALLS_KEY] = calls
     app[AGENT_UID_KEY] = uid
     app.router.add_get(Route.WHOAMI, whoami)
