@@ -21,6 +21,7 @@ from gitops_hive.watcher import RefWatcher, open_notify_socket
 from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.control_api import make_control_app
+from gitops_hive.web.descriptors import check_open_files
 from gitops_hive.web.jsonhttp import serve_unix_socket
 from gitops_hive.web.limits import ListenerLimits
 from gitops_hive.web.listeners import serve_guarded
@@ -101,12 +102,14 @@ async def run_controller(
     async with contextlib.AsyncExitStack() as stack:
         lock_fd = _lock_root(layout)
         stack.callback(os.close, lock_fd)
+        open_files = check_open_files(config, len(layout.existing_agents()))
         stack.callback(THROTTLE.flush)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
         repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)
         stack.push_async_callback(hive.close)
+        hive.limit_agents(open_files.most_agents)
         sockets = AgentSockets(hive, config)
         stack.push_async_callback(sockets.close)
         stack.callback(hive.release_waiters)
@@ -140,7 +143,14 @@ async def run_controller(
         )
         stack.push_async_callback(runner.cleanup)
         stack.push_async_callback(watching.aclose)
-        log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
+        log.info(
+            "controller ready: root %s, control socket %s, %d agents, open files %d of %d",
+            root,
+            layout.control_socket,
+            open_files.agents,
+            open_files.needed,
+            open_files.limit,
+        )
         print(f"gitops-hive controller running for {root}", flush=True)
         print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)
         if ready is not None:

@@ -75,6 +75,13 @@ class RequestTimeout(HiveError):
     code = "request_timeout"
 
 
+class SystemLimit(HiveError):
+    """The operating system allows the controller fewer open files than the hive needs."""
+
+    status = 503
+    code = "system_limit"
+
+
 class RepoUnreadable(HiveError):
     """A git repo that libgit2 cannot read as asked: damaged, truncated or hostile."""
 
@@ -119,6 +126,7 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         Forbidden,
         LimitExceeded,
         RequestTimeout,
+        SystemLimit,
         ControllerUnavailable,
         RepoUnreadable,
         RuntimeFailure,

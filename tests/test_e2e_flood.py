@@ -7,6 +7,7 @@ import contextlib
 import json
 import resource
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +17,11 @@ from typing import Any
 import pytest
 
 from gitops_hive.client import ControlClient
+from gitops_hive.config import load_config
+from gitops_hive.hive import Hive
+from gitops_hive.layout import HiveLayout
 
-from .conftest import ServedHive, make_root, serving
+from .conftest import HIVECTL, ServedHive, limit_open_files, make_root, serving
 
 pytestmark = pytest.mark.e2e
 FLOOD = 2000  # connections; 20,000 did it in the wild, this is enough under a 512 limit
@@ -235,3 +239,60 @@ def test_slow_peers_are_cut_off_on_every_socket_and_answers_still_take_their_tim
         seen = b""
         while b"late" not in seen:
             seen += events.recv(65536)
+
+
+def draft_many(root: Path, count: int) -> None:
+    """`count` drafts, made in-process (a hivectl call each would take minutes)."""
+    import asyncio
+
+    async def make() -> None:
+        layout = HiveLayout(root)
+        hive = await Hive.open(layout, load_config(layout.config))
+        try:
+            for index in range(count):
+                await hive.draft(f"agent-{index}")
+        finally:
+            await hive.close()
+
+    asyncio.run(make())
+
+
+def test_a_big_hive_starts_under_a_low_soft_limit_and_refuses_a_low_hard_one(
+    tmp_path: Path,
+) -> None:
+    """600 agents: under a hard limit of 1,024 open files `serve` refuses in one line that
+    says what it needs and what to do; with only the soft limit at 512 it raises it and
+    starts."""
+    root = make_root(tmp_path / "hive")
+    draft_many(root, 600)
+    refused = subprocess.run(
+        [*HIVECTL, "--root", str(root), "serve", "--listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=limit_open_files((1024, 1024)),
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr[-2000:]
+    line = refused.stderr.strip()
+    assert "\n" not in line, line
+    assert "600 agents need" in line and "only 1024" in line, line
+    assert "ulimit -n" in line and "LimitNOFILE=" in line, line
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 13000:
+        pytest.skip(f"600 agents need about 12,400 open files; the hard limit is {hard}")
+    with serving(root, open_files=(512, hard)) as hive:
+        assert len(hive.json("agents")) == 600
+
+
+def test_a_draft_past_what_the_open_files_allow_is_refused(tmp_path: Path) -> None:
+    """Under a hard limit of 600 the hive has room for 10 agents: the 11th draft is refused
+    with the reason, before the controller runs out of files for every agent."""
+    with serving(make_root(tmp_path / "hive"), open_files=(600, 600)) as hive:
+        client = ControlClient.of(hive.layout)
+        for index in range(10):
+            client.draft(f"agent-{index}")
+        refused = hive.cli("draft", "one-too-many")
+        assert refused.returncode == 2
+        assert "open-files limit" in refused.stderr and "ulimit -n" in refused.stderr
+        assert ask(hive.layout.control_socket, "GET", "/api/health")[0] == 200
