@@ -176,3 +176,15 @@ async def test_a_flood_of_refusals_is_one_log_line_a_second(
     assert sum(int(line.rsplit("(", 1)[1].split()[0]) for line in lines[1:]) == 199, lines
     for peer in [*idle, *refused]:
         peer.close()
+
+
+async def test_stopping_while_connections_arrive_leaves_no_socket_open(short_dir: Path) -> None:
+    app = web.Application()
+    app.router.add_route("*", "/echo", echo)
+    path = short_dir / "stop.sock"
+    runner = await serve_unix_socket(app, path, LIMITS)
+    peers = [await Peer.open(path) for _ in range(5)]
+    await runner.cleanup()  # warnings are errors here: an unclosed socket would fail the test
+    for peer in peers:
+        assert await peer.closed_after(within=2.0) >= 0
+        peer.close()

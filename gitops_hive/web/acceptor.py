@@ -39,7 +39,8 @@ class Acceptor(asyncio.AbstractServer):
         self._refusal = limits.over_cap()
         self._loop = asyncio.get_running_loop()
         self._serving = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Accepted sockets whose task, which makes them a transport, has not run yet.
+        self._pending: dict[socket.socket, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         """Listen and accept."""
@@ -64,9 +65,7 @@ class Acceptor(asyncio.AbstractServer):
                 self._refuse(conn)
                 continue
             self.open_connections += 1
-            task = self._loop.create_task(self._connect(conn))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._pending[conn] = self._loop.create_task(self._connect(conn))
 
     def _refuse(self, conn: socket.socket) -> None:
         """Answer and close at once, so the backlog never fills and nothing is held."""
@@ -102,6 +101,7 @@ class Acceptor(asyncio.AbstractServer):
             self._loop.add_reader(sock.fileno(), self._accept, sock)
 
     async def _connect(self, conn: socket.socket) -> None:
+        del self._pending[conn]  # from here on the socket is asyncio's, or closed below
         guarded = GuardedConnection(self)
         try:
             await self._loop.connect_accepted_socket(lambda: guarded, sock=conn)
@@ -117,8 +117,10 @@ class Acceptor(asyncio.AbstractServer):
         for sock in self._sockets:
             self._loop.remove_reader(sock.fileno())
             sock.close()
-        for task in self._tasks:
+        for conn, task in self._pending.items():  # tasks that have not run: nobody's socket
             task.cancel()
+            conn.close()
+        self._pending.clear()
 
     async def wait_closed(self) -> None:
         return None
