@@ -23,9 +23,14 @@ class DescriptorBudget:
     """What the hive's open files go to, and the limit they must fit in."""
 
     agents: int
-    per_agent: int  # its socket, its connection cap, its running process
+    connections: int  # an agent's connection cap (limits.agent_connections)
     fixed: int  # the controller, the dashboard's and the control socket's connection caps
     limit: int  # RLIMIT_NOFILE's soft limit, once raised
+
+    @property
+    def per_agent(self) -> int:
+        """Its socket, its connections, and what it holds while it runs."""
+        return 1 + self.connections + RUNNING_AGENT
 
     @property
     def needed(self) -> int:
@@ -39,11 +44,12 @@ class DescriptorBudget:
     def refusal(self) -> str:
         """The one-line reason a hive this size cannot start, and what to do."""
         return (
-            f"{self.agents} agents need {self.needed} open files ({self.per_agent} each: the "
-            "socket, limits.agent_connections connections, the running agent; "
-            f"{self.fixed} for the controller) but the controller may open only {self.limit}: "
-            f"raise the limit (`ulimit -n {self.needed}` before `hivectl serve`, or "
-            f"LimitNOFILE={self.needed} in its systemd unit), or lower limits.agent_connections"
+            f"{self.agents} agents need {self.needed} open files ({self.per_agent} each: its "
+            f"socket, {self.connections} connections (limits.agent_connections) and "
+            f"{RUNNING_AGENT} while it runs; {self.fixed} for the controller) but the "
+            f"controller may open only {self.limit}: raise the limit (`ulimit -n "
+            f"{self.needed}` before `hivectl serve`, or LimitNOFILE={self.needed} in its "
+            "systemd unit), or lower limits.agent_connections"
         )
 
 
@@ -51,7 +57,7 @@ def budget(config: HiveConfig, agents: int, limit: int) -> DescriptorBudget:
     """The budget of a hive of `agents` agents under `limit` open files."""
     return DescriptorBudget(
         agents=agents,
-        per_agent=1 + config["limits.agent_connections"] + RUNNING_AGENT,
+        connections=config["limits.agent_connections"],
         fixed=RESERVED + 2 * config["limits.web_connections"],
         limit=limit,
     )
