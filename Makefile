@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/approve_to_running.py
 	$(BIN)/python benchmarks/crash_to_inbox.py
 	$(BIN)/python benchmarks/recv_wakeup.py
+	$(BIN)/python benchmarks/socket_flood.py
 	$(BIN)/python benchmarks/render_diff.py
 	$(BIN)/python benchmarks/stats.py
 

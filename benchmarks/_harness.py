@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,9 +44,12 @@ def git(repo: Path, *args: str) -> str:
 class BenchHive:
     """A hive root with a `hivectl serve` subprocess and a client on its control socket."""
 
-    def __init__(self, root: Path, edits: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, root: Path, edits: dict[str, str] | None = None, open_files: int | None = None
+    ) -> None:
         self.root = root
         self.edits = edits or {}
+        self.open_files = open_files  # the controller's RLIMIT_NOFILE, soft and hard
         self.layout = HiveLayout(root)
         self.client = ControlClient.of(self.layout)
         self.process: subprocess.Popen[bytes] | None = None
@@ -66,6 +70,7 @@ class BenchHive:
             [*HIVECTL, "--root", str(self.root), "serve", "--listen", "127.0.0.1:0"],
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self._limit_open_files if self.open_files else None,
         )
         for _ in range(400):
             with contextlib.suppress(Exception):
@@ -73,6 +78,9 @@ class BenchHive:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"serve did not start; see {self.root / 'serve.log'}")
+
+    def _limit_open_files(self) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.open_files, self.open_files))
 
     def stop(self) -> None:
         if self.process is not None:
@@ -89,13 +97,16 @@ class BenchHive:
 
 
 @contextlib.contextmanager
-def bench_hive(edits: dict[str, str] | None = None) -> Iterator[BenchHive]:
-    """A throwaway hive under a temp dir (hive.toml text replaced per `edits`), stopped on exit."""
+def bench_hive(
+    edits: dict[str, str] | None = None, open_files: int | None = None
+) -> Iterator[BenchHive]:
+    """A throwaway hive under a temp dir (hive.toml text replaced per `edits`, the controller
+    under `open_files` if given), stopped on exit."""
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
         home = Path(tmp) / "home"
         home.mkdir()
         os.environ["HOME"] = str(home)
-        hive = BenchHive(Path(tmp) / "hive", edits)
+        hive = BenchHive(Path(tmp) / "hive", edits, open_files)
         hive.start()
         try:
             yield hive

@@ -34,6 +34,8 @@ class HiveContext:
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     on_agents_changed: Callable[[], None] = lambda: None
+    # The most agents the controller's open-files limit has room for (None: not checked).
+    max_agents: int | None = None
 
     @property
     def limits(self) -> Limits:

@@ -22,7 +22,11 @@ from gitops_hive.watcher import RefWatcher, open_notify_socket
 from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.control_api import make_control_app
+from gitops_hive.web.descriptors import check_open_files
 from gitops_hive.web.jsonhttp import serve_unix_socket
+from gitops_hive.web.limits import ListenerLimits
+from gitops_hive.web.listeners import serve_guarded
+from gitops_hive.web.log_throttle import FOREIGN_LOGGERS, THROTTLE, throttle_loggers
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 
 log = logging.getLogger(__name__)
@@ -35,6 +39,7 @@ def configure_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("watchfiles").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    throttle_loggers(THROTTLE, *FOREIGN_LOGGERS)  # a peer can make them write at will
 
 
 def _lock_root(layout: HiveLayout) -> int:
@@ -63,17 +68,15 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 async def _serve_dashboard(
-    hive: Hive, layout: HiveLayout, listen: str
+    hive: Hive, layout: HiveLayout, listen: str, limits: ListenerLimits
 ) -> tuple[web.AppRunner, str]:
     host, port = parse_listen(listen)
     guard = Guard(read_token(layout.token), token_file=layout.token, sessions=hive.sessions)
-    runner = web.AppRunner(make_web_app(hive, guard), handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        runner = await serve_guarded(
+            make_web_app(hive, guard), limits, runner={}, host=host, port=port
+        )
     except OSError as exc:
-        await runner.cleanup()
         raise ConfigError(
             f"cannot listen on {listen}: {exc.strerror}; pick another --listen"
         ) from None
@@ -102,6 +105,8 @@ async def run_controller(
     async with contextlib.AsyncExitStack() as stack:
         lock_fd = _lock_root(layout)
         stack.callback(os.close, lock_fd)
+        open_files = check_open_files(config, len(layout.existing_agents()))
+        stack.callback(THROTTLE.flush)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
         loosened = tighten(layout)
         if loosened:
@@ -110,7 +115,8 @@ async def run_controller(
         repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)
         stack.push_async_callback(hive.close)
-        sockets = AgentSockets(hive)
+        hive.limit_agents(open_files.most_agents)
+        sockets = AgentSockets(hive, config)
         stack.push_async_callback(sockets.close)
         stack.callback(hive.release_waiters)
         hive.on_agent_created.append(sockets.open)
@@ -132,12 +138,25 @@ async def run_controller(
         await sockets.open_all()
         await hive.start()
         await sockets.open_all()
-        dashboard, url = await _serve_dashboard(hive, layout, listen or config["web.listen"])
+        web_limits = ListenerLimits.of(config, "dashboard", "limits.web_connections")
+        dashboard, url = await _serve_dashboard(
+            hive, layout, listen or config["web.listen"], web_limits
+        )
         stack.push_async_callback(dashboard.cleanup)
-        runner = await serve_unix_socket(make_control_app(hive), layout.control_socket)
+        control_limits = ListenerLimits.of(config, "control socket", "limits.web_connections")
+        runner = await serve_unix_socket(
+            make_control_app(hive), layout.control_socket, control_limits
+        )
         stack.push_async_callback(runner.cleanup)
         stack.push_async_callback(watching.aclose)
-        log.info("controller ready: root %s, control socket %s", root, layout.control_socket)
+        log.info(
+            "controller ready: root %s, control socket %s, %d agents, open files %d of %d",
+            root,
+            layout.control_socket,
+            open_files.agents,
+            open_files.needed,
+            open_files.limit,
+        )
         print(f"gitops-hive controller running for {root}", flush=True)
         print(f"dashboard: {url} (`hivectl token` prints a login URL)", flush=True)
         if ready is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gitops_hive import repos
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.errors import Conflict, HiveError
+from gitops_hive.errors import Conflict, HiveError, SystemLimit
 from gitops_hive.layout import UNIX_PATH_MAX
 from gitops_hive.names import AgentName, validate_name
 from gitops_hive.resources import HOOK_NAMES, hooks_dir, template_files
@@ -42,6 +42,18 @@ def _build_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
     (staging / final.run.name).mkdir(mode=0o700)
 
 
+def _check_room(ctx: HiveContext) -> None:
+    """Every agent costs the controller open files (its socket, its connections): refuse
+    one the limit has no room for, before the hive runs out for all of them."""
+    most = ctx.max_agents
+    if most is not None and len(ctx.layout.existing_agents()) >= most:
+        raise SystemLimit(
+            f"the hive has {most} agents, the most the controller's open-files limit has "
+            "room for: raise it (`ulimit -n`, or LimitNOFILE= in the unit) and restart "
+            "`hivectl serve`, or lower limits.agent_connections"
+        )
+
+
 async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
     """Create a draft agent, atomically: either all of it exists afterwards, or none."""
     name = validate_name(raw_name)
@@ -54,6 +66,7 @@ async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
     async with ctx.submit_locks(name):
         if agent.dir.exists() or await queries.get_agent(ctx.db, name):
             raise Conflict(f"agent {name} already exists")
+        _check_room(ctx)
         staging = ctx.layout.staging_dir(name)
         try:
             await blocking(_build_agent_dir, ctx, name, staging)

@@ -68,6 +68,20 @@ class LimitExceeded(HiveError):
     code = "limit_exceeded"
 
 
+class RequestTimeout(HiveError):
+    """A request whose head or body did not arrive within its deadline (a slow peer)."""
+
+    status = 408
+    code = "request_timeout"
+
+
+class SystemLimit(HiveError):
+    """The operating system allows the controller fewer open files than the hive needs."""
+
+    status = 503
+    code = "system_limit"
+
+
 class RepoUnreadable(HiveError):
     """A git repo that libgit2 cannot read as asked: damaged, truncated or hostile."""
 
@@ -111,6 +125,8 @@ ERRORS_BY_CODE: dict[str, type[HiveError]] = {
         ConfigError,
         Forbidden,
         LimitExceeded,
+        RequestTimeout,
+        SystemLimit,
         ControllerUnavailable,
         RepoUnreadable,
         RuntimeFailure,

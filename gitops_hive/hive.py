@@ -123,6 +123,10 @@ class Hive:
         """Answer every parked recv now (with nothing): the controller is stopping."""
         self.ctx.broker.close()
 
+    def limit_agents(self, most: int) -> None:
+        """Refuse a draft past `most` agents (what the controller's open files allow)."""
+        self.ctx.max_agents = most
+
     def watch_agents(self, callback: Callable[[], None]) -> None:
         """Call `callback` whenever an agent is created (the ref watcher refreshes)."""
         self.ctx.on_agents_changed = callback

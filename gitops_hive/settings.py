@@ -171,6 +171,33 @@ SETTINGS: tuple[Setting, ...] = (
         1000,
         "Most unread messages an inbox holds; a send to a full inbox is refused.",
     ),
+    Setting(
+        "limits.agent_connections",
+        int,
+        16,
+        "Connections one agent may hold open on its socket at once; more are answered 503 "
+        "and closed at once. Each costs the controller an open file (see docs/architecture.md).",
+    ),
+    Setting(
+        "limits.web_connections",
+        int,
+        128,
+        "Connections open at once on the dashboard's listener, and on the control socket.",
+    ),
+    Setting(
+        "limits.request_head_timeout",
+        float,
+        5.0,
+        "Seconds a peer of any socket the controller serves has to send a request's line and "
+        "headers (from connecting, or from the previous reply); slower peers are cut off.",
+    ),
+    Setting(
+        "limits.request_body_timeout",
+        float,
+        10.0,
+        "Seconds a peer has to send a request's body once its head arrived; slower peers get "
+        "408 and are cut off. Answers (a parked recv, the event stream) take what they take.",
+    ),
     Setting("web.listen", str, "127.0.0.1:8470", "Where `hivectl serve` serves the dashboard."),
     Setting(
         "web.max_diff_files",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,12 @@ def make_root(path: Path) -> Path:
 class ServedHive:
     """A hive root with a real `hivectl serve` subprocess."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, open_files: tuple[int, int] | None = None) -> None:
         self.root = root
         self.layout = HiveLayout(root)
         self.process: subprocess.Popen[str] | None = None
         self.log_path = root / "serve.log"
+        self.open_files = open_files  # RLIMIT_NOFILE (soft, hard) of the controller
 
     def start(self, timeout: float = 20) -> None:
         with self.log_path.open("a") as log:
@@ -87,6 +89,7 @@ class ServedHive:
                 [*HIVECTL, "--root", str(self.root), "serve", "--listen", "127.0.0.1:0"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=limit_open_files(self.open_files) if self.open_files else None,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -151,10 +154,15 @@ def served(hive_root: Path) -> Iterator[ServedHive]:
         yield hive
 
 
+def limit_open_files(limits: tuple[int, int]) -> Callable[[], None]:
+    """A preexec_fn: the child runs with RLIMIT_NOFILE set to (soft, hard)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
 @contextlib.contextmanager
-def serving(root: Path) -> Iterator[ServedHive]:
+def serving(root: Path, open_files: tuple[int, int] | None = None) -> Iterator[ServedHive]:
     """`hivectl serve` on `root` (made with make_root, then edited) for the block."""
-    hive = ServedHive(root)
+    hive = ServedHive(root, open_files)
     hive.start()
     try:
         yield hive

@@ -15,8 +15,10 @@ import pytest
 from aiohttp import web
 
 from gitops_hive.client import ControlClient, api_path
+from gitops_hive.config import default_config
 from gitops_hive.errors import ERRORS_BY_CODE, ControllerUnavailable, HiveError, NotFound
 from gitops_hive.web.jsonhttp import serve_unix_socket
+from gitops_hive.web.limits import ListenerLimits
 
 
 @dataclass
@@ -56,7 +58,8 @@ async def fake(short_dir: Path) -> AsyncIterator[FakeController]:
     controller = FakeController(short_dir / "control.sock")
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", controller.handle)
-    runner = await serve_unix_socket(app, controller.socket_path)
+    limits = ListenerLimits.of(default_config(), "control socket", "limits.web_connections")
+    runner = await serve_unix_socket(app, controller.socket_path, limits)
     try:
         yield controller
     finally:

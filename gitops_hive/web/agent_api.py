@@ -11,6 +11,7 @@ from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.approvals.manager_requests import submitted
 from gitops_hive.protocol import Route
 from gitops_hive.web.jsonhttp import Handler, errors_middleware, json_body, json_reply, peer_uid
+from gitops_hive.web.log_throttle import THROTTLE
 
 log = logging.getLogger(__name__)
 CALLS_KEY = web.AppKey("calls", AgentCalls)
@@ -64,7 +65,12 @@ async def recv(request: web.Request) -> web.StreamResponse:
             await response.write(payload)
             await response.write_eof()
     except ConnectionResetError:
-        log.info("agent %s: recv caller went away; its messages stay unread", calls.name)
+        THROTTLE.log(
+            ("recv gone", calls.name),
+            logging.INFO,
+            "agent %s: recv caller went away; its messages stay unread",
+            calls.name,
+        )
     return response
 
 
@@ -128,9 +134,19 @@ async def list_pending(request: web.Request) -> web.Response:
     return json_reply(await _manager(request, "list_pending").pending())
 
 
-def make_agent_app(calls: AgentCalls, uid: int) -> web.Application:
+def request_bytes(message_bytes: int) -> int:
+    """The largest request body an agent may send: a message of `message_bytes` with every
+    byte escaped in JSON (six bytes each, at worst), and room for the rest of the call."""
+    return 6 * message_bytes + 65536
+
+
+def make_agent_app(
+    calls: AgentCalls, uid: int, max_request_bytes: int = request_bytes(65536)
+) -> web.Application:
     """The app behind agents/NAME/run/hive/hive.sock, bound to that one agent."""
-    app = web.Application(middlewares=[peer_check, errors_middleware])
+    app = web.Application(
+        middlewares=[peer_check, errors_middleware], client_max_size=max_request_bytes
+    )
     app[CALLS_KEY] = calls
     app[AGENT_UID_KEY] = uid
     app.router.add_get(Route.WHOAMI, whoami)

@@ -9,9 +9,11 @@ import os
 
 from aiohttp import web
 
+from gitops_hive.config import HiveConfig
 from gitops_hive.hive import Hive
-from gitops_hive.web.agent_api import make_agent_app
+from gitops_hive.web.agent_api import make_agent_app, request_bytes
 from gitops_hive.web.jsonhttp import serve_unix_socket
+from gitops_hive.web.limits import ListenerLimits
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 2.0  # seconds for in-flight calls when the controller stops
@@ -20,8 +22,9 @@ SHUTDOWN_GRACE = 2.0  # seconds for in-flight calls when the controller stops
 class AgentSockets:
     """Serves agents/NAME/run/hive/hive.sock (0600 in a 0700 folder, both the agent's uid)."""
 
-    def __init__(self, hive: Hive) -> None:
+    def __init__(self, hive: Hive, config: HiveConfig) -> None:
         self.hive = hive
+        self.config = config
         self._runners: dict[str, web.AppRunner] = {}
 
     async def open(self, name: str) -> None:
@@ -33,9 +36,16 @@ class AgentSockets:
         agent.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chown(agent.socket_dir, uid, uid)
         agent.socket_dir.chmod(0o700)
-        app = make_agent_app(self.hive.agent_calls(name), uid)
+        app = make_agent_app(
+            self.hive.agent_calls(name), uid, request_bytes(self.config["limits.message_bytes"])
+        )
+        limits = ListenerLimits.of(self.config, f"agent {name}", "limits.agent_connections")
         self._runners[name] = await serve_unix_socket(
-            app, agent.socket, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+            app,
+            agent.socket,
+            limits,
+            handler_cancellation=True,
+            shutdown_timeout=SHUTDOWN_GRACE,
         )
         os.chown(agent.socket, uid, uid)
         log.debug("agent %s: socket %s", name, agent.socket)

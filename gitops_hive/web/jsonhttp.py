@@ -14,8 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from gitops_hive.errors import ConfigError, HiveError
+from gitops_hive.errors import ConfigError, HiveError, LimitExceeded
 from gitops_hive.layout import UNIX_PATH_MAX
+from gitops_hive.web.limits import ListenerLimits
+from gitops_hive.web.listeners import serve_guarded
+from gitops_hive.web.log_throttle import THROTTLE
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -36,8 +39,19 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return json_reply({"error": exc.message, "code": exc.code}, status=exc.status)
     except web.HTTPException:
         raise
+    except ConnectionError:
+        # The peer hung up mid-request: nobody reads an answer, and a peer can do it at will.
+        THROTTLE.log(("reset", request.path), logging.INFO, "%s: caller hung up", request.path)
+        return json_reply({"error": "the connection broke", "code": "bad_request"}, status=400)
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        THROTTLE.log(
+            ("unexpected", request.method, request.path),
+            logging.ERROR,
+            "unexpected error on %s %s",
+            request.method,
+            request.path,
+            exc_info=True,
+        )
         return json_reply(
             {"error": "internal error; see the controller's log", "code": "internal"}, status=500
         )
@@ -59,6 +73,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         data = json.loads(raw)
     except (json.JSONDecodeError, RecursionError):
         raise HiveError("request body is not JSON") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise LimitExceeded(
+            f"the request body is over the {request.client_max_size} bytes this socket "
+            "takes: send less"
+        ) from None
     if not isinstance(data, dict):
         raise HiveError("request body must be a JSON object")
     try:
@@ -106,21 +125,27 @@ def peer_uid(request: web.Request) -> int | None:
     return int(uid)
 
 
-async def serve_unix_socket(app: web.Application, path: Path, **runner: Any) -> web.AppRunner:
-    """Serve `app` on a fresh unix socket at `path`, mode 0600 from the moment it exists."""
+async def serve_unix_socket(
+    app: web.Application, path: Path, limits: ListenerLimits, **runner: Any
+) -> web.AppRunner:
+    """Serve `app` within `limits` on a fresh unix socket at `path`, mode 0600 from the
+    moment it exists; `runner` are more AppRunner options."""
     if len(os.fsencode(path)) > UNIX_PATH_MAX:
         raise ConfigError(
             f"socket path {path} is {len(os.fsencode(path))} bytes, over the {UNIX_PATH_MAX} "
             "a unix socket allows: use a hive root with a shorter path"
         )
-    app_runner = web.AppRunner(app, handle_signals=False, access_log=None, **runner)
-    await app_runner.setup()
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    old_umask = os.umask(0o177)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        await web.UnixSite(app_runner, str(path)).start()
-    finally:
-        os.umask(old_umask)
-    path.chmod(0o600)
-    return app_runner
+        old_umask = os.umask(0o177)
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old_umask)
+        path.chmod(0o600)
+        return await serve_guarded(app, limits, runner=runner, sock=sock)
+    except BaseException:
+        sock.close()
+        raise
