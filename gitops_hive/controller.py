@@ -101,7 +101,6 @@ async def run_controller(
         stack.callback(os.close, lock_fd)
         stack.callback(_unlink, layout.control_socket, layout.notify_socket, layout.dashboard_url)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-        repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)
         stack.push_async_callback(hive.close)
         sockets = AgentSockets(hive)

@@ -148,6 +148,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("limits.max_files", int, 2000, "Most files allowed in an agent repo's tree."),
     Setting(
+        "limits.read_timeout",
+        Duration,
+        Duration(5),
+        'Longest a read of an agent\'s proposed/ repo may take (seconds, or e.g. "10s"); '
+        "past it the agent shows unreadable and the read's thread is left behind.",
+    ),
+    Setting(
         "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
     ),
     Setting(
