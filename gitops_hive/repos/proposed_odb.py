@@ -61,8 +61,8 @@ class ProposedObjects(pygit2.OdbBackend):
         """The one id starting with the hex `prefix` (KeyError: none; ValueError: several,
         which libgit2 reports as ambiguous)."""
         prefix = prefix.lower()
-        if len(prefix) == 40:
-            if not self.exists_cb(pygit2.Oid(hex=prefix)):
+        if len(prefix) == 40:  # an unsafe entry on the way is refused here, not "absent"
+            if not self.loose.exists(prefix) and self._packed(pygit2.Oid(hex=prefix)) is None:
                 raise KeyError(prefix)
             return prefix
         found = set(self.loose.matching(prefix))

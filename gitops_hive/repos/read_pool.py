@@ -12,6 +12,7 @@ At most `max_hung` threads are ever abandoned; past that, reads are refused.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -70,7 +71,7 @@ class ReadPool:
                 if job.dropped:
                     continue
                 job.running = True
-            job.loop.call_soon_threadsafe(job.started.set)
+            _tell(job.loop, job.started.set)
             try:
                 result, error = job.func(*job.args), None
             except BaseException as exc:  # handed to the caller as it is
@@ -78,7 +79,7 @@ class ReadPool:
             with job.lock:
                 job.finished = True
                 abandoned = job.abandoned
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            _tell(job.loop, _settle, job.future, result, error)
             if abandoned:
                 self._ended_hung(job.args[0])
                 return  # a new worker took this one's place
@@ -141,6 +142,12 @@ class ReadPool:
             self._closed = True
             for _ in range(self._live):
                 self._jobs.put(None)
+
+
+def _tell(loop: asyncio.AbstractEventLoop, func: Callable[..., None], *args: Any) -> None:
+    """Run `func` on the loop, unless the loop is gone (a read outlived the controller)."""
+    with contextlib.suppress(RuntimeError):  # "Event loop is closed"
+        loop.call_soon_threadsafe(func, *args)
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
