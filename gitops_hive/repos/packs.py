@@ -25,7 +25,7 @@ from gitops_hive.repos.confined import ConfinedDir, read_at
 IDX_MAGIC = b"\xfftOc"
 FANOUT_END = 8 + 256 * 4
 OFS_DELTA, REF_DELTA = 6, 7
-MAX_DELTA_DEPTH = 1000  # git packs at most 4095 deep, and 50 unless told otherwise
+MAX_DELTA_DEPTH = 4095  # the deepest git itself packs (50 unless told otherwise)
 CHUNK = 1 << 16
 CACHE_BYTES = 8 << 20  # inflated delta bases kept per pack while one read lasts
 CACHE_OBJECT = 1 << 20
