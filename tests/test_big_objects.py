@@ -158,7 +158,8 @@ def test_the_controller_meets_a_gib_of_zeros(served: ServedHive) -> None:
     worker = served.wait_for(unreadable, timeout=20, what="worker unreadable")
     assert "limits.max_file_bytes" in str(worker["reason"]) and head[:12] in str(worker["reason"])
     served.cli("submit", "worker")  # the refusal again, asked for by hand: no second notice
-    assert served.cli("agents").returncode == 0
+    listed = served.cli("agents")
+    assert listed.returncode == 0 and f"worker is unreadable: {worker['reason']}" in listed.stdout
     notices = [
         m for m in served.json("recv", "manager")["messages"] if m["kind"] == "agent_unreadable"
     ]

@@ -1,14 +1,15 @@
 """A proposed/ repo's .git folder read without ever leaving it.
 
 Every path is opened one component at a time from a directory fd, each with O_NOFOLLOW, so a
-symlink anywhere (a ref, an objects/xx folder, objects/pack) is refused instead of followed;
-files open with O_NONBLOCK, so a FIFO is seen for what it is instead of waiting for a writer;
-and a file is read only when fstat says it is a regular file with one link, so neither a
+symlink anywhere (a ref, an objects/xx folder, objects/pack) is refused instead of followed.
+A file is looked at (lstat) before it is opened, so a FIFO, a socket or a device is never
+opened at all; it is opened with O_NONBLOCK and checked again (fstat, same inode) in case it
+was swapped in between; and it is read only as a regular file with one link, so neither a
 special file nor a hard link to a file outside the repo is ever read. (A link count cannot
 tell a link inside the repo from one outside; git makes such links only in a local clone,
-which `git repack -a -d` undoes.) This walk works wherever O_NOFOLLOW and openat do, so the
-process runtime on macOS gets it too; on Linux it is what openat2's RESOLVE_BENEATH |
-RESOLVE_NO_SYMLINKS does in one call.
+which `git repack -a -d` undoes.) The walk does what openat2's RESOLVE_BENEATH |
+RESOLVE_NO_SYMLINKS does in one call, and works wherever openat and O_NOFOLLOW do, so the
+process runtime on macOS gets it too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from gitops_hive.errors import NotFound
@@ -194,13 +196,16 @@ class ConfinedDir:
             os.close(parent)
         return True
 
-    def names(self, rel: str) -> list[str]:
-        """The entries of the real folder at `rel` ([] when absent)."""
+    def names(self, rel: str) -> Iterator[str]:
+        """The entries of the real folder at `rel`, one at a time (none when absent): a folder
+        of a million entries costs time, bounded by the read's time limit, not memory."""
         fd = self.open_dir(rel)
         if fd is None:
-            return []
+            return
         try:
-            return os.listdir(fd)
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    yield entry.name
         finally:
             os.close(fd)
 

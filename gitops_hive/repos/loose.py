@@ -107,13 +107,14 @@ class LooseObjects:
         return inflate(raw, hex_id)
 
     def matching(self, prefix: str) -> list[str]:
-        """The ids of the loose objects that start with `prefix` (at least 2 hex digits)."""
-        names = self.repo.names(f"objects/{prefix[:2]}")
-        return [
-            prefix[:2] + name
-            for name in names
-            if name.startswith(prefix[2:]) and LOOSE_NAME.fullmatch(name)
-        ]
+        """At most two ids of loose objects that start with `prefix` (2 hex digits or more)."""
+        found: list[str] = []
+        for name in self.repo.names(f"objects/{prefix[:2]}"):
+            if name.startswith(prefix[2:]) and LOOSE_NAME.fullmatch(name):
+                found.append(prefix[:2] + name)
+                if len(found) > 1:  # ambiguous already
+                    break
+        return found
 
     def exists(self, hex_id: str) -> bool:
         fd = self._open(hex_id)

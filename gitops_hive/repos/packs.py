@@ -21,6 +21,7 @@ from pygit2.enums import ObjectType
 
 from gitops_hive.repos.caps import ObjectCaps
 from gitops_hive.repos.confined import ConfinedDir, read_at
+from gitops_hive.repos.deltas import DeltaError, apply_delta, varint
 
 IDX_MAGIC = b"\xfftOc"
 FANOUT_END = 8 + 256 * 4
@@ -31,7 +32,7 @@ CACHE_BYTES = 8 << 20  # inflated delta bases kept per pack while one read lasts
 CACHE_OBJECT = 1 << 20
 
 
-class PackError(ValueError):
+class PackError(DeltaError):
     """A pack or its index that is not what git writes."""
 
 
@@ -45,60 +46,6 @@ class Entry:
     size: int
     data: int
     base: int | None
-
-
-def _varint(raw: bytes, pos: int) -> tuple[int, int]:
-    """A delta header's size (7 bits a byte, least significant first) and the next position."""
-    value = shift = 0
-    while True:
-        if pos >= len(raw) or shift > 63:
-            raise PackError("a delta header is cut short")
-        byte = raw[pos]
-        value |= (byte & 0x7F) << shift
-        pos, shift = pos + 1, shift + 7
-        if not byte & 0x80:
-            return value, pos
-
-
-def apply_delta(base: bytes, delta: bytes, cap: int) -> bytes:
-    """git's delta format: copies from the base and inserted bytes, checked at every step."""
-    base_size, pos = _varint(delta, 0)
-    size, pos = _varint(delta, pos)
-    if base_size != len(base):
-        raise PackError("a delta names a base of another size")
-    if size > cap:
-        raise PackError(f"a delta makes an object of {size} bytes, over {cap}")
-    out = bytearray()
-    try:
-        while pos < len(delta):
-            op = delta[pos]
-            pos += 1
-            if op & 0x80:
-                start = length = 0
-                for bit in range(4):
-                    if op & (1 << bit):
-                        start |= delta[pos] << (8 * bit)
-                        pos += 1
-                for bit in range(3):
-                    if op & (0x10 << bit):
-                        length |= delta[pos] << (8 * bit)
-                        pos += 1
-                length = length or 0x10000
-                if start + length > len(base) or len(out) + length > size:
-                    raise PackError("a delta copies from outside its base")
-                out += base[start : start + length]
-            elif op:
-                if pos + op > len(delta) or len(out) + op > size:
-                    raise PackError("a delta inserts past its end")
-                out += delta[pos : pos + op]
-                pos += op
-            else:
-                raise PackError("a delta holds a reserved instruction")
-    except IndexError:
-        raise PackError("a delta is cut short") from None
-    if len(out) != size:
-        raise PackError("a delta makes an object of another size than it says")
-    return bytes(out)
 
 
 class Pack:
@@ -280,7 +227,7 @@ class Pack:
 
     def _result_size(self, delta: Entry) -> int:
         head = self._inflate(delta, 20)
-        return _varint(head, _varint(head, 0)[1])[0]
+        return varint(head, varint(head, 0)[1])[0]
 
     def header(self, offset: int) -> tuple[ObjectType, int]:
         """The kind and size of the object at `offset`, without inflating it."""

@@ -20,6 +20,7 @@ from gitops_hive.repos.packs import Pack, PackError
 
 PACK_STEM = re.compile("pack-[0-9a-f]{40}")
 MAX_PACKS = 64  # each holds two fds while a read lasts; git gc keeps a repo at one
+MAX_PACK_ENTRIES = 16 * MAX_PACKS  # .idx, .pack, .rev, .keep, .bitmap, temporary files
 
 
 class ProposedObjects(pygit2.OdbBackend):
@@ -30,14 +31,15 @@ class ProposedObjects(pygit2.OdbBackend):
         self.loose = LooseObjects(repo)
         self.caps = caps
         self.packs: list[Pack] = []
-        stems = sorted(
-            {name.rsplit(".", 1)[0] for name in repo.names("objects/pack") if "." in name}
-        )
-        stems = [stem for stem in stems if PACK_STEM.fullmatch(stem)]
-        if len(stems) > MAX_PACKS:
-            raise PackError(f"objects/pack holds over {MAX_PACKS} packs; run git gc there")
+        stems: set[str] = set()
+        for seen, name in enumerate(repo.names("objects/pack")):
+            stem = name.rsplit(".", 1)[0]
+            if PACK_STEM.fullmatch(stem):
+                stems.add(stem)
+            if len(stems) > MAX_PACKS or seen > MAX_PACK_ENTRIES:
+                raise PackError(f"objects/pack holds over {MAX_PACKS} packs; run git gc there")
         try:
-            for stem in stems:
+            for stem in sorted(stems):
                 pack = Pack(repo, stem)
                 if pack.present:
                     self.packs.append(pack)
