@@ -1,5 +1,6 @@
 """A hostile manager's proposed/: at every place the controller (or git) reads under .git, a
-FIFO, a unix socket, a symlink to a host file or folder, a hard link to a file outside.
+FIFO, a unix socket, a device, a symlink to a host file or folder, a hard link to a file
+outside.
 
 Through the doors an agent has (files in proposed/.git, then the rescan a commit or a hook
 ping starts, the dashboard's API): no read blocks, nothing of the host repo reaches
@@ -13,6 +14,7 @@ import asyncio
 import os
 import shutil
 import socket
+import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,15 +107,16 @@ FILES: dict[str, tuple[Where, Where]] = {
     "pack": (lambda g, h: _pack(g, ".pack"), lambda g, h: _pack(g, ".pack")),
 }
 FOLDERS: dict[str, tuple[Where, Where]] = {
+    "git-dir": (lambda g, h: "", lambda g, h: ""),  # proposed/.git itself
     "refs": (lambda g, h: "refs", lambda g, h: "refs"),
     "refs-heads": (lambda g, h: "refs/heads", lambda g, h: "refs/heads"),
     "objects": (lambda g, h: "objects", lambda g, h: "objects"),
     "objects-xx": (lambda g, h: f"objects/{h[:2]}", lambda g, h: f"objects/{h[:2]}"),
     "objects-pack": (lambda g, h: "objects/pack", lambda g, h: "objects/pack"),
 }
-KINDS = ("fifo", "socket", "symlink-to-file", "symlink-to-folder", "hard-link")
+KINDS = ("fifo", "socket", "device", "symlink-to-file", "symlink-to-folder", "hard-link")
 CASES = [(place, kind) for place in FILES for kind in KINDS] + [
-    (place, kind) for place in FOLDERS for kind in KINDS if kind != "hard-link"
+    (place, kind) for place in FOLDERS for kind in KINDS if kind not in ("hard-link", "device")
 ]
 
 
@@ -141,6 +144,8 @@ def plant(place: str, kind: str, git_dir: Path, head: str, host: Path) -> None:
         os.mkfifo(target)
     elif kind == "socket":
         _bind_socket(target)
+    elif kind == "device":  # /dev/zero's numbers: a reader that reads to the end never ends
+        os.mknod(target, 0o444 | stat.S_IFCHR, os.makedev(1, 5))
     elif kind == "symlink-to-file":
         target.symlink_to(source if source.is_file() else host / "config")
     elif kind == "symlink-to-folder":
@@ -173,6 +178,8 @@ async def _unreadable_notices(hive: Hive) -> list[Any]:
 async def test_a_hostile_entry_makes_only_its_agent_unreadable(
     template: Template, tmp_path: Path, aiohttp_client: Any, place: str, kind: str
 ) -> None:
+    if kind == "device" and os.geteuid() != 0:
+        pytest.skip("making a device file needs root")
     root = tmp_path / "hive"
     shutil.copytree(template.root, root, symlinks=True)
     layout = HiveLayout(root)
