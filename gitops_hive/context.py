@@ -11,6 +11,7 @@ from gitops_hive.bus import EventBus, KeyedLocks
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
+from gitops_hive.repos import ReadPool
 from gitops_hive.runtime.base import Runtime
 from gitops_hive.store import Database
 from gitops_hive.store.stats_writer import StatsWriter
@@ -21,7 +22,8 @@ T = TypeVar("T")
 
 @dataclass
 class HiveContext:
-    """Layout, config, store, runtime, broker, stats writer and the per-agent locks."""
+    """Layout, config, store, runtime, broker, stats writer, the pool untrusted reads run
+    in, and the per-agent locks."""
 
     layout: HiveLayout
     config: HiveConfig
@@ -29,6 +31,7 @@ class HiveContext:
     runtime: Runtime
     broker: Broker
     stats: StatsWriter
+    reads: ReadPool
     bus: EventBus = field(default_factory=EventBus)
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)
@@ -36,6 +39,8 @@ class HiveContext:
     on_agents_changed: Callable[[], None] = lambda: None
     # The most agents the controller's open-files limit has room for (None: not checked).
     max_agents: int | None = None
+    # Why each agent's proposed/ cannot be read (None: it reads); absent: not read yet.
+    repo_problems: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def limits(self) -> Limits:

@@ -112,7 +112,6 @@ async def run_controller(
         if loosened:
             log.warning("hive root: %s were readable by others; now ours alone", loosened)
         repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-        repos.place_pack_views(layout.run / "pack-views")
         hive = await Hive.open(layout, config)
         stack.push_async_callback(hive.close)
         hive.limit_agents(open_files.most_agents)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitops_hive import drafting, lifecycle, listing
+from gitops_hive import drafting, lifecycle, listing, repos
 from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.agents import require_agent, require_recipient
 from gitops_hive.approvals import submit as submissions
@@ -93,8 +93,16 @@ class Hive:
         stack.push_async_callback(writer.close)
         runtime = make_runtime(config, on_crash)
         stack.push_async_callback(runtime.close)
+        reads = repos.ReadPool(config["limits.read_timeout"])
+        stack.callback(reads.close)
         ctx = HiveContext(
-            layout=layout, config=config, db=db, runtime=runtime, broker=broker, stats=writer
+            layout=layout,
+            config=config,
+            db=db,
+            runtime=runtime,
+            broker=broker,
+            stats=writer,
+            reads=reads,
         )
         stack.push_async_callback(_end_tasks, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))

@@ -6,8 +6,9 @@ from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha
+from gitops_hive.approvals.proposed_reads import read_proposed, unreadable_reason
 from gitops_hive.approvals.rules import agent_status
-from gitops_hive.context import HiveContext, blocking
+from gitops_hive.context import HiveContext
 from gitops_hive.errors import HiveError
 from gitops_hive.overrides.effective import model_summary
 from gitops_hive.records import ApprovalStatus
@@ -19,12 +20,12 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
     record = await queries.get_agent(ctx.db, name)
     if record is None:
         raise HiveError(f"no agent {name}")
-    agent = ctx.layout.agent(name)
     deployed = await deployed_sha(ctx, name)
     try:
-        proposed = await blocking(repos.read_head, agent.proposed_git)
+        proposed = await read_proposed(ctx, name, repos.read_head)
     except HiveError:
         proposed = None
+    reason = unreadable_reason(ctx, name)
     approvals = await queries.list_approvals(ctx.db, agent=name)
     pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
@@ -36,7 +37,9 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
             last_status=approvals[0].status if approvals else None,
             runtime_status=runtime.state.value,
             desired=record.desired,
+            unreadable=reason is not None,
         ),
+        "reason": reason,
         "deployed": deployed,
         "proposed": proposed,
         **await model_summary(ctx, record, deployed),

@@ -163,6 +163,13 @@ SETTINGS: tuple[Setting, ...] = (
         "this depth, and past limits.max_files files.",
     ),
     Setting(
+        "limits.read_timeout",
+        Duration,
+        Duration(5),
+        'Longest a read of an agent\'s proposed/ repo may take (seconds, or e.g. "10s"); '
+        "past it the agent shows unreadable and the read's thread is left behind.",
+    ),
+    Setting(
         "limits.message_bytes", int, 65_536, "Largest message body an agent may send, in bytes."
     ),
     Setting(

@@ -129,7 +129,7 @@ def reads(git_dir: Path, applied: Path, head: str) -> dict[str, Callable[[], obj
         return repos.copy_commit(git_dir, applied, resolved, BUDGET)
 
     return {
-        "open_untrusted": lambda: repos.open_untrusted(git_dir),
+        "open_untrusted": lambda: repos.open_untrusted(git_dir).close(),
         "read_head": lambda: repos.read_head(git_dir),
         "resolve_commit": lambda: repos.resolve_commit(git_dir, "main"),
         "resolve_sha": lambda: repos.resolve_commit(git_dir, head),

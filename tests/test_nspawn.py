@@ -205,7 +205,7 @@ def test_the_manager_commits_to_others_and_reads_their_state(nspawn_hive: Served
     assert "state read-only: /agents/worker" in manager
     assert "agents: none" in log_of(nspawn_hive, "worker")
     # The controller pins what the manager committed in its container, though the repo now
-    # belongs to the manager's uid (libgit2's owner check is lifted for that read alone).
+    # belongs to the manager's uid (the controller reads it itself; libgit2 never opens it).
     pending = nspawn_hive.wait_for(lambda: nspawn_hive.pending_for("worker"), what="pinned")
     assert pending["summary"] == "manager was here" and pending["valid"]
     repo = nspawn_hive.proposed("worker")

@@ -429,7 +429,7 @@ def test_hostile_config_and_hooks_in_proposed_run_nothing(
     assert fired() == []
 
     git_dir = work / ".git"
-    repos.open_untrusted(git_dir)
+    repos.open_untrusted(git_dir).close()
     assert repos.read_head(git_dir) == head
     assert repos.resolve_commit(git_dir, "main") == head
     pin(work, applied, head)

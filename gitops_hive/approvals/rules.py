@@ -100,8 +100,12 @@ def agent_status(
     last_status: ApprovalStatus | None,
     runtime_status: str,
     desired: str,
+    unreadable: bool = False,
 ) -> str:
-    """draft | pending | running | stopped | crashed | failed."""
+    """draft | pending | running | stopped | crashed | failed | unreadable (proposed/ cannot
+    be read; whatever runs keeps running)."""
+    if unreadable:
+        return "unreadable"
     if deployed is None:
         if has_pending or last_status in (ApprovalStatus.APPROVED, ApprovalStatus.BUILDING):
             return "pending"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, require_agent
+from gitops_hive.approvals.proposed_reads import read_proposed, readable_again
 from gitops_hive.approvals.rules import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError
@@ -45,7 +46,7 @@ async def proposed_note(
     makes it unreadable: a damaged note makes the proposal invalid, it never blocks it."""
     git_dir = ctx.layout.agent(name).proposed_git
     try:
-        return await blocking(notes.read_proposed_note, git_dir, head, deployed), []
+        return await ctx.reads.run(notes.read_proposed_note, git_dir, head, deployed), []
     except HiveError as exc:
         return None, [Problem(NOTE_FILE, None, None, exc.message)]
 
@@ -139,7 +140,7 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
     name = await require_agent(ctx, raw_name)
     agent = ctx.layout.agent(name)
     async with ctx.submit_locks(name):
-        head = await blocking(repos.resolve_commit, agent.proposed_git, ref or "main")
+        head = await read_proposed(ctx, name, repos.resolve_commit, ref or "main")
         deployed = await deployed_sha(ctx, name)
         note, note_problems = await proposed_note(ctx, name, head, deployed)
         if head == deployed:
@@ -153,7 +154,10 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
                 return current
             raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
         budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
-        await blocking(repos.copy_commit, agent.proposed_git, agent.applied, head, budget)
+        max_file = ctx.limits.max_file_bytes
+        await read_proposed(ctx, name, repos.copy_commit, agent.applied, head, budget, max_file)
+        if ref is None:  # main read whole
+            await readable_again(ctx, name)
         return await queue_pinned(
             ctx,
             name,
@@ -171,9 +175,8 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
     record = await queries.get_agent(ctx.db, name)
     if record is None:
         return None
-    agent = ctx.layout.agent(name)
     try:
-        head = await blocking(repos.read_head, agent.proposed_git)
+        head = await read_proposed(ctx, name, repos.read_head)
     except Exception as exc:  # a broken or half-written repo: the next event retries
         log.warning("agent %s: cannot read proposed/: %s", name, exc)
         return None
@@ -191,8 +194,11 @@ async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
         last_for_head=last.status if last else None,
         note_changed=not same_note(last, note, note_problems),
     ):
+        await readable_again(ctx, name)
         return None
     try:
-        return await submit(ctx, name, head, source="watcher")
+        approval = await submit(ctx, name, head, source="watcher")
     except Conflict:
-        return None
+        approval = None
+    await readable_again(ctx, name)  # main read whole, or was already pinned
+    return approval

@@ -68,6 +68,9 @@ def agents(ctx: click.Context, as_json: bool) -> None:
         ],
         ["NAME", "STATUS", "DEPLOYED", "PROPOSED", "MODEL", "PENDING", ""],
     )
+    for a in found:
+        if a.get("reason"):
+            echo(f"{a['name']} is unreadable: {a['reason']}")
 
 
 @click.command()

@@ -33,9 +33,9 @@ from gitops_hive.repos.opening import (
     isolate_from_user_config,
     open_applied,
     open_untrusted,
-    place_pack_views,
     set_repo_config,
 )
+from gitops_hive.repos.read_pool import ReadPool
 from gitops_hive.repos.refs import (
     denied_ref,
     deployed_ref,
@@ -58,6 +58,7 @@ __all__ = [
     "MAX_DIFF_TOTAL_LINES",
     "TRUNCATED_NOTE",
     "UNCAPPED",
+    "ReadPool",
     "commit_exists",
     "commit_summary",
     "commit_with_tree",
@@ -78,7 +79,6 @@ __all__ = [
     "materialize",
     "open_applied",
     "open_untrusted",
-    "place_pack_views",
     "proposal_ref",
     "range_fingerprints",
     "read_blob",

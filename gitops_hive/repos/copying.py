@@ -8,19 +8,36 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, ObjectType
 
-from gitops_hive.errors import HiveError
+from gitops_hive.errors import HiveError, LimitExceeded
+from gitops_hive.repos.caps import ObjectCaps
 from gitops_hive.repos.failures import APPLIED_ADVICE, PROPOSED_ADVICE, reading, translated
 from gitops_hive.repos.objects import peel_commit, peel_tree
-from gitops_hive.repos.opening import open_applied, open_untrusted
+from gitops_hive.repos.opening import ProposedRepo, open_applied, open_untrusted
 
 Found = dict[pygit2.Oid, tuple[ObjectType, bytes, list[pygit2.Oid]]]
 
 
 @translated("copy the commit into applied.git", PROPOSED_ADVICE)
-def copy_commit(src_git: Path, dst: Path, sha: str, budget_bytes: int) -> int:
-    """Copy a commit and the history behind it that dst lacks; return the bytes copied."""
-    src = open_untrusted(src_git)
-    dst_repo = open_applied(dst)
+def copy_commit(
+    src_git: Path, dst: Path, sha: str, budget_bytes: int, max_file_bytes: int | None = None
+) -> int:
+    """Copy a commit and the history behind it that dst lacks; return the bytes copied.
+
+    Each object's size is read from its header first: a file over `max_file_bytes`, or an
+    object over what is left of `budget_bytes`, is refused before it is inflated.
+    """
+    file_cap = budget_bytes if max_file_bytes is None else min(max_file_bytes, budget_bytes)
+    with open_untrusted(src_git, ObjectCaps(blob=file_cap, other=budget_bytes)) as src:
+        found = _read_history(src, open_applied(dst), sha, budget_bytes, max_file_bytes)
+    with reading(dst, "store the copied objects", APPLIED_ADVICE):
+        _write_children_first(open_applied(dst), found)
+    return sum(len(body) for _, body, _ in found.values())
+
+
+def _read_history(
+    src: ProposedRepo, dst_repo: pygit2.Repository, sha: str, budget: int, file_cap: int | None
+) -> Found:
+    """Every object of `sha`'s history that dst lacks, read within the caps."""
     copied = 0
     # Everything is read first and written only once the walk succeeded: a refusal (budget,
     # missing object) must not leave a commit in dst whose objects are missing, since a
@@ -32,28 +49,32 @@ def copy_commit(src_git: Path, dst: Path, sha: str, budget_bytes: int) -> int:
         if oid in found or oid in dst_repo.odb:
             continue
         try:
-            obj_type, data = src.odb.read(oid)
+            kind, size = src.repo.odb.read_header(oid)
         except KeyError:
             raise HiveError(
-                f"object {oid} missing from {src_git.parent}: the repo is incomplete"
+                f"object {oid} missing from {src.dir.path.parent}: the repo is incomplete"
             ) from None
-        copied += len(data)
-        if copied > budget_bytes:
-            raise HiveError(
-                f"commit {sha} brings more than {budget_bytes} bytes of history; "
+        if kind == ObjectType.BLOB and file_cap is not None and size > file_cap:
+            raise LimitExceeded(
+                f"commit {sha[:12]} brings a file of {size} bytes (blob {oid}), over "
+                f"limits.max_file_bytes ({file_cap}); remove it from proposed/'s history"
+            )
+        copied += size
+        if copied > budget:
+            raise LimitExceeded(
+                f"commit {sha} brings more than {budget} bytes of history; "
                 "squash it or raise limits.max_tree_bytes"
             )
+        obj_type, data = src.repo.odb.read(oid)
         children: list[pygit2.Oid] = []
         if obj_type == ObjectType.COMMIT:
-            commit = peel_commit(src, oid)
+            commit = peel_commit(src.repo, oid)
             children = [commit.tree_id, *commit.parent_ids]
         elif obj_type == ObjectType.TREE:
-            children = [e.id for e in peel_tree(src, oid) if e.filemode != FileMode.COMMIT]
+            children = [e.id for e in peel_tree(src.repo, oid) if e.filemode != FileMode.COMMIT]
         found[oid] = (obj_type, data, children)
         queue.extend(children)
-    with reading(dst, "store the copied objects", APPLIED_ADVICE):
-        _write_children_first(dst_repo, found)
-    return copied
+    return found
 
 
 def _write_children_first(dst_repo: pygit2.Repository, found: Found) -> None:

@@ -12,6 +12,7 @@ from typing import ParamSpec, TypeVar
 import pygit2
 
 from gitops_hive.errors import HiveError, RepoUnreadable
+from gitops_hive.repos.confined import UNSAFE_ADVICE, UnsafeEntry
 from gitops_hive.text import UNSHOWABLE
 
 P = ParamSpec("P")
@@ -50,11 +51,14 @@ def unreadable(path: Path, doing: str, exc: BaseException, advice: str) -> RepoU
 
 @contextmanager
 def reading(path: Path, doing: str, advice: str) -> Iterator[None]:
-    """Let HiveErrors through untouched; turn what libgit2 raised into RepoUnreadable."""
+    """Let HiveErrors through untouched; turn what libgit2 raised, or an entry of .git that
+    is not a plain file or folder, into RepoUnreadable."""
     try:
         yield
     except HiveError:
         raise
+    except UnsafeEntry as exc:
+        raise unreadable(path, doing, exc, UNSAFE_ADVICE) from exc
     except LIBGIT2_ERRORS as exc:
         raise unreadable(path, doing, exc, advice) from exc
 

@@ -13,10 +13,9 @@ from pygit2.enums import FileMode, ObjectType
 
 from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.objects import peel_commit, signature
+from gitops_hive.repos.objects import MODEL_NOTES_REF, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
 
-MODEL_NOTES_REF = "refs/notes/hive/model"
 MAX_NOTE_BYTES = 4096
 MAX_WALK = 10_000  # commits of applied.git walked looking for a note before giving up
 WRITE_ATTEMPTS = 50
@@ -72,7 +71,7 @@ def _note_blob(repo: pygit2.Repository, notes_tree: pygit2.Tree, sha: str) -> py
     return None
 
 
-def _notes_tree(repo: pygit2.Repository, notes_commit: pygit2.Oid) -> pygit2.Tree:
+def _notes_tree(repo: pygit2.Repository, notes_commit: pygit2.Oid | str) -> pygit2.Tree:
     return peel_commit(repo, notes_commit).tree
 
 
@@ -91,11 +90,15 @@ def _read(repo: pygit2.Repository, tip: pygit2.Oid | None, sha: str, where: str)
 
 
 def _walk_for_note(
-    repo: pygit2.Repository, ref: str, head: str, limit: int, stop_at: str | None, where: str
+    repo: pygit2.Repository,
+    tip: pygit2.Oid | str | None,
+    head: str,
+    limit: int,
+    stop_at: str | None,
+    where: str,
 ) -> FoundNote | None:
     """The first note met on first-parent history from `head`: at most `limit` commits, and
-    never on `stop_at` unless it is `head` itself."""
-    tip = _tip(repo, ref)
+    never on `stop_at` unless it is `head` itself. `tip` is the notes ref's commit."""
     if tip is None:
         return None
     notes = _notes_tree(repo, tip)
@@ -123,14 +126,17 @@ def read_proposed_note(
     `stop_at` (the deployed commit, whose note was reviewed already): a note on a commit the
     manager made just before its last one is not lost. Anything malformed is a HiveError.
     """
-    repo = open_untrusted(git_dir)
     where = f" in {git_dir.parent}"
-    try:
-        found = _walk_for_note(repo, ref, head, PROPOSED_WALK, stop_at, where)
-    except HiveError:
-        raise
-    except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
-        raise HiveError(f"{ref}{where} is damaged; rewrite that note") from None
+    with open_untrusted(git_dir) as repo:
+        tip = repo.refs.target(ref)
+        if tip is None:
+            return None
+        try:
+            found = _walk_for_note(repo.repo, tip, head, PROPOSED_WALK, stop_at, where)
+        except HiveError:
+            raise
+        except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
+            raise HiveError(f"{ref}{where} is damaged; rewrite that note") from None
     return None if found is None else found.text
 
 
@@ -146,7 +152,8 @@ def find_first_parent_note(
     repo_path: Path, sha: str, ref: str = MODEL_NOTES_REF
 ) -> FoundNote | None:
     """The first note met walking first-parent history from `sha` in applied.git."""
-    return _walk_for_note(open_applied(repo_path), ref, sha, MAX_WALK, None, "")
+    repo = open_applied(repo_path)
+    return _walk_for_note(repo, _tip(repo, ref), sha, MAX_WALK, None, "")
 
 
 @translated("write a model note")

@@ -9,6 +9,7 @@ import pygit2
 from gitops_hive.errors import HiveError
 
 MAIN = "refs/heads/main"
+MODEL_NOTES_REF = "refs/notes/hive/model"
 HIVE_SIGNATURE = ("gitops-hive", "hive@localhost")
 
 

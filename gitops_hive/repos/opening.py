@@ -1,21 +1,19 @@
-"""Opening and creating repos: libgit2 kept from the user's config, proposed/ opened hardened."""
+"""Opening and creating repos: libgit2 kept from the user's config, proposed/ opened confined."""
 
 from __future__ import annotations
 
 import os
-import stat
-import threading
 from pathlib import Path
 
 import pygit2
-from pygit2.enums import Option, RepositoryOpenFlag
+from pygit2.enums import RepositoryOpenFlag
 
-from gitops_hive.errors import HiveError, NotFound
+from gitops_hive.repos.caps import DEFAULT_CAPS, ObjectCaps
+from gitops_hive.repos.confined import ConfinedDir, UnsafeEntry
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.loose import PACK_VIEWS, untrusted_odb
-from gitops_hive.repos.objects import MAIN, signature
-
-_OWNER_CHECK_OFF = threading.Lock()  # held while libgit2's owner check is lifted
+from gitops_hive.repos.objects import MAIN, MODEL_NOTES_REF, signature
+from gitops_hive.repos.proposed_odb import ProposedObjects
+from gitops_hive.repos.proposed_refs import ProposedRefs
 
 
 @translated("make an empty config folder for libgit2", "check that the hive root is writable")
@@ -30,39 +28,60 @@ def isolate_from_user_config(empty_dir: Path) -> None:
         pygit2.settings.search_path[level] = str(empty_dir)
 
 
-@translated("make the folder for pack views", "check that the hive root is writable")
-def place_pack_views(folder: Path) -> None:
-    """Keep the folders through which libgit2 reads proposed/ packs under `folder` (run/)."""
-    PACK_VIEWS.place(folder)
+# Entries the controller refuses to find at all, whatever they are: objects borrowed from
+# elsewhere would let proposed/ name another repo's commits.
+BORROWING = ("objects/info/alternates", "commondir")
+# Files that must be plain files when present, looked at on every open: what git itself reads
+# first, and the refs the controller reads by name.
+FIXED_FILES = ("HEAD", "config", "packed-refs", MAIN, MODEL_NOTES_REF)
+
+
+class ProposedRepo:
+    """An untrusted repo open for reading: its refs read by the controller (`refs`), its
+    objects through `ProposedObjects` behind an in-memory libgit2 repository (`repo`), which
+    is never given a path of proposed/. Close it (or use it as a context manager)."""
+
+    def __init__(self, git_dir: Path, caps: ObjectCaps) -> None:
+        self.dir = ConfinedDir(git_dir)
+        try:
+            for borrowed in BORROWING:
+                if self.dir.lexists(borrowed):
+                    raise UnsafeEntry(f"{borrowed} borrows objects from elsewhere")
+            for name in FIXED_FILES:
+                fd = self.dir.open_file(name)
+                if fd is not None:
+                    os.close(fd)
+            objects = self.dir.open_dir("objects")
+            if objects is None:
+                raise NotADirectoryError("objects is not a folder: this is not a git repo")
+            os.close(objects)
+            self.objects = ProposedObjects(self.dir, caps)
+        except BaseException:
+            self.dir.close()
+            raise
+        self.refs = ProposedRefs(self.dir)
+        self.repo = pygit2.Repository()
+        odb = pygit2.Odb()
+        odb.add_backend(self.objects, 1)
+        self.repo.set_odb(odb)
+        self.repo.set_refdb(pygit2.Refdb.new(self.repo))
+
+    def close(self) -> None:
+        self.objects.close()
+        self.dir.close()
+
+    def __enter__(self) -> ProposedRepo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @translated("open the repo", PROPOSED_ADVICE)
-def open_untrusted(git_dir: Path) -> pygit2.Repository:
-    """Open a proposed/ repo's .git folder for reading only: no discovery, no gitfile."""
-    try:
-        info = os.lstat(git_dir)
-    except FileNotFoundError:
-        raise NotFound(f"no repository at {git_dir.parent}") from None
-    if not stat.S_ISDIR(info.st_mode):
-        raise HiveError(f"{git_dir} is not a plain folder; refusing to follow it")
-    for borrowed in ("objects/info/alternates", "commondir"):
-        if os.path.lexists(git_dir / borrowed):
-            raise HiveError(
-                f"{git_dir} borrows objects from elsewhere ({borrowed}); remove that file"
-            )
-    if os.path.islink(git_dir / "objects"):
-        raise HiveError(f"{git_dir}/objects is a symlink; refusing to follow it")
-    flags = RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE
-    with _OWNER_CHECK_OFF:
-        # Under nspawn a proposed/ repo belongs to an agent's uid, not ours. libgit2 refuses
-        # a repo another user owns; we lift that for this read-only open alone.
-        pygit2.option(Option.SET_OWNER_VALIDATION, False)
-        try:
-            repo = pygit2.Repository(str(git_dir), flags)
-        finally:
-            pygit2.option(Option.SET_OWNER_VALIDATION, True)
-    repo.set_odb(untrusted_odb(git_dir))
-    return repo
+def open_untrusted(git_dir: Path, caps: ObjectCaps = DEFAULT_CAPS) -> ProposedRepo:
+    """Open a proposed/ repo's .git folder for reading only: no discovery, no gitfile, no
+    symlink or special file followed, no object over `caps` inflated."""
+    return ProposedRepo(git_dir, caps)
 
 
 @translated("open the repo")

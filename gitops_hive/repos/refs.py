@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pygit2
 from pygit2.enums import ObjectType
 
-from gitops_hive.errors import NotFound
+from gitops_hive.errors import Conflict, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.objects import MAIN, signature
+from gitops_hive.repos.objects import MAIN, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
+
+HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
 
 
 def proposal_ref(approval_id: int) -> str:
@@ -36,27 +39,30 @@ def failed_ref(approval_id: int) -> str:
 @translated("read refs/heads/main", PROPOSED_ADVICE)
 def read_head(git_dir: Path) -> str | None:
     """The sha of proposed/ main, or None when the branch does not exist yet."""
-    repo = open_untrusted(git_dir)
-    ref = repo.references.get(MAIN)
-    if ref is None:
-        return None
-    return str(ref.resolve().target)
+    with open_untrusted(git_dir) as repo:
+        return repo.refs.target(MAIN)
 
 
 @translated("resolve the commit to submit", PROPOSED_ADVICE)
 def resolve_commit(git_dir: Path, ref: str) -> str:
-    """Resolve a branch, tag or (abbreviated) sha in proposed/ to one full commit sha."""
-    repo = open_untrusted(git_dir)
-    candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
-    for name in candidates:
-        found = repo.references.get(name)
-        if found is not None:
-            return str(found.resolve().peel(pygit2.Commit).id)
-    try:
-        obj = repo.revparse_single(ref)
-        return str(obj.peel(pygit2.Commit).id)
-    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError):
-        raise NotFound(f"no commit {ref!r} in {git_dir.parent}: give a branch or a sha") from None
+    """Resolve a branch, tag, full ref name or (abbreviated) sha in proposed/ to one full
+    commit sha."""
+    with open_untrusted(git_dir) as repo:
+        candidates = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+        target = next(filter(None, (repo.refs.target(name) for name in candidates)), None)
+        if target is None and HEX_PREFIX.fullmatch(ref.lower()):
+            try:
+                target = repo.objects.expand(ref)
+            except ValueError:
+                raise Conflict(f"sha prefix {ref} is ambiguous: give more digits") from None
+            except KeyError:
+                target = None
+        if target is None:
+            raise NotFound(f"no commit {ref!r} in {git_dir.parent}: give a branch or a sha")
+        kind, _ = repo.repo.odb.read_header(pygit2.Oid(hex=target))
+        if kind not in (ObjectType.COMMIT, ObjectType.TAG):
+            raise NotFound(f"{ref!r} in {git_dir.parent} names no commit: give a branch or a sha")
+        return str(peel_commit(repo.repo, target).id)
 
 
 @translated("move a ref")
