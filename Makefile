@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/recv_wakeup.py
 	$(BIN)/python benchmarks/socket_flood.py
 	$(BIN)/python benchmarks/render_diff.py
+	$(BIN)/python benchmarks/huge_proposal.py
+	$(BIN)/python benchmarks/hostile_repo.py
 	$(BIN)/python benchmarks/stats.py
 
 clean:
