@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from gitops_hive.errors import Conflict, Forbidden
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Event
-from gitops_hive.runtime.shell import find_leader, process_shell
+from gitops_hive.runtime.shell import find_leader, nspawn_shell, process_shell
 from gitops_hive.store import queries
 from gitops_hive.terminals.guards import OutputFilter, RateCap
 from gitops_hive.terminals.tickets import TicketBook
@@ -259,3 +260,19 @@ async def test_the_idle_timeout_ends_the_session(tmp_path: Path, aiohttp_client:
         assert (await session_event(made.hive, "worker")).data["reason"] == "idle for 1 s"
     finally:
         await made.hive.close()
+
+
+def test_an_nspawn_shell_enters_every_namespace_as_root_inside_and_starts_in_state() -> None:
+    if shutil.which("nsenter") is None:
+        pytest.skip("nsenter is missing (util-linux)")
+    shell = nspawn_shell(4242, ["/bin/bash", "-l"])
+    argv = list(shell.argv)
+    assert argv[1] == "--target=4242" and {"--user", "--pid", "--mount"} <= set(argv)
+    assert "--setuid=0" in argv and argv[-2:] == ["/bin/bash", "-l"]
+    assert 'cd /state && exec "$@"' in argv and shell.isolated
+    assert shell.env == {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": "/state",
+        "TERM": "xterm-256color",
+        "LANG": "C.UTF-8",
+    }

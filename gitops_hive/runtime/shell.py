@@ -82,10 +82,14 @@ def nspawn_shell(leader: int, shell: list[str]) -> ShellCommand:
         f"--target={leader}",
         *NAMESPACES,
         "--root",
-        f"--wd={CONTAINER_STATE}",
         "--setuid=0",
         "--setgid=0",
         "--",
+        # nsenter opens --wd=DIR on the host, before it enters: change folder once inside.
+        "/bin/sh",
+        "-c",
+        f'cd {CONTAINER_STATE} && exec "$@"',
+        "sh",
         *shell,
     )
     return ShellCommand(
