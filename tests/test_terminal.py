@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from gitops_hive.terminals.guards import OutputFilter, RateCap
 from gitops_hive.terminals.tickets import TicketBook
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import SESSION_COOKIE, Guard, allowed_hosts_for, read_token
-from tests.conftest import make_root
+from tests.conftest import HIVECTL, ServedHive, make_root
 
 Client = TestClient[Any, Any]
 
@@ -276,3 +277,21 @@ def test_an_nspawn_shell_enters_every_namespace_as_root_inside_and_starts_in_sta
         "TERM": "xterm-256color",
         "LANG": "C.UTF-8",
     }
+
+
+@pytest.mark.e2e
+def test_hivectl_shell_opens_the_same_session_over_the_control_socket(served: ServedHive) -> None:
+    served.deploy("worker")
+    result = subprocess.run(
+        [*HIVECTL, "--root", str(served.root), "shell", "worker"],
+        input="echo $((6*7))\nexit\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\n42\n" in result.stdout  # text mode reads the \r\n as \n
+    assert "NOT isolated" in result.stderr
+    assert "[session ended: the shell exited]" in result.stderr
+    refused = served.cli("shell", "nobody")
+    assert refused.returncode == 2 and "error:" in refused.stderr

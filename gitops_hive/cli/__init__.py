@@ -14,6 +14,7 @@ from gitops_hive.cli.common import echo
 from gitops_hive.cli.hive_root import HIVE_ROOT_COMMANDS
 from gitops_hive.cli.messages import MESSAGE_COMMANDS
 from gitops_hive.cli.model import MODEL_COMMANDS
+from gitops_hive.cli.shell import shell
 from gitops_hive.cli.stats import stats
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import default_root
@@ -69,6 +70,7 @@ for _command in (
     *APPROVAL_COMMANDS,
     *MESSAGE_COMMANDS,
     *MODEL_COMMANDS,
+    shell,
     stats,
 ):
     main.add_command(_command)
