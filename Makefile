@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/recv_wakeup.py
 	$(BIN)/python benchmarks/render_diff.py
 	$(BIN)/python benchmarks/stats.py
+	$(BIN)/python benchmarks/terminal_echo.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
