@@ -77,6 +77,20 @@ def test_type_in_the_shell_and_switch_the_model(
         page.locator("#terminal").screenshot(path=str(SCREENSHOT))
     assert [p for p in watched.problems if "status of 400" not in p] == []  # the refusal's
 
+    # A paste cannot end the bracketed paste early and type the rest: its ESC is dropped, so
+    # bash takes it all as pasted text (without that, "b" would be typed after the paste).
+    page.evaluate(PASTE, "echo a\x1b[201~b")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"{SCREEN}:has-text('a[201~b')")
+
+
+PASTE = """(text) => {
+  const data = new DataTransfer();
+  data.setData("text/plain", text);
+  document.querySelector("#terminal-screen textarea").dispatchEvent(
+    new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
 
 class _Page(http.server.BaseHTTPRequestHandler):
     """Another origin on loopback: one page, whatever is asked."""

@@ -20,12 +20,14 @@ from gitops_hive import repos
 from gitops_hive.config import load_config
 from gitops_hive.errors import Conflict, Forbidden
 from gitops_hive.hive import Hive
+from gitops_hive.init_root import write_token
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Event
 from gitops_hive.runtime.shell import find_leader, nspawn_shell, process_shell
 from gitops_hive.store import queries
 from gitops_hive.terminals.guards import OutputFilter, RateCap
 from gitops_hive.terminals.tickets import TicketBook
+from gitops_hive.web import terminal_api
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import SESSION_COOKIE, Guard, allowed_hosts_for, read_token
 from tests.conftest import HIVECTL, ServedHive, make_root
@@ -241,6 +243,21 @@ async def test_logout_ends_the_sessions_of_that_login(term: Term) -> None:
     await bystander.send_bytes(b"echo still here\r")
     await read_until(bystander, b"still here\r\n")
     await bystander.close()
+
+
+async def test_a_rotated_token_ends_the_sessions_it_let_in(
+    term: Term, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(terminal_api, "LOGIN_CHECK_EVERY", 0.05)
+    cookie = await term.guard.sessions.open(term.guard.token)
+    browser = {"Cookie": f"{SESSION_COOKIE}={cookie}", "X-CSRF-Token": term.guard.csrf_token}
+    _, ticket = await term.ticket(headers=browser)
+    ws = await term.client.ws_connect(
+        f"/api/agents/worker/terminal/ws?ticket={ticket['ticket']}", headers=browser
+    )
+    assert term.guard.token_file is not None
+    write_token(term.guard.token_file)  # what `hivectl token --rotate` does
+    assert await ended(ws) == "the login ended"
 
 
 async def test_stopping_the_agent_ends_its_sessions_and_refuses_new_ones(term: Term) -> None:

@@ -18,9 +18,10 @@ from aiohttp import WSMsgType, web
 from gitops_hive.terminals.sessions import TerminalSession
 from gitops_hive.web.control_api import HIVE_KEY, who
 from gitops_hive.web.jsonhttp import json_body, json_reply
-from gitops_hive.web.security import SESSION_COOKIE
+from gitops_hive.web.security import GUARD_KEY, SESSION_COOKIE
 
 MAX_FRAME = 1 << 16
+LOGIN_CHECK_EVERY = 5.0  # seconds between checks that the dashboard login still holds
 
 
 def login_of(request: web.Request) -> str | None:
@@ -67,6 +68,19 @@ async def _take_input(session: TerminalSession, ws: web.WebSocketResponse) -> No
                 continue  # not a control message we know: ignore it, never type it
 
 
+async def _watch_login(request: web.Request, session: TerminalSession) -> None:
+    """End the session once its login expires or the token is rotated (logout ends it at once)."""
+    guard = request.app.get(GUARD_KEY)
+    if guard is None:
+        return  # the control socket: its file permissions are the auth, and they hold
+    while session.ended is None:
+        await asyncio.sleep(LOGIN_CHECK_EVERY)
+        if guard.refresh():
+            await guard.sessions.end_all_but(guard.token)
+        if not await guard.is_authenticated(request):
+            await session.end("the login ended")
+
+
 async def terminal_socket(request: web.Request) -> web.StreamResponse:
     """GET /api/agents/NAME/terminal/ws?ticket=T&cols=C&rows=R: the session itself."""
     session = await request.app[HIVE_KEY].open_terminal(
@@ -81,9 +95,11 @@ async def terminal_socket(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         await ws.send_str(json.dumps({"where": session.command.where}))
         pump = asyncio.create_task(_pump_out(session, ws))
+        login = asyncio.create_task(_watch_login(request, session))
         try:
             await _take_input(session, ws)
         finally:
+            login.cancel()
             await session.end("closed by the operator")
             await pump
     finally:
