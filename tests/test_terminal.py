@@ -4,6 +4,7 @@ with a real shell on a real pty, on a real hive (process runtime)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from gitops_hive.init_root import write_token
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Event
 from gitops_hive.runtime.shell import find_leader, nspawn_shell, process_shell
+from gitops_hive.runtime.terminal import session_members
 from gitops_hive.store import queries
 from gitops_hive.terminals.guards import OutputFilter, RateCap
 from gitops_hive.terminals.tickets import TicketBook
@@ -258,6 +260,33 @@ async def test_a_rotated_token_ends_the_sessions_it_let_in(
     assert term.guard.token_file is not None
     write_token(term.guard.token_file)  # what `hivectl token --rotate` does
     assert await ended(ws) == "the login ended"
+
+
+async def test_ending_a_session_ends_what_it_left_running(term: Term) -> None:
+    _, ticket = await term.ticket()
+    ws = await term.connect(ticket["ticket"])
+    await ws.send_bytes(b"nohup sleep 7717 >/dev/null 2>&1 & echo started\r")
+    await read_until(ws, b"started\r\n")
+    session = next(iter(term.hive.terminals.live))
+    sid = session.pty.process.pid
+
+    def sleeping() -> bool:
+        found = False
+        for pid in session_members(sid):
+            with contextlib.suppress(OSError):
+                found |= b"sleep\x007717" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return found
+
+    while True:  # the job forks, then execs: wait for it (the test's timeout bounds)
+        if sleeping():
+            break
+        await asyncio.sleep(0.02)
+    await ws.close()
+    await session_event(term.hive, "worker")
+    while True:  # SIGKILL sent; the kernel takes a moment to end it
+        if session_members(sid) == []:
+            break
+        await asyncio.sleep(0.02)
 
 
 async def test_stopping_the_agent_ends_its_sessions_and_refuses_new_ones(term: Term) -> None:

@@ -9,9 +9,10 @@ import os
 import signal
 import struct
 import termios
+from pathlib import Path
 
 from gitops_hive.errors import RuntimeFailure
-from gitops_hive.runtime.children import _die_with_parent
+from gitops_hive.runtime.children import die_with_parent
 from gitops_hive.runtime.shell import ShellCommand
 
 READ_SIZE = 16384
@@ -27,7 +28,7 @@ def set_window(fd: int, cols: int, rows: int) -> None:
 def _controlling_terminal() -> None:
     """In the child, a session leader already: make stdin (the pty) its controlling terminal."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    _die_with_parent()
+    die_with_parent()
 
 
 class PtyProcess:
@@ -108,7 +109,8 @@ class PtyProcess:
             set_window(self.master, cols, rows)
 
     async def close(self) -> None:
-        """Hang up: SIGHUP to the shell's process group, SIGKILL after a grace, fd closed."""
+        """Hang up: SIGHUP to the shell's process group, SIGKILL after a grace, then SIGKILL
+        to whatever else still runs in its session (background jobs, `nohup`); fd closed."""
         if self._closed:
             return
         self._closed = True
@@ -120,4 +122,20 @@ class PtyProcess:
                 break
             except TimeoutError:
                 continue
+        for pid in await asyncio.to_thread(session_members, self.process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         os.close(self.master)
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session `sid`, zombies left out (one that left it with setsid
+    is not in it)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(entry.path, "stat").read_text()
+                if os.getsid(int(entry.name)) == sid and stat.rpartition(")")[2].split()[0] != "Z":
+                    members.append(int(entry.name))
+    return members
