@@ -27,6 +27,7 @@ from gitops_hive.records import Event
 from gitops_hive.runtime.shell import find_leader, nspawn_shell, process_shell
 from gitops_hive.runtime.terminal import session_members
 from gitops_hive.store import queries
+from gitops_hive.terminals import sessions
 from gitops_hive.terminals.guards import OutputFilter, RateCap
 from gitops_hive.terminals.tickets import TicketBook
 from gitops_hive.web import terminal_api
@@ -148,11 +149,14 @@ async def session_event(hive: Hive, agent: str) -> Event:
         await asyncio.sleep(0.02)
 
 
-async def open_term(tmp_path: Path, aiohttp_client: Any, idle: str = "15m") -> Term:
+async def open_term(
+    tmp_path: Path, aiohttp_client: Any, idle: str = "15m", rate: int = 262_144
+) -> Term:
     root = make_root(tmp_path / "hive")
     config = root / "hive.toml"
     text = config.read_text()
     text = text.replace("idle_timeout = 900.0", f'idle_timeout = "{idle}"')
+    text = text.replace("output_rate = 262144", f"output_rate = {rate}")
     config.write_text(text.replace('["/bin/bash", "-l"]', '["/bin/sh"]'))
     layout = HiveLayout(root)
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
@@ -341,3 +345,35 @@ def test_hivectl_shell_opens_the_same_session_over_the_control_socket(served: Se
     assert "[session ended: the shell exited]" in result.stderr
     refused = served.cli("shell", "nobody")
     assert refused.returncode == 2 and "error:" in refused.stderr
+
+
+async def test_output_past_the_rate_cap_waits_for_the_bucket(
+    tmp_path: Path, aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[tuple[int, float]] = []
+
+    class CountedCap(RateCap):
+        """The real bucket, with every answer it gave kept."""
+
+        def take(self, size: int, now: float) -> float:
+            delay = super().take(size, now)
+            asked.append((size, delay))
+            return delay
+
+    monkeypatch.setattr(sessions, "RateCap", CountedCap)
+    made = await open_term(tmp_path, aiohttp_client, rate=40_000)
+    try:
+        _, ticket = await made.ticket()
+        ws = await made.connect(ticket["ticket"])
+        await ws.send_bytes(b"head -c 100000 /dev/zero | tr '\\0' x; echo; echo do''ne\r")
+        seen = await read_until(ws, b"done\r\n")
+        assert seen.count(b"x") >= 100_000  # everything arrives, only later
+        taken = sum(size for size, _ in asked)
+        waited = [delay for _, delay in asked if delay > 0]
+        assert taken == next(iter(made.hive.terminals.live)).bytes_out
+        # Past the burst (one second's worth), each read waited for what it overdrew.
+        assert waited and max(waited) <= (taken - 40_000) / 40_000 + 1e-6
+        assert sum(waited) >= (100_000 - 40_000) / 40_000 * 0.9
+        await ws.close()
+    finally:
+        await made.hive.close()
