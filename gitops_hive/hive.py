@@ -39,7 +39,7 @@ from gitops_hive.telemetry import views as stats_view
 from gitops_hive.telemetry.retention import Retention
 from gitops_hive.telemetry.sampler import StatsSampler
 from gitops_hive.telemetry.views import StatsQuery
-from gitops_hive.terminals.sessions import TerminalBook, TerminalSession
+from gitops_hive.terminals.sessions import TerminalBook
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY = 300.0  # seconds between telemetry retention passes
@@ -62,7 +62,7 @@ class Hive:
         )
         self._components = contextlib.AsyncExitStack()
         self.sessions = OperatorSessions(ctx)  # the dashboard's logins
-        self.terminals = TerminalBook(ctx)
+        self.terminals = TerminalBook(ctx)  # the operator's terminals into the agents
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
@@ -101,7 +101,7 @@ class Hive:
         stack.push_async_callback(_end_tasks, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
-        stack.push_async_callback(hive.end_terminals, "the controller is stopping")
+        stack.push_async_callback(hive.terminals.end, "the controller is stopping")
         crash_handlers.append(hive.record_crash)
         broker.on_wake.append(hive.sampler.inbox_changed)
         ctx.bus.listen(hive.sampler.on_notice)
@@ -155,7 +155,7 @@ class Hive:
         return self.ctx.bus.subscribe()
 
     async def record_crash(self, report: CrashReport) -> None:
-        await self.end_terminals(f"{report.agent} stopped (exit {report.returncode})", report.agent)
+        await self.terminals.end(f"{report.agent} exited ({report.returncode})", agent=report.agent)
         await record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
@@ -225,7 +225,7 @@ class Hive:
 
     async def stop(self, name: str, who: str) -> dict[str, Any]:
         await lifecycle.stop(self.ctx, name, who)
-        await self.end_terminals(f"{name} was stopped by {who}", name)
+        await self.terminals.end(f"{name} was stopped by {who}", agent=name)
         return await self.agent(name)
 
     async def start_agent(self, name: str, who: str) -> dict[str, Any]:
@@ -266,27 +266,6 @@ class Hive:
     async def stats_line(self, name: str, now: float) -> dict[str, Any]:
         """One agent's sparkline, last turn and stuck flag (the overview)."""
         return await stats_view.overview_line(self.ctx, name, now)
-
-    @property
-    def terminals_isolated(self) -> bool:
-        """Whether a terminal is inside a container (nspawn) or a plain shell (process)."""
-        return self.ctx.runtime.private_users
-
-    async def terminal_ticket(self, name: str, who: str, login: str | None) -> dict[str, Any]:
-        """A one-time ticket (30 s) for a terminal into the running agent."""
-        return await self.terminals.ticket(name, who, login)
-
-    async def open_terminal(
-        self, name: str, ticket: str, login: str | None, cols: int, rows: int
-    ) -> TerminalSession:
-        """Spend a ticket: a shell into the agent on a new pty."""
-        return await self.terminals.open(name, ticket, login, cols, rows)
-
-    async def end_terminals(
-        self, reason: str, agent: str | None = None, login: str | None = None
-    ) -> int:
-        """End the terminals into `agent`, or of a dashboard login, or all of them."""
-        return await self.terminals.end(reason, agent=agent, login=login)
 
 
 async def _end_tasks(ctx: HiveContext) -> None:

@@ -124,6 +124,11 @@ class TerminalBook:
         self.tickets = TicketBook()
         self.live: set[TerminalSession] = set()
 
+    @property
+    def isolated(self) -> bool:
+        """Whether a terminal is inside a container (nspawn) or a plain shell (process)."""
+        return self.ctx.runtime.private_users
+
     def _shell(self, name: str) -> ShellCommand:
         return shell_for(
             self.ctx.runtime,
@@ -133,7 +138,7 @@ class TerminalBook:
         )
 
     async def ticket(self, raw_name: str, who: str, login: str | None) -> dict[str, object]:
-        """A one-time ticket for the agent's terminal, and what the session will be."""
+        """A one-time ticket (30 s) for the running agent's terminal, and what it will be."""
         name = await require_agent(self.ctx, raw_name)
         command = self._shell(name)  # refuses now if the agent does not run
         token = self.tickets.issue(name, who, login)
@@ -147,7 +152,7 @@ class TerminalBook:
     async def open(
         self, raw_name: str, token: str, login: str | None, cols: int, rows: int
     ) -> TerminalSession:
-        """Spend the ticket and start the shell on a pty."""
+        """Spend the ticket: a shell into the agent on a new pty."""
         name = await require_agent(self.ctx, raw_name)
         ticket: Ticket = self.tickets.take(token, name, login)
         command = self._shell(name)

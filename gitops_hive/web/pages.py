@@ -124,7 +124,7 @@ async def agent_page(request: web.Request) -> web.Response:
     template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
     # xterm.js adds <style> elements: allowed by a nonce of this response, never unsafe-inline.
     nonce = secrets.token_urlsafe(16)
-    context.update(terminal_isolated=hive.terminals_isolated, style_nonce=nonce)
+    context.update(terminal_isolated=hive.terminals.isolated, style_nonce=nonce)
     response = aiohttp_jinja2.render_template(template, request, context)
     response.headers["Content-Security-Policy"] = CSP.replace(
         "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'"
@@ -185,7 +185,7 @@ async def logout(request: web.Request) -> web.Response:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if cookie:
         await request.app[GUARD_KEY].sessions.end(cookie)
-        await request.app[HIVE_KEY].end_terminals("logged out", login=login_of(request))
+        await request.app[HIVE_KEY].terminals.end("logged out", login=login_of(request))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

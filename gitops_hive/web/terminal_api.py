@@ -41,7 +41,7 @@ def _size(raw: object, default: int) -> int:
 async def ticket(request: web.Request) -> web.Response:
     """POST /api/agents/NAME/terminal: a one-time ticket, valid 30 s."""
     await json_body(request)
-    reply = await request.app[HIVE_KEY].terminal_ticket(
+    reply = await request.app[HIVE_KEY].terminals.ticket(
         request.match_info["name"], who(request), login_of(request)
     )
     return json_reply(reply, status=201)
@@ -83,7 +83,7 @@ async def _watch_login(request: web.Request, session: TerminalSession) -> None:
 
 async def terminal_socket(request: web.Request) -> web.StreamResponse:
     """GET /api/agents/NAME/terminal/ws?ticket=T&cols=C&rows=R: the session itself."""
-    session = await request.app[HIVE_KEY].open_terminal(
+    session = await request.app[HIVE_KEY].terminals.open(
         request.match_info["name"],
         request.query.get("ticket", ""),
         login_of(request),
