@@ -24,8 +24,8 @@ from gitops_hive.hive import Hive
 from gitops_hive.init_root import write_token
 from gitops_hive.layout import HiveLayout
 from gitops_hive.records import Event
-from gitops_hive.runtime.shell import find_leader, nspawn_shell, process_shell
-from gitops_hive.runtime.terminal import session_members
+from gitops_hive.runtime.shell import ShellCommand, find_leader, nspawn_shell, process_shell
+from gitops_hive.runtime.terminal import PtyProcess, session_members
 from gitops_hive.store import queries
 from gitops_hive.terminals import sessions
 from gitops_hive.terminals.guards import OutputFilter, RateCap
@@ -377,3 +377,36 @@ async def test_output_past_the_rate_cap_waits_for_the_bucket(
         await ws.close()
     finally:
         await made.hive.close()
+
+
+@pytest.mark.e2e
+def test_hivectl_shell_on_a_terminal_is_raw_and_follows_its_size(served: ServedHive) -> None:
+    served.deploy("worker")
+    argv = (*HIVECTL, "--root", str(served.root), "shell", "worker")
+    command = ShellCommand(argv, dict(os.environ), served.root, isolated=False, where="test")
+
+    async def drive() -> bytes:
+        local = await PtyProcess.spawn(command, cols=80, rows=24)
+        seen = b""
+
+        async def until(needle: bytes) -> None:
+            nonlocal seen
+            while needle not in seen:
+                chunk = await local.read()
+                assert chunk, f"hivectl shell ended before {needle!r}: {seen!r}"
+                seen += chunk
+
+        try:
+            await until(b"NOT isolated")  # connected, in raw mode from here on
+            await local.write(b"echo $((6*7))\r")  # raw mode: the remote line editor echoes
+            await until(b"42\r\n")
+            local.resize(111, 33)  # SIGWINCH to hivectl, which tells the session
+            await local.write(b"stty size\r")
+            await until(b"33 111")
+            await local.write(b"exit\r")
+            await until(b"[session ended: the shell exited]")
+        finally:
+            await local.close()
+        return seen
+
+    assert b"NOT isolated" in asyncio.run(drive())

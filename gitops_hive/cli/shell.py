@@ -84,7 +84,7 @@ def shell(ctx: click.Context, name: str) -> None:
     saved = termios.tcgetattr(0) if os.isatty(0) else None
     try:
         if saved is not None:
-            tty.setraw(0)
+            tty.setraw(0, termios.TCSANOW)  # keys typed ahead are kept, not flushed
         ended = asyncio.run(_attach(layout_of(ctx).control_socket, path))
     finally:
         if saved is not None:
