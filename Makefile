@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/huge_proposal.py
 	$(BIN)/python benchmarks/hostile_repo.py
 	$(BIN)/python benchmarks/stats.py
+	$(BIN)/python benchmarks/terminal_echo.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -204,6 +204,15 @@ class ControlClient:
         """Drop `name`'s override: agent.toml's model or the default again; the new status."""
         return self._post(api_path("agents", name, "model"), {"clear": True, "reason": reason})
 
+    def terminal_ticket(self, name: str) -> JSONObject:
+        """A one-time ticket (30 s) for a terminal into `name`: `ticket`, `isolated`, `where`."""
+        return self._post(api_path("agents", name, "terminal"))
+
+    def terminal_path(self, name: str, ticket: str, cols: int, rows: int) -> str:
+        """The WebSocket path that spends `ticket`."""
+        query = {"ticket": ticket, "cols": str(cols), "rows": str(rows)}
+        return api_path("agents", name, "terminal", "ws", query=query)
+
     # Messages and questions.
 
     def send(self, to: str, body: str) -> JSONObject:

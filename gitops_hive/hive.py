@@ -39,6 +39,7 @@ from gitops_hive.telemetry import views as stats_view
 from gitops_hive.telemetry.retention import Retention
 from gitops_hive.telemetry.sampler import StatsSampler
 from gitops_hive.telemetry.views import StatsQuery
+from gitops_hive.terminals.sessions import TerminalBook
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY = 300.0  # seconds between telemetry retention passes
@@ -61,6 +62,7 @@ class Hive:
         )
         self._components = contextlib.AsyncExitStack()
         self.sessions = OperatorSessions(ctx)  # the dashboard's logins
+        self.terminals = TerminalBook(ctx)  # the operator's terminals into the agents
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
@@ -107,6 +109,7 @@ class Hive:
         stack.push_async_callback(_end_tasks, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
+        stack.push_async_callback(hive.terminals.end, "the controller is stopping")
         crash_handlers.append(hive.record_crash)
         broker.on_wake.append(hive.sampler.inbox_changed)
         ctx.bus.listen(hive.sampler.on_notice)
@@ -164,6 +167,7 @@ class Hive:
         return self.ctx.bus.subscribe()
 
     async def record_crash(self, report: CrashReport) -> None:
+        await self.terminals.end(f"{report.agent} exited ({report.returncode})", agent=report.agent)
         await record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
@@ -244,6 +248,7 @@ class Hive:
 
     async def stop(self, name: str, who: str) -> dict[str, Any]:
         await lifecycle.stop(self.ctx, name, who)
+        await self.terminals.end(f"{name} was stopped by {who}", agent=name)
         return await self.agent(name)
 
     async def start_agent(self, name: str, who: str) -> dict[str, Any]:

@@ -227,6 +227,25 @@ SETTINGS: tuple[Setting, ...] = (
         "collapsed, and past that only counted.",
     ),
     Setting(
+        "terminal.idle_timeout",
+        Duration,
+        Duration(900),
+        "A terminal into an agent with no key typed for this long is ended.",
+    ),
+    Setting(
+        "terminal.output_rate",
+        int,
+        262_144,
+        "Bytes per second a terminal shows at most; past it the shell waits on its output.",
+    ),
+    Setting(
+        "terminal.shell",
+        list,
+        ["/bin/bash", "-l"],
+        "The shell a terminal runs (inside the container under nspawn, in the state folder "
+        "under process).",
+    ),
+    Setting(
         "telemetry.raw_retention",
         Duration,
         Duration(7 * 86400),

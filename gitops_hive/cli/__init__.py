@@ -14,6 +14,7 @@ from gitops_hive.cli.common import echo
 from gitops_hive.cli.hive_root import HIVE_ROOT_COMMANDS
 from gitops_hive.cli.messages import MESSAGE_COMMANDS
 from gitops_hive.cli.model import MODEL_COMMANDS
+from gitops_hive.cli.shell import shell
 from gitops_hive.cli.stats import stats
 from gitops_hive.cli.unit import UNIT_COMMANDS
 from gitops_hive.errors import HiveError
@@ -71,6 +72,7 @@ for _command in (
     *MESSAGE_COMMANDS,
     *MODEL_COMMANDS,
     *UNIT_COMMANDS,
+    shell,
     stats,
 ):
     main.add_command(_command)

@@ -17,6 +17,7 @@ from gitops_hive.web.page_errors import page_errors
 from gitops_hive.web.pages import add_page_routes
 from gitops_hive.web.render_pool import add_render_pool
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
+from gitops_hive.web.terminal_api import add_terminal_routes
 
 WEB_DIR = Path(__file__).resolve().parent
 
@@ -53,5 +54,6 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     add_page_routes(app)
     add_event_routes(app)
     add_api_routes(app)
+    add_terminal_routes(app)
     app.router.add_static("/static/", WEB_DIR / "static", append_version=True)
     return app

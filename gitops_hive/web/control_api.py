@@ -247,4 +247,7 @@ def make_control_app(hive: Hive) -> web.Application:
     app = web.Application(middlewares=[errors_middleware])
     app[HIVE_KEY] = hive
     add_api_routes(app)
+    from gitops_hive.web.terminal_api import add_terminal_routes  # it imports this module
+
+    add_terminal_routes(app)
     return app

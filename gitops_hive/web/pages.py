@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -15,7 +16,8 @@ from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
-from gitops_hive.web.security import GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
+from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
+from gitops_hive.web.terminal_api import login_of
 
 WEB_OPERATOR = "operator (web)"
 
@@ -126,7 +128,14 @@ async def agent_page(request: web.Request) -> web.Response:
         "model": await hive.model(agent["name"]),
     }
     template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
-    return aiohttp_jinja2.render_template(template, request, context)
+    # xterm.js adds <style> elements: allowed by a nonce of this response, never unsafe-inline.
+    nonce = secrets.token_urlsafe(16)
+    context.update(terminal_isolated=hive.terminals.isolated, style_nonce=nonce)
+    response = aiohttp_jinja2.render_template(template, request, context)
+    response.headers["Content-Security-Policy"] = CSP.replace(
+        "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'"
+    )
+    return response
 
 
 async def rollback_form(request: web.Request) -> web.Response:
@@ -182,6 +191,7 @@ async def logout(request: web.Request) -> web.Response:
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if cookie:
         await request.app[GUARD_KEY].sessions.end(cookie)
+        await request.app[HIVE_KEY].terminals.end("logged out", login=login_of(request))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response

@@ -44,10 +44,13 @@ async function refresh(url) {
   if (!response.ok) return;
   const html = await response.text();
   const open = openDetails();
-  const charts = document.getElementById("telemetry");  // keeps its own live charts
+  // The charts and the terminal are live themselves: they stay as they are.
+  const kept = ["telemetry", "terminal"].map((id) => document.getElementById(id));
   root.innerHTML = html;
-  const slot = document.getElementById("telemetry");
-  if (charts && slot) slot.replaceWith(charts);
+  kept.forEach((node) => {
+    const slot = node && document.getElementById(node.id);
+    if (slot) slot.replaceWith(node);
+  });
   tickAges();
   document.querySelectorAll("details.file").forEach((d) => { if (d.id in open) d.open = open[d.id]; });
   wireConfirms(root);
