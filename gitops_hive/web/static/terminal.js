@@ -9,6 +9,7 @@
   const encoder = new TextEncoder();
   const COMMANDS = ["/model", "/help"];
   let term = null;
+  let fit = null;
   let socket = null;
   let atLineStart = true;  // the last key sent ended a line (Enter, Ctrl-C, Ctrl-U)
   let pending = null;      // a line that may be one of our commands, echoed here, not sent
@@ -154,7 +155,7 @@
     pending = null;
     atLineStart = true;
     term = new Terminal({ cursorBlink: true, convertEol: false, fontSize: 14, scrollback: 5000 });
-    const fit = new FitAddon.FitAddon();
+    fit = new FitAddon.FitAddon();
     term.loadAddon(fit);
     term.open(screen);
     fit.fit();
@@ -193,8 +194,9 @@
     term.onResize(({ cols, rows }) => {
       if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ resize: [cols, rows] }));
     });
-    window.addEventListener("resize", () => fit.fit());
   }
+
+  window.addEventListener("resize", () => { if (fit) fit.fit(); });
 
   document.addEventListener("click", (event) => {
     if (event.target && event.target.id === "terminal-open") open();
