@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -182,3 +183,32 @@ def load_config(path: Path) -> HiveConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     return parse_config(text, path)
+
+
+def docs_table() -> str:
+    """The settings as the markdown table in docs/configuration.md."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for setting in SETTINGS:
+        default = json.dumps(setting.default).replace("|", "\\|")
+        rows.append(f"| `{setting.key}` | {setting.type.__name__} | `{default}` | {setting.help} |")
+    return "\n".join(rows) + "\n"
+
+
+def render_template() -> str:
+    """hive.toml as `init` writes it, every setting with its comment."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("gitops-hive controller configuration. Restart `hivectl serve` after"))
+    doc.add(tomlkit.comment("an edit. Every key is optional; docs/configuration.md lists them."))
+    doc.add(tomlkit.nl())
+    tables: dict[str, Any] = {}
+    for setting in SETTINGS:
+        head, _, leaf = setting.key.rpartition(".")
+        target: Any = doc
+        if head:
+            if head not in tables:
+                tables[head] = tomlkit.table()
+                doc.add(head, tables[head])
+            target = tables[head]
+        target.add(tomlkit.comment(setting.help))
+        target.add(leaf, setting.default)
+    return tomlkit.dumps(doc)

@@ -9,8 +9,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from gitops_hive.config import render_template
 from gitops_hive.layout import HiveLayout
-from gitops_hive.settings import render_template
 from gitops_hive.store import Database
 
 

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
-
-import tomlkit
 
 
 class Duration(float):
@@ -292,32 +289,3 @@ SUPERVISORS = ("auto", "systemd", "controller")
 UID_RANGE = 65536  # uids per agent under nspawn --private-users
 UID_MAX = 2**32 - 2
 AGENT_SUBNET = 8  # addresses per agent in nspawn.network_range: a /29
-
-
-def docs_table() -> str:
-    """The settings as the markdown table in docs/configuration.md."""
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for setting in SETTINGS:
-        default = json.dumps(setting.default).replace("|", "\\|")
-        rows.append(f"| `{setting.key}` | {setting.type.__name__} | `{default}` | {setting.help} |")
-    return "\n".join(rows) + "\n"
-
-
-def render_template() -> str:
-    """hive.toml as `init` writes it, every setting with its comment."""
-    doc = tomlkit.document()
-    doc.add(tomlkit.comment("gitops-hive controller configuration. Restart `hivectl serve` after"))
-    doc.add(tomlkit.comment("an edit. Every key is optional; docs/configuration.md lists them."))
-    doc.add(tomlkit.nl())
-    tables: dict[str, Any] = {}
-    for setting in SETTINGS:
-        head, _, leaf = setting.key.rpartition(".")
-        target: Any = doc
-        if head:
-            if head not in tables:
-                tables[head] = tomlkit.table()
-                doc.add(head, tables[head])
-            target = tables[head]
-        target.add(tomlkit.comment(setting.help))
-        target.add(leaf, setting.default)
-    return tomlkit.dumps(doc)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from gitops_hive.config import default_config, load_config, parse_config
+from gitops_hive.config import default_config, load_config, parse_config, render_template
 from gitops_hive.errors import ConfigError
-from gitops_hive.settings import SETTINGS, render_template
+from gitops_hive.settings import SETTINGS
 
 PATH = Path("/hive/hive.toml")
 

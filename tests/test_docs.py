@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from gitops_hive.cli import main
-from gitops_hive.settings import docs_table
+from gitops_hive.config import docs_table
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PACKAGE = Path(__file__).resolve().parent.parent / "gitops_hive"
