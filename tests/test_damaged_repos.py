@@ -212,7 +212,7 @@ async def test_a_damaged_repo_leaves_the_dashboard_and_the_other_agents_alone(
 ) -> None:
     head = await submitted_twice(hive)
     worker = hive.ctx.layout.agent("worker")
-    guard = Guard(read_token(hive.ctx.layout.token))
+    guard = Guard(read_token(hive.ctx.layout.token), sessions=hive.sessions)
     client: Client = await aiohttp_client(make_web_app(hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
     auth = {"Authorization": f"Bearer {guard.token}"}

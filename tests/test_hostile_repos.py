@@ -189,7 +189,7 @@ async def test_a_hostile_entry_makes_only_its_agent_unreadable(
     try:
         async with asyncio.timeout(20):  # no read blocks (the pytest timeout is the backstop)
             await hive.start()
-            guard = Guard(read_token(layout.token))
+            guard = Guard(read_token(layout.token), sessions=hive.sessions)
             client = await aiohttp_client(make_web_app(hive, guard))
             guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
             auth = {"Authorization": f"Bearer {guard.token}"}

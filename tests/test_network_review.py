@@ -28,7 +28,7 @@ async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
     hive = await Hive.open(layout, load_config(layout.config))
     await hive.start()
-    guard = Guard(read_token(layout.token))
+    guard = Guard(read_token(layout.token), sessions=hive.sessions)
     client = await aiohttp_client(make_web_app(hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
     try:

@@ -118,7 +118,7 @@ async def test_a_read_that_hangs_leaves_the_dashboard_answering(
         return read_head(git_dir)
 
     monkeypatch.setattr(repos, "read_head", hangs_for_worker)
-    guard = Guard(read_token(slow_hive.ctx.layout.token))
+    guard = Guard(read_token(slow_hive.ctx.layout.token), sessions=slow_hive.sessions)
     client: Client = await aiohttp_client(make_web_app(slow_hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
     auth = {"Authorization": f"Bearer {guard.token}"}

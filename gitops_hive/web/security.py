@@ -40,7 +40,7 @@ def read_token(path: Path) -> str:
 
 
 class SessionBook(Protocol):
-    """Where dashboard sessions live (hive.db, through the Hive; `MemorySessions` in tests)."""
+    """Where dashboard sessions live: hive.db, through the Hive (`sessions.OperatorSessions`)."""
 
     async def open(self, token: str) -> str: ...
 
@@ -49,35 +49,6 @@ class SessionBook(Protocol):
     async def end(self, cookie: str) -> None: ...
 
     async def end_all_but(self, token: str) -> int: ...
-
-
-class MemorySessions:
-    """Sessions kept in memory, hashed like the real ones: for a Guard given no book."""
-
-    def __init__(self) -> None:
-        self._live: dict[str, str] = {}
-
-    @staticmethod
-    def _digest(value: str) -> str:
-        return hashlib.sha256(value.encode()).hexdigest()
-
-    async def open(self, token: str) -> str:
-        cookie = secrets.token_urlsafe(32)
-        self._live[self._digest(cookie)] = self._digest(token)
-        return cookie
-
-    async def alive(self, cookie: str, token: str) -> bool:
-        return self._live.get(self._digest(cookie)) == self._digest(token)
-
-    async def end(self, cookie: str) -> None:
-        self._live.pop(self._digest(cookie), None)
-
-    async def end_all_but(self, token: str) -> int:
-        keep = self._digest(token)
-        gone = [k for k, v in self._live.items() if v != keep]
-        for key in gone:
-            del self._live[key]
-        return len(gone)
 
 
 @dataclass
@@ -90,9 +61,9 @@ class Guard:
     """
 
     token: str
+    sessions: SessionBook
     allowed_hosts: set[str] = field(default_factory=set)
     token_file: Path | None = None
-    sessions: SessionBook = field(default_factory=MemorySessions)
     _stamp: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
