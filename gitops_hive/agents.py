@@ -10,20 +10,21 @@ from gitops_hive.records import Approval
 from gitops_hive.store import queries
 
 
+async def _existing(ctx: HiveContext, raw: str, advice: str) -> AgentName:
+    name = validate_name(raw)
+    if await queries.get_agent(ctx.db, name) is None:
+        raise NotFound(f"no agent {name}: {advice.format(name=name)}")
+    return name
+
+
 async def require_agent(ctx: HiveContext, raw_name: str) -> AgentName:
     """A valid name of an agent the hive has, else NotFound saying how to create it."""
-    name = validate_name(raw_name)
-    if await queries.get_agent(ctx.db, name) is None:
-        raise NotFound(f"no agent {name}: create it with `hivectl draft {name}`")
-    return name
+    return await _existing(ctx, raw_name, "create it with `hivectl draft {name}`")
 
 
 async def require_recipient(ctx: HiveContext, raw: str) -> AgentName:
     """A valid name of an existing agent, as a message's recipient."""
-    name = validate_name(raw)
-    if await queries.get_agent(ctx.db, name) is None:
-        raise NotFound(f"no agent {name}: `hivectl agents` lists them")
-    return name
+    return await _existing(ctx, raw, "`hivectl agents` lists them")
 
 
 async def deployed_sha(ctx: HiveContext, name: str) -> str | None:

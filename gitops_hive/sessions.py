@@ -13,7 +13,8 @@ from gitops_hive.store import sessions as store
 SESSION_SECONDS = 12 * 3600
 
 
-def _digest(value: str) -> str:
+def digest(value: str) -> str:
+    """How a secret (a session cookie, a terminal ticket) is kept: its SHA-256, in hex."""
     return hashlib.sha256(value.encode()).hexdigest()
 
 
@@ -28,9 +29,9 @@ class OperatorSessions:
         cookie = secrets.token_urlsafe(32)
         now = time.time()
         async with self.ctx.db.write() as conn:
-            await store.delete_stale_sessions(conn, _digest(token), now)
+            await store.delete_stale_sessions(conn, digest(token), now)
             await store.insert_session(
-                conn, _digest(cookie), _digest(token), now, now + SESSION_SECONDS
+                conn, digest(cookie), digest(token), now, now + SESSION_SECONDS
             )
         return cookie
 
@@ -38,14 +39,14 @@ class OperatorSessions:
         """Whether `cookie` is a live session issued under the current `token`."""
         if not cookie:
             return False
-        return await store.session_alive(self.ctx.db, _digest(cookie), _digest(token), time.time())
+        return await store.session_alive(self.ctx.db, digest(cookie), digest(token), time.time())
 
     async def end(self, cookie: str) -> None:
         """Log this session out."""
         async with self.ctx.db.write() as conn:
-            await store.delete_session(conn, _digest(cookie))
+            await store.delete_session(conn, digest(cookie))
 
     async def end_all_but(self, token: str) -> int:
         """End every session not issued under `token` (it was rotated); return how many."""
         async with self.ctx.db.write() as conn:
-            return await store.delete_stale_sessions(conn, _digest(token), time.time())
+            return await store.delete_stale_sessions(conn, digest(token), time.time())

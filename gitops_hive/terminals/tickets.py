@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gitops_hive.errors import Forbidden
+from gitops_hive.sessions import digest
 
 TICKET_SECONDS = 30.0
 
@@ -21,10 +21,6 @@ class Ticket:
     who: str
     login: str | None  # a hash of the dashboard session; None for the control socket
     expires: float
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class TicketBook:
@@ -42,12 +38,12 @@ class TicketBook:
         now = self.clock()
         self._tickets = {k: t for k, t in self._tickets.items() if t.expires > now}
         token = secrets.token_urlsafe(32)
-        self._tickets[_digest(token)] = Ticket(agent, who, login, now + self.ttl)
+        self._tickets[digest(token)] = Ticket(agent, who, login, now + self.ttl)
         return token
 
     def take(self, token: str, agent: str, login: str | None) -> Ticket:
         """The ticket, spent; refused when unknown, used, expired, or for another agent or login."""
-        ticket = self._tickets.pop(_digest(token), None)
+        ticket = self._tickets.pop(digest(token), None)
         if ticket is None or ticket.expires <= self.clock():
             raise Forbidden("terminal ticket unknown, used or expired: open the terminal again")
         if ticket.agent != agent or ticket.login != login:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 
 from aiohttp import WSMsgType, web
 
+from gitops_hive.sessions import digest
 from gitops_hive.terminals.sessions import TerminalSession
 from gitops_hive.web.control_api import HIVE_KEY, who
 from gitops_hive.web.jsonhttp import json_body, json_reply
@@ -27,7 +27,7 @@ LOGIN_CHECK_EVERY = 5.0  # seconds between checks that the dashboard login still
 def login_of(request: web.Request) -> str | None:
     """Which dashboard login a request belongs to (a hash of its cookie); None: hivectl."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    return hashlib.sha256(cookie.encode()).hexdigest() if cookie else None
+    return digest(cookie) if cookie else None
 
 
 def _size(raw: object, default: int) -> int:
