@@ -34,6 +34,8 @@ class AgentCreator(Protocol):
 
     async def spawn(self, name: str, source: str = ...) -> Approval: ...
 
+    async def receive_push(self, report: Any, pusher: str, by_manager: bool = ...) -> list[str]: ...
+
 
 class AgentCalls:
     """The calls one agent's socket serves, made as that agent."""
@@ -119,6 +121,10 @@ class AgentCalls:
             repo = str(self.ctx.layout.agent(created).proposed)
             nxt = "commit to the repo, then call request_spawn_commit(name, sha)"
         return {**agent, "repo": repo, "next": nxt}
+
+    async def push(self, report: Any) -> list[str]:
+        """A push to the manager's own /hive.git, reported by its pre-receive hook."""
+        return await self._creator.receive_push(report, f"manager {self.name}", by_manager=True)
 
     async def ask_operator(self, raw_question: Any, raw_options: Any) -> Question:
         """A question for the operator; the answer comes back as an inbox message."""

@@ -58,6 +58,12 @@ class HiveContext:
         task.add_done_callback(self.tasks.discard)
         return task
 
+    async def end_tasks(self) -> None:
+        """Cancel the background work the operations started (builds, health gates)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
 
 async def blocking(func: Callable[..., T], *args: Any) -> T:
     """Run a blocking (pygit2, filesystem) call off the event loop."""

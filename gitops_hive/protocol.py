@@ -22,6 +22,7 @@ AGENT_ROLE = "agent"
 RECIPIENT_KINDS = ("peer", "operator", "manager", "system")
 
 CONTAINER_SOCKET = Path("/run/hive/hive.sock")  # the agent's socket, as its container sees it
+CONTAINER_PUSH_REPO = "/hive.git"  # the manager's push target, as its container sees it
 
 
 def recipient_kind(name: str, manager: str) -> str:
@@ -48,6 +49,7 @@ class Route(enum.StrEnum):
     ASK_OPERATOR = "/v1/manager/ask_operator"
     LIST_AGENTS = "/v1/manager/list_agents"
     LIST_PENDING = "/v1/manager/list_pending"
+    PUSH = "/v1/manager/push"  # the pre-receive hook of the manager's /hive.git
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.deploy import uids
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.overrides.effective import effective_at
-from gitops_hive.protocol import AgentEnvironment
+from gitops_hive.protocol import CONTAINER_PUSH_REPO, AgentEnvironment
+from gitops_hive.pushes.targets import make_manager_push_repo
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.spec import NetworkMode
 from gitops_hive.store import queries
@@ -18,8 +19,12 @@ MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, N
 
 
 async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
-    """In its container the manager commits to every other agent's repo and reads its state."""
-    binds: list[Bind] = []
+    """In its container the manager commits to every other agent's repo and reads its state,
+    and pushes to its own /hive.git."""
+    push_repo = await blocking(
+        make_manager_push_repo, ctx.layout, ctx.config.manager, ctx.runtime.private_users
+    )
+    binds = [Bind(push_repo, CONTAINER_PUSH_REPO, writable=True, hand_over=True)]
     for record in await queries.list_agents(ctx.db):
         if record.name == ctx.config.manager:
             continue

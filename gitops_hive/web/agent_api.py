@@ -126,6 +126,12 @@ async def ask_operator(request: web.Request) -> web.Response:
     )
 
 
+async def push(request: web.Request) -> web.Response:
+    """The manager's /hive.git pre-receive hook reports a push; only the manager's socket."""
+    calls = _manager(request, "push")
+    return json_reply({"accepted": True, "lines": await calls.push(await json_body(request))})
+
+
 async def list_agents(request: web.Request) -> web.Response:
     return json_reply(await _manager(request, "list_agents").agents())
 
@@ -159,6 +165,7 @@ def make_agent_app(
     app.router.add_post(Route.REQUEST_SPAWN_DRAFT, request_spawn_draft)
     app.router.add_post(Route.REQUEST_SPAWN_COMMIT, request_spawn_commit)
     app.router.add_post(Route.ASK_OPERATOR, ask_operator)
+    app.router.add_post(Route.PUSH, push)
     app.router.add_get(Route.LIST_AGENTS, list_agents)
     app.router.add_get(Route.LIST_PENDING, list_pending)
     return app

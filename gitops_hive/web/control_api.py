@@ -216,6 +216,12 @@ async def get_stats(request: web.Request) -> web.Response:
     return json_reply(await _hive(request).stats(query, now))
 
 
+async def receive_push(request: web.Request) -> web.Response:
+    """hive.git's pre-receive hook reports a push (its objects still in git's quarantine)."""
+    lines = await _hive(request).receive_push(await json_body(request), who(request))
+    return json_reply({"accepted": True, "lines": lines})
+
+
 def add_api_routes(app: web.Application) -> None:
     """Mount every /api/ route on `app`."""
     app.router.add_get("/api/health", health)
@@ -232,6 +238,7 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{name}/start", start_agent)
     app.router.add_get("/api/agents/{name}/inbox", agent_inbox)
     app.router.add_post("/api/messages", send_message)
+    app.router.add_post("/api/push", receive_push)
     app.router.add_get("/api/stats", get_stats)
     app.router.add_get("/api/questions", list_questions)
     app.router.add_post("/api/questions/{id}/answer", answer_question)
