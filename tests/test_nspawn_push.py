@@ -16,9 +16,9 @@ from tests.test_nspawn import base_of, log_of, nspawn_root
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
 
-# The agent command inside: commit an agent in /state/work and push it (as scout, or sneak from a worker) to
-# /hive.git (the manager's), or else to a bare repo of its own wired like the manager's (a
-# worker trying the manager's route with the hive's real hook, copied into its state).
+# The agent command inside: commit an agent in /state/work and push it, as scout, to /hive.git
+# (the manager's); or, as sneak, to a bare repo of its own wired like the manager's (a worker
+# trying the manager's route with the hive's real hook, copied into its state).
 PUSHER = r"""
 set -u
 if [ -d /hive.git ]; then
