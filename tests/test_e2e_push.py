@@ -131,6 +131,7 @@ def test_a_deletion_is_refused_and_the_agent_stays(served: ServedHive, work: Pat
 
 
 def test_a_push_to_an_agent_moves_its_proposed_main(served: ServedHive, work: Path) -> None:
+    assert served.cli("draft", "manager").returncode == 0
     assert push(work, served.layout.hive_git, "HEAD:refs/heads/scout").returncode == 0
     before = git(work, "rev-parse", "HEAD")
     after = commit_step(work, "worker", "02-add-tool")
@@ -140,6 +141,11 @@ def test_a_push_to_an_agent_moves_its_proposed_main(served: ServedHive, work: Pa
     proposed = served.proposed("scout")
     assert git(proposed, "rev-parse", "main") == after
     assert git(proposed, "fsck", "--no-dangling") == ""
+    # The manager works in that repo, whose work tree still has the old files: it is told.
+    (notice,) = served.json("recv", "manager")["messages"]
+    assert (
+        notice["kind"] == "proposed_pushed" and f"-C {proposed} reset --hard main" in notice["body"]
+    )
     # A submission pins it from proposed/ as for any commit there.
     submitted = served.json("submit", "scout")
     assert submitted["head"] == after

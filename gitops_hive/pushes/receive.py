@@ -18,7 +18,9 @@ from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.proposed_reads import read_proposed
 from gitops_hive.approvals.submit import HISTORY_BUDGET_FACTOR, submit, validate_commit
 from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
 from gitops_hive.errors import Conflict, InvalidProposal
+from gitops_hive.messaging.notices import notify_manager, wake_manager
 from gitops_hive.pushes.updates import FORCE_OPTION, Push, parse_push
 from gitops_hive.records import Approval
 from gitops_hive.store import queries
@@ -132,8 +134,33 @@ async def _move(ctx: HiveContext, push: Push, target: PushTarget) -> list[str]:
             await read_proposed(ctx, name, repos.add_to_proposed, scratch, push.new, current)
         finally:
             await blocking(shutil.rmtree, scratch, True)
+    await _tell_the_manager(ctx, push, target, current)
     moved = f"{name}: proposed/ main moved {current[:12] if current else 'from nothing'}..{short}"
     return [moved + (" (forced: review flags it as a history rewrite)" if rewrite else "")]
+
+
+async def _tell_the_manager(
+    ctx: HiveContext, push: Push, target: PushTarget, old: str | None
+) -> None:
+    """The event, and a notice for the manager, who works in that repo: its work tree and
+    index still hold the old commit's files, so a commit there would undo the push."""
+    inside = ctx.runtime.private_users and push.name != ctx.config.manager
+    where = (
+        f"{MANAGER_AGENTS_DIR}/{push.name}/config"
+        if inside
+        else str(ctx.layout.agent(push.name).proposed)
+    )
+    data = {"agent": push.name, "old": old, "new": push.new, "by": target.pusher}
+    body = (
+        f"{target.pusher} pushed {push.new[:12]} to {push.name}'s proposed/ main; its work "
+        f"tree still has the old files: run `git -C {where} reset --hard main` before you "
+        "commit there"
+    )
+    async with ctx.db.write() as conn:
+        await queries.insert_event(conn, "proposed_pushed", push.name, data)
+        told = not target.manager and await notify_manager(ctx, conn, "proposed_pushed", body, data)
+    if told:
+        wake_manager(ctx)
 
 
 def _fresh_bare(path: Path) -> None:
