@@ -238,7 +238,6 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/agents/{name}/start", start_agent)
     app.router.add_get("/api/agents/{name}/inbox", agent_inbox)
     app.router.add_post("/api/messages", send_message)
-    app.router.add_post("/api/push", receive_push)
     app.router.add_get("/api/stats", get_stats)
     app.router.add_get("/api/questions", list_questions)
     app.router.add_post("/api/questions/{id}/answer", answer_question)
@@ -254,6 +253,7 @@ def make_control_app(hive: Hive) -> web.Application:
     app = web.Application(middlewares=[errors_middleware])
     app[HIVE_KEY] = hive
     add_api_routes(app)
+    app.router.add_post("/api/push", receive_push)  # hive.git's hook: the socket, not the web
     from gitops_hive.web.terminal_api import add_terminal_routes  # it imports this module
 
     add_terminal_routes(app)
