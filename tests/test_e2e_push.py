@@ -92,6 +92,23 @@ def test_a_push_to_refs_for_makes_a_pending_spawn_approval(served: ServedHive, w
     assert git(served.layout.hive_git, "for-each-ref", "refs/for/") == ""
 
 
+def test_a_push_that_sends_no_objects_reads_them_from_hive_git(
+    served: ServedHive, work: Path
+) -> None:
+    """git makes no quarantine when the target has every object: the same commit pushed
+    under a second name, then to refs/for/ of the first."""
+    head = git(work, "rev-parse", "HEAD")
+    assert push(work, served.layout.hive_git, "HEAD:refs/heads/scout").returncode == 0
+    second = push(work, served.layout.hive_git, "HEAD:refs/heads/ranger")
+    assert second.returncode == 0, second.stderr
+    assert git(served.proposed("ranger"), "rev-parse", "main") == head
+    submitted = push(work, served.layout.hive_git, "HEAD:refs/for/scout")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "hive: scout: proposed/ main is already " + head[:12] in remote_lines(submitted)
+    pending = served.pending_for("scout")
+    assert pending is not None and pending["head"] == head and pending["kind"] == "spawn"
+
+
 @pytest.mark.parametrize(
     ("ref", "said"),
     [

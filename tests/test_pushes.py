@@ -78,7 +78,7 @@ def test_the_pushed_commit_is_copied_from_the_quarantine(tmp_path: Path) -> None
     assert not repos.pushed_contains(target, QUARANTINE, first, head)
 
 
-@pytest.mark.parametrize("name", ["../../etc", "incoming", "objects", "tmp_objdir-x", ""])
+@pytest.mark.parametrize("name", ["../../etc", "incoming", "objects", "tmp_objdir-x", "/"])
 def test_only_a_quarantine_folder_of_gits_is_read(tmp_path: Path, name: str) -> None:
     target, head = quarantined(tmp_path)
     git_dir = repos.init_empty_proposed(tmp_path / "proposed")

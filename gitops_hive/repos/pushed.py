@@ -27,8 +27,11 @@ QUARANTINE_NAME = re.compile(r"(tmp_objdir-)?incoming-[A-Za-z0-9_]{1,64}")
 PUSH_ADVICE = "push again; if it fails the same way, run git fsck in your clone"
 
 
-def quarantine_name(raw: object) -> str:
-    """The quarantine folder's own name, from the path the hook saw (its last part)."""
+def quarantine_name(raw: object) -> str | None:
+    """The quarantine folder's own name, from the path the hook saw (its last part); None
+    when there was none (git makes one only when the push sends objects)."""
+    if raw == "":
+        return None
     name = str(raw).rstrip("/").rsplit("/", 1)[-1] if isinstance(raw, str) else ""
     if not QUARANTINE_NAME.fullmatch(name):
         raise HiveError(
@@ -39,18 +42,20 @@ def quarantine_name(raw: object) -> str:
 
 
 class PushedRepo:
-    """The objects a push can reach: its quarantine first, then the target's objects/, each
-    behind `ProposedObjects` in an in-memory libgit2 repository (`repo`)."""
+    """The objects a push can reach: its quarantine first (if it sent any), then the target's
+    objects/, each behind `ProposedObjects` in an in-memory libgit2 repository (`repo`)."""
 
     def __init__(self, target: Path, quarantine: str, caps: ObjectCaps) -> None:
         self.target = ConfinedDir(target)
         self.backends: list[ProposedObjects] = []
         self.quarantine: ConfinedDir | None = None
         try:
-            self.quarantine = ConfinedDir.within(
-                self.target, f"objects/{quarantine_name(quarantine)}", objects_only=True
-            )
-            self.backends.append(ProposedObjects(self.quarantine, caps))
+            name = quarantine_name(quarantine)
+            if name is not None:
+                self.quarantine = ConfinedDir.within(
+                    self.target, f"objects/{name}", objects_only=True
+                )
+                self.backends.append(ProposedObjects(self.quarantine, caps))
             self.backends.append(ProposedObjects(self.target, caps))
         except BaseException:
             self.close()
