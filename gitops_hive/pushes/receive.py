@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ async def _receive(
     ctx: HiveContext, push: Push, target: PushTarget, created: Callable[[str], Awaitable[None]]
 ) -> list[str]:
     short = push.new[:12]
+    started = time.monotonic()
     if await queries.get_agent(ctx.db, push.name) is None:
         await _draft(ctx, push, target)
         await created(push.name)
@@ -65,13 +67,20 @@ async def _receive(
         lines = await _move(ctx, push, target)
         deployed = await deployed_sha(ctx, push.name) is not None
     source = f"push by {target.pusher}"
-    log.info("agent %s: %s pushed %s to %s", push.name, target.pusher, push.new, push.ref)
     if push.submit:
         lines += _submitted(await submit(ctx, push.name, push.new, source=source), target)
     elif not deployed:
         lines.append(_how_to_submit(push, target))
     else:
         lines.append("the watcher submits it for review as any commit to proposed/ main")
+    log.info(
+        "agent %s: %s pushed %s to %s (%.0f ms)",
+        push.name,
+        target.pusher,
+        push.new,
+        push.ref,
+        (time.monotonic() - started) * 1000,
+    )
     url = _dashboard(ctx)
     if url:
         lines.append(f"dashboard: {url}agents/{push.name}")
