@@ -151,13 +151,17 @@ def test_a_push_to_an_agent_moves_its_proposed_main(served: ServedHive, work: Pa
     assert served.cli("draft", "manager").returncode == 0
     assert push(work, served.layout.hive_git, "HEAD:refs/heads/scout").returncode == 0
     before = git(work, "rev-parse", "HEAD")
-    after = commit_step(work, "worker", "02-add-tool")
+    between = commit_step(work, "worker", "02-add-tool")
+    (work / "prompt.md").write_text("Two commits in one push.\n")
+    git(work, "commit", "-qam", "a second commit")
+    after = git(work, "rev-parse", "HEAD")
     result = push(work, served.layout.hive_git, "HEAD:refs/heads/scout")
     assert result.returncode == 0, result.stderr
     assert f"hive: scout: proposed/ main moved {before[:12]}..{after[:12]}" in remote_lines(result)
     proposed = served.proposed("scout")
     assert git(proposed, "rev-parse", "main") == after
     assert git(proposed, "fsck", "--no-dangling") == ""
+    assert git(proposed, "rev-list", "main").split() == [after, between, before]
     # The manager works in that repo, whose work tree still has the old files: it is told.
     (notice,) = served.json("recv", "manager")["messages"]
     assert (

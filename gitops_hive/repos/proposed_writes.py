@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pygit2
+from pygit2.enums import SortMode
 
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.repos.confined import ConfinedDir
@@ -46,9 +47,7 @@ def add_to_proposed(git_dir: Path, source: Path, sha: str, expected: str | None)
     one pack, then move proposed/ main from `expected` to `sha` (refused if it moved since)."""
     packing = source / "hive-pack"
     packing.mkdir()
-    builder = pygit2.PackBuilder(open_applied(source))
-    builder.add_recur(pygit2.Oid(hex=sha))
-    builder.write(str(packing))
+    _pack_history(open_applied(source), sha, expected, packing)
     repo = ConfinedDir(git_dir)
     try:
         packs = _required_dir(repo, "objects/pack")
@@ -63,6 +62,19 @@ def add_to_proposed(git_dir: Path, source: Path, sha: str, expected: str | None)
             os.close(heads)
     finally:
         repo.close()
+
+
+def _pack_history(repo: pygit2.Repository, sha: str, expected: str | None, into: Path) -> None:
+    """One pack of the commits from `sha` back to (not into) `expected`, each with its tree
+    (add_recur takes a commit's tree, never its parents); all of history when proposed/ main
+    is not an ancestor (a forced rewrite) or there is none."""
+    builder = pygit2.PackBuilder(repo)
+    walk = repo.walk(pygit2.Oid(hex=sha), SortMode.TOPOLOGICAL)
+    if expected is not None and pygit2.Oid(hex=expected) in repo.odb:
+        walk.hide(pygit2.Oid(hex=expected))
+    for commit in walk:
+        builder.add_recur(commit.id)
+    builder.write(str(into))
 
 
 def _move_pack_in(packing: Path, packs: int) -> None:
