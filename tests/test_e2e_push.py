@@ -138,6 +138,17 @@ def test_an_invalid_spec_is_refused_with_nothing_left(served: ServedHive, work: 
     nothing_left(served, "scout")
 
 
+def test_a_file_over_the_limit_is_refused_before_it_is_read(served: ServedHive, work: Path) -> None:
+    (work / "big.bin").write_bytes(os.urandom(1_048_577))  # limits.max_file_bytes + 1
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "too big")
+    result = push(work, served.layout.hive_git, "HEAD:refs/heads/scout")
+    assert result.returncode != 0
+    refusal = [line for line in remote_lines(result) if line.startswith("hive: refused: ")]
+    assert len(refusal) == 1 and "over limits.max_file_bytes" in refusal[0], result.stderr
+    nothing_left(served, "scout")
+
+
 def test_a_deletion_is_refused_and_the_agent_stays(served: ServedHive, work: Path) -> None:
     assert push(work, served.layout.hive_git, "HEAD:refs/heads/scout").returncode == 0
     result = push(work, served.layout.hive_git, ":refs/heads/scout")
