@@ -12,6 +12,7 @@ import pytest
 
 from gitops_hive.resources import hooks_dir
 from tests.conftest import ServedHive, need_nspawn, serving
+from tests.repo_factory import git
 from tests.test_nspawn import base_of, log_of, nspawn_root
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
@@ -38,6 +39,17 @@ case "$HIVE_AGENT" in manager) name=scout ;; *) name=sneak ;; esac
 git push "$target" "HEAD:refs/heads/$name" > /state/push.out 2>&1
 echo "push exit: $?"
 sed 's/^/push said: /' /state/push.out
+if [ -d /agents/worker/config ]; then
+  rm -rf /state/w2 && git clone -q /agents/worker/config /state/w2 && cd /state/w2
+  echo "A line pushed by the manager." >> prompt.md
+  git -c user.name=in -c user.email=in@hive commit -q -am "pushed to worker"
+  git push /hive.git HEAD:refs/heads/worker > /state/push2.out 2>&1
+  echo "push2 exit: $?"
+  sed 's/^/push2 said: /' /state/push2.out
+  cd /agents/worker/config && git reset -q --hard main && echo "after" >> prompt.md \
+    && git -c user.name=in -c user.email=in@hive commit -q -am "after the push" \
+    && echo "committed after the push"
+fi
 echo probe ready
 exec sleep 100000
 """
@@ -81,3 +93,27 @@ def test_a_worker_cannot_push_even_through_the_real_hook(push_hive: ServedHive) 
     assert "push said: remote: hive: refused: push is for the manager only" in said
     assert "sneak" not in [a["name"] for a in push_hive.json("agents")]
     assert not (push_hive.layout.agents_dir / "sneak").exists()
+
+
+def test_the_manager_pushes_to_a_running_agent_and_commits_there_after(
+    push_hive: ServedHive,
+) -> None:
+    push_hive.deploy("worker")
+    before = git(push_hive.proposed("worker"), "rev-parse", "main")
+    push_hive.deploy("manager")
+    push_hive.wait_for(lambda: "probe ready" in log_of(push_hive, "manager"), timeout=30)
+    said = log_of(push_hive, "manager")
+    assert "push2 exit: 0" in said, said
+    assert "push2 said: remote: hive: worker: proposed/ main moved" in said
+    assert "reset --hard main" in said
+    # The pack and main the controller wrote belong to the manager, who commits on top.
+    assert "committed after the push" in said, said
+    proposed = push_hive.proposed("worker")
+    # (The repo is the manager's now: git on the host looks only with safe.directory.)
+    subjects = git(proposed, "-c", "safe.directory=*", "log", "--format=%s", "-3", "main")
+    first = git(proposed, "-c", "safe.directory=*", "log", "--format=%s", "-1", before)
+    assert subjects.splitlines() == ["after the push", "pushed to worker", first]
+    owner = base_of(push_hive, "manager")
+    packs = list((proposed / ".git" / "objects" / "pack").iterdir())
+    assert packs and all(p.stat().st_uid == owner for p in packs)
+    assert (proposed / ".git" / "refs" / "heads" / "main").stat().st_uid == owner

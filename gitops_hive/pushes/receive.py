@@ -143,17 +143,21 @@ async def _move(ctx: HiveContext, push: Push, target: PushTarget) -> list[str]:
             await read_proposed(ctx, name, repos.add_to_proposed, scratch, push.new, current)
         finally:
             await blocking(shutil.rmtree, scratch, True)
-    await _tell_the_manager(ctx, push, target, current)
+    where = await _tell_the_manager(ctx, push, target, current)
     moved = f"{name}: proposed/ main moved {current[:12] if current else 'from nothing'}..{short}"
-    return [moved + (" (forced: review flags it as a history rewrite)" if rewrite else "")]
+    lines = [moved + (" (forced: review flags it as a history rewrite)" if rewrite else "")]
+    if target.manager and name != ctx.config.manager:
+        lines.append(f"its work tree still has the old files: `git -C {where} reset --hard main`")
+    return lines
 
 
 async def _tell_the_manager(
     ctx: HiveContext, push: Push, target: PushTarget, old: str | None
-) -> None:
+) -> str:
     """The event, and a notice for the manager, who works in that repo: its work tree and
-    index still hold the old commit's files, so a commit there would undo the push."""
-    inside = ctx.runtime.private_users and push.name != ctx.config.manager
+    index still hold the old commit's files, so a commit there would undo the push. Returns
+    where the manager sees that repo."""
+    inside = ctx.runtime.private_users
     where = (
         f"{MANAGER_AGENTS_DIR}/{push.name}/config"
         if inside
@@ -167,9 +171,12 @@ async def _tell_the_manager(
     )
     async with ctx.db.write() as conn:
         await queries.insert_event(conn, "proposed_pushed", push.name, data)
-        told = not target.manager and await notify_manager(ctx, conn, "proposed_pushed", body, data)
+        # The manager pushed it itself, or it is the manager's own repo, which it never sees.
+        needed = not target.manager and push.name != ctx.config.manager
+        told = needed and await notify_manager(ctx, conn, "proposed_pushed", body, data)
     if told:
         wake_manager(ctx)
+    return where
 
 
 def _fresh_bare(path: Path) -> None:
