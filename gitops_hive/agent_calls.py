@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from gitops_hive.approvals import manager_requests
 from gitops_hive.approvals import views as approval_views
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
+from gitops_hive.deploy.manager_view import MANAGER_AGENTS_DIR
 from gitops_hive.errors import HiveError, SystemLimit
 from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Delivery
