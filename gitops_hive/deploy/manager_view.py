@@ -22,7 +22,8 @@ MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, N
 async def lay_out(ctx: HiveContext) -> Bind:
     """A fresh view of every other agent, and the bind that puts it at /agents."""
     manager = ctx.layout.agent(ctx.config.manager)
-    view = ctx.agents_view or AgentsView(manager.run / "agents-view", manager.run / "agents-staging")
+    folder, staging = manager.run / "agents-view", manager.run / "agents-staging"
+    view = ctx.agents_view or AgentsView(folder, staging)
     await blocking(view.reset)
     ctx.agents_view = view
     for record in await queries.list_agents(ctx.db):
@@ -39,7 +40,7 @@ async def show(ctx: HiveContext, name: str, *, launching: bool = False) -> None:
     agent = ctx.layout.agent(name)
     manager_base = await uids.uid_base(ctx, ctx.config.manager)
     own = await uids.uid_base(ctx, name)
-    never_launched = (await blocking(os.stat, agent.state)).st_uid != own
+    never_launched = (await blocking(os.lstat, agent.state)).st_uid != own
     writable = not launching and never_launched and await deployed_sha(ctx, name) is None
     await blocking(
         lambda: view.show(
