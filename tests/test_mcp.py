@@ -45,10 +45,9 @@ async def mcp_session(served: ServedHive, agent: str) -> AsyncIterator[ClientSes
 def payload(result: Any) -> Any:
     """The JSON a successful tool call returned."""
     assert not result.is_error, result.content
-    if result.structured_content is not None:
-        data = result.structured_content
-        return data.get("result", data) if set(data) == {"result"} else data
-    return json.loads(result.content[0].text)
+    data = result.structured_content  # every tool has an output schema
+    assert data is not None, result.content
+    return data.get("result", data) if set(data) == {"result"} else data
 
 
 def error_text(result: Any) -> str:

@@ -96,7 +96,11 @@ async def test_a_draft_is_in_the_running_manager_at_once_and_its_state_is_the_ma
             "cat /agents/scout/state/notes.md /agents/worker/state/written-inside; "
             "for a in scout worker; do touch /agents/$a/state/x 2>/dev/null "
             "&& echo writable $a || echo read-only $a; "
-            "(echo over >> /agents/$a/state/notes.md) 2>/dev/null && echo appended $a; done",
+            "(echo over >> /agents/$a/state/notes.md) 2>/dev/null && echo appended $a; done; "
+            # What arrived from the host's namespace is locked: root inside cannot undo it.
+            "umount /agents/worker/state 2>/dev/null && echo unmounted; "
+            "mount -o remount,bind,rw /agents/worker/state 2>/dev/null && echo remounted; "
+            "mkdir /agents/evil 2>/dev/null && echo made an entry",
         )
         assert reads.stdout.splitlines() == [
             "start with the docs",
