@@ -23,7 +23,7 @@ async def lay_out(ctx: HiveContext) -> Bind:
     """A fresh view of every other agent, and the bind that puts it at /agents."""
     manager = ctx.layout.agent(ctx.config.manager)
     folder, staging = manager.run / "agents-view", manager.run / "agents-staging"
-    view = ctx.agents_view or AgentsView(folder, staging)
+    view = ctx.agents_view or AgentsView(folder, staging, ctx.runtime.mount_namespace)
     await blocking(view.reset)
     ctx.agents_view = view
     for record in await queries.list_agents(ctx.db):

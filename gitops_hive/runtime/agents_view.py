@@ -6,7 +6,9 @@ made here later (a new draft) appears inside at once, and an unmount disappears 
 A read-only bind must be read-only when it arrives (a remount does not propagate): it is
 made read-only in a private staging mount first and then moved in. Root inside the
 container cannot unmount or remount what arrived this way (the kernel locks mounts that
-come from a more privileged namespace). Blocking: call it off the event loop.
+come from a more privileged namespace). The commands run in the mount namespace the
+manager's container starts in: ours for a child, systemd's (entered with nsenter) for a unit,
+since a hardened service runs in a private one. Blocking: call it off the event loop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from pathlib import Path
 
 from gitops_hive.errors import RuntimeFailure
+from gitops_hive.runtime.base import OWN_MOUNT_NAMESPACE
 from gitops_hive.runtime.nspawn import chown_tree
 
 log = logging.getLogger(__name__)
@@ -27,27 +30,36 @@ UMOUNT = "umount"
 OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
-def _run(*argv: str) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeFailure(f"{' '.join(argv)} failed: {done.stderr.strip()[:300]}")
+class MountCommands:
+    """mount and umount, run in a given mount namespace (entered with nsenter unless ours)."""
+
+    def __init__(self, namespace: Path) -> None:
+        self.namespace = namespace
+
+    def __call__(self, *argv: str) -> None:
+        command = list(argv)
+        if self.namespace != OWN_MOUNT_NAMESPACE:
+            command = ["nsenter", f"--mount={self.namespace}", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeFailure(f"{' '.join(argv)} failed: {done.stderr.strip()[:300]}")
+
+    def unmount_all(self, folder: Path) -> None:
+        """Detach every mount at or under `folder` (lazily: a busy one goes when let go)."""
+        for point in mount_points_under(folder, self.namespace):
+            self(UMOUNT, "--lazy", str(point))
 
 
-def mount_points_under(folder: Path) -> list[Path]:
-    """Mount points at or under `folder` in this mount namespace, deepest first."""
+def mount_points_under(folder: Path, namespace: Path = OWN_MOUNT_NAMESPACE) -> list[Path]:
+    """Mount points at or under `folder` in a mount namespace (/proc/PID/ns/mnt), deepest
+    first."""
     found: list[Path] = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+    for line in (namespace.parent.parent / "mountinfo").read_text().splitlines():
         target = OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), line.split(" ")[4])
         path = Path(target)
         if path == folder or path.is_relative_to(folder):
             found.append(path)
     return sorted(set(found), key=lambda p: len(p.parts), reverse=True)
-
-
-def unmount_all(folder: Path) -> None:
-    """Detach every mount at or under `folder` (lazily: a busy one goes when it is let go)."""
-    for point in mount_points_under(folder):
-        _run(UMOUNT, "--lazy", str(point))
 
 
 def remove_empty(folder: Path) -> None:
@@ -64,9 +76,10 @@ def remove_empty(folder: Path) -> None:
 class AgentsView:
     """`folder`, bound at /agents in the manager's container: NAME/config and NAME/state."""
 
-    def __init__(self, folder: Path, staging: Path) -> None:
+    def __init__(self, folder: Path, staging: Path, namespace: Path = OWN_MOUNT_NAMESPACE) -> None:
         self.folder = folder
         self.staging = staging
+        self._run = MountCommands(namespace)  # the namespace the manager's container starts in
         self._lock = threading.Lock()  # one change at a time (each runs in its own thread)
 
     def reset(self) -> None:
@@ -76,13 +89,13 @@ class AgentsView:
 
     def _reset(self) -> None:
         for path in (self.folder, self.staging):
-            unmount_all(path)
+            self._run.unmount_all(path)
             remove_empty(path)
             path.mkdir(mode=0o755, parents=True)
-            _run(MOUNT, "--bind", str(path), str(path))
-        _run(MOUNT, "--make-private", str(self.folder))
-        _run(MOUNT, "--make-shared", str(self.folder))
-        _run(MOUNT, "--make-private", str(self.staging))
+            self._run(MOUNT, "--bind", str(path), str(path))
+        self._run(MOUNT, "--make-private", str(self.folder))
+        self._run(MOUNT, "--make-shared", str(self.folder))
+        self._run(MOUNT, "--make-private", str(self.staging))
 
     def show(
         self, name: str, config: Path, state: Path, *, manager_uid: int, state_writable: bool
@@ -101,19 +114,19 @@ class AgentsView:
             (entry / part).mkdir(mode=0o755, parents=True, exist_ok=True)
         for path in chown_tree(config, manager_uid):
             log.warning("agents view: left %s as it is (a file with several links)", path)
-        _run(MOUNT, "--bind", str(config), str(entry / "config"))
+        self._run(MOUNT, "--bind", str(config), str(entry / "config"))
         if state_writable:
             chown_tree(state, manager_uid)
-            _run(MOUNT, "--bind", str(state), str(entry / "state"))
+            self._run(MOUNT, "--bind", str(state), str(entry / "state"))
             return
         staged = self.staging / name
         staged.mkdir(exist_ok=True)
-        _run(MOUNT, "--bind", str(state), str(staged))
+        self._run(MOUNT, "--bind", str(state), str(staged))
         try:
-            _run(MOUNT, "-o", "remount,bind,ro", str(staged))
-            _run(MOUNT, "--move", str(staged), str(entry / "state"))
+            self._run(MOUNT, "-o", "remount,bind,ro", str(staged))
+            self._run(MOUNT, "--move", str(staged), str(entry / "state"))
         except RuntimeFailure:
-            unmount_all(staged)
+            self._run.unmount_all(staged)
             raise
         finally:
             staged.rmdir()
@@ -125,12 +138,16 @@ class AgentsView:
 
     def _hide(self, name: str) -> None:
         entry = self.folder / name
-        unmount_all(entry)
+        self._run.unmount_all(entry)
         remove_empty(entry)
 
     def close(self) -> None:
         """Every mount of the view undone (the controller is stopping)."""
         with self._lock:
             for path in (self.folder, self.staging):
-                unmount_all(path)
-                remove_empty(path)
+                self._run.unmount_all(path)
+            for path in (self.folder, self.staging):
+                try:
+                    remove_empty(path)
+                except OSError as exc:  # a file where only folders belong: left for a look
+                    log.warning("agents view: %s stays: %s", path, exc)
