@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/python benchmarks/terminal_echo.py
 	$(BIN)/python benchmarks/push_to_draft.py
+	$(BIN)/python benchmarks/draft_to_manager.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
 from gitops_hive.repos import ReadPool
+from gitops_hive.runtime.agents_view import AgentsView
 from gitops_hive.runtime.base import Runtime
 from gitops_hive.store import Database
 from gitops_hive.store.stats_writer import StatsWriter
@@ -41,6 +42,8 @@ class HiveContext:
     max_agents: int | None = None
     # Why each agent's proposed/ cannot be read (None: it reads); absent: not read yet.
     repo_problems: dict[str, str | None] = field(default_factory=dict)
+    # The manager's live /agents (private users only), laid out when its container launches.
+    agents_view: AgentsView | None = None
 
     @property
     def limits(self) -> Limits:

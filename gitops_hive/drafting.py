@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gitops_hive import repos
 from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploy import manager_view
 from gitops_hive.errors import Conflict, HiveError, SystemLimit
 from gitops_hive.layout import UNIX_PATH_MAX
 from gitops_hive.names import AgentName, validate_name
@@ -96,6 +97,7 @@ async def draft(
             if staging.exists():
                 await blocking(shutil.rmtree, staging)
     ctx.on_agents_changed()
+    await manager_view.show(ctx, name)  # in the manager's running container at once
     ctx.bus.publish("agent", agent=name)
     return name
 

@@ -17,6 +17,7 @@ from gitops_hive.approvals import views as approval_views
 from gitops_hive.approvals.decide import deny
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
+from gitops_hive.deploy import manager_view
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
 from gitops_hive.deploy.recovery import recover
@@ -108,6 +109,7 @@ class Hive:
             reads=reads,
         )
         stack.push_async_callback(ctx.end_tasks)
+        stack.push_async_callback(manager_view.close, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
         stack.push_async_callback(hive.terminals.end, "the controller is stopping")

@@ -19,7 +19,7 @@ from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.proposed_reads import read_proposed
 from gitops_hive.approvals.submit import HISTORY_BUDGET_FACTOR, submit, validate_commit
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
+from gitops_hive.deploy.manager_view import MANAGER_AGENTS_DIR
 from gitops_hive.errors import Conflict, InvalidProposal
 from gitops_hive.messaging.notices import notify_manager, wake_manager
 from gitops_hive.pushes.updates import FORCE_OPTION, Push, parse_push

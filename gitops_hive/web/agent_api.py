@@ -90,7 +90,7 @@ async def request_apply_commit(request: web.Request) -> web.Response:
     calls = _manager(request, "request_apply_commit")
     body = await json_body(request)
     approval = await calls.apply_commit(body.get("agent"), body.get("sha"))
-    return json_reply(submitted(approval), status=201)
+    return json_reply(submitted(approval, body.get("sha")), status=201)
 
 
 async def request_spawn(request: web.Request) -> web.Response:
@@ -110,7 +110,7 @@ async def request_spawn_commit(request: web.Request) -> web.Response:
     calls = _manager(request, "request_spawn_commit")
     body = await json_body(request)
     approval = await calls.spawn_commit(body.get("name"), body.get("sha"))
-    return json_reply(submitted(approval), status=201)
+    return json_reply(submitted(approval, body.get("sha")), status=201)
 
 
 async def ask_operator(request: web.Request) -> web.Response:
