@@ -34,6 +34,7 @@ format: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	@python3 scripts/debian_root.py
+	@$(BIN)/python scripts/agent_image.py
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -31,7 +31,7 @@ from gitops_hive.overrides.effective import model_history, model_status
 from gitops_hive.overrides.switching import set_override
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
-from gitops_hive.runtime.registry import make_runtime
+from gitops_hive.runtime.registry import make_image_cache, make_runtime
 from gitops_hive.sessions import OperatorSessions
 from gitops_hive.store import Database, queries
 from gitops_hive.store.stats_writer import StatsWriter
@@ -105,6 +105,7 @@ class Hive:
             broker=broker,
             stats=writer,
             reads=reads,
+            images=make_image_cache(config, layout.images),
         )
         stack.push_async_callback(_end_tasks, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))

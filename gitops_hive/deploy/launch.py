@@ -3,6 +3,10 @@ and hand it to the runtime."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 from gitops_hive import repos
 from gitops_hive.approvals.submit import validate_pinned
 from gitops_hive.context import HiveContext, blocking
@@ -11,6 +15,8 @@ from gitops_hive.errors import RuntimeFailure
 from gitops_hive.overrides.effective import effective_at
 from gitops_hive.protocol import AgentEnvironment
 from gitops_hive.runtime.base import AgentLaunch, Bind
+from gitops_hive.runtime.images import Image, Progress
+from gitops_hive.runtime.nspawn import CONTAINER_TOOLS
 from gitops_hive.spec import NetworkMode
 from gitops_hive.store import queries
 
@@ -30,19 +36,34 @@ async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
     return tuple(binds)
 
 
+def agent_cli_binds(ctx: HiveContext, image: Image) -> tuple[Bind, ...]:
+    """The agent CLI (harness.agent_command's program) lives on the host: a file the image
+    lacks is bound in read-only, first on PATH. What it needs besides goes in packages."""
+    name = ctx.config.agent_command[0]
+    found = shutil.which(name)
+    if found is None:
+        return ()
+    program = Path(found).resolve()
+    if image.holds(program) or program.is_relative_to(sys.prefix):  # the venv is bound anyway
+        return ()
+    return (Bind(program, f"{CONTAINER_TOOLS}/{Path(name).name}"),)
+
+
 async def launch_for(
     ctx: HiveContext,
     agent_name: str,
     sha: str,
     env: dict[str, str],
     network: NetworkMode = NetworkMode.OUTBOUND,
+    image: Image | None = None,
 ) -> AgentLaunch:
-    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network."""
+    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network,
+    image."""
     agent = ctx.layout.agent(agent_name)
     base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
-    binds: tuple[Bind, ...] = ()
+    binds: tuple[Bind, ...] = () if image is None else agent_cli_binds(ctx, image)
     if base is not None and agent_name == ctx.config.manager:
-        binds = await manager_binds(ctx)
+        binds += await manager_binds(ctx)
     return AgentLaunch(
         agent=agent.name,
         sha=sha,
@@ -53,13 +74,19 @@ async def launch_for(
         uid_base=base,
         binds=binds,
         network=network,
+        image=image,
     )
 
 
 async def start_commit(
-    ctx: HiveContext, agent_name: str, sha: str, model_note: str | None = None
+    ctx: HiveContext,
+    agent_name: str,
+    sha: str,
+    model_note: str | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Materialise a pinned, valid commit and have the runtime run it."""
+    """Materialise a pinned, valid commit, build its image (before anything running is
+    touched, so a failed build leaves the old agent running) and have the runtime run it."""
     spec, problems = await validate_pinned(ctx, agent_name, sha)
     if spec is None:
         raise RuntimeFailure(
@@ -80,6 +107,13 @@ async def start_commit(
         notes_limit=int(ctx.config["harness.notes_limit"]),
         allowed_tools=spec.tools_allow,
     )
+    image = None
+    if ctx.images is not None:
+        image = await ctx.images.ensure(spec.packages, progress or _quiet)
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
-    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network))
+    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network, image))
+
+
+def _quiet(line: str) -> None:
+    """Progress nobody watches (a start at boot, a start by hand)."""
