@@ -213,13 +213,16 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
     """Approve ID, naming the sha you reviewed; waits until it is deployed or failed."""
     number = _approval_arg(approval_id)
     client = client_of(ctx)
-    if not no_wait and not as_json and sys.stderr.isatty():
-        client.health()  # no controller: say only that
+    if no_wait or as_json:
+        result = client.approve(number, sha, wait=not no_wait)
+        if as_json:
+            print_json(result)
+            return
+    else:
         echo(f"approving #{number}; building...", err=True)
-    result = client.approve(number, sha, wait=not no_wait)
-    if as_json:
-        print_json(result)
-        return
+        result = client.approve_showing_progress(
+            number, sha, lambda line: echo(f"  {line}", err=True)
+        )
     echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
     if result["status"] == "failed":
         echo(result.get("log") or "", err=True)
