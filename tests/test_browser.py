@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
 from tests.conftest import ServedHive
-from tests.repo_factory import commit_step
+from tests.repo_factory import GIT_ENV, commit_step, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -305,3 +305,43 @@ def test_agent_screenshot_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "![The agent page with its charts](docs/screenshot-agent.png)" in readme
     assert AGENT_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_review_shows_commits_changes_risks_and_denied_work(
+    served: ServedHive, browser: BrowserContext
+) -> None:
+    served.deploy("worker")
+    work = served.proposed("worker")
+    denied_head = commit_step(work, "worker", "02-add-tool", "Give the worker a search tool")
+    denied = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    refused = served.cli("deny", str(denied["id"]), "--reason", "no new tools this week")
+    assert refused.returncode == 0, refused.stderr
+    (work / "CHANGELOG.md").write_text("- a search tool\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "Keep a changelog\n\nSo the operator sees what changed.")
+    head = git(work, "rev-parse", "HEAD")
+    pending = served.wait_for(
+        lambda: (p := served.pending_for("worker")) and p["head"] == head and p, what="pinned"
+    )
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    page.goto(f"{base}approvals/{pending['id']}")
+
+    commits = page.locator("#commits li.commit")
+    assert commits.count() == 2
+    newest, oldest = commits.nth(0).inner_text(), commits.nth(1).inner_text()
+    assert head[:12] in newest and "Keep a changelog" in newest and "So the operator" in newest
+    assert denied_head[:12] in oldest and "Give the worker a search tool" in oldest
+    assert GIT_ENV["GIT_AUTHOR_NAME"] in newest and GIT_ENV["GIT_AUTHOR_NAME"] in oldest
+    changes = page.inner_text("#changes")
+    assert "packages + ripgrep" in changes and "tools allowed + Bash(rg *)" in changes
+    risks = page.inner_text("#risks")
+    assert "bash_wider Bash(rg *) lets the agent run commands" in risks
+    assert "packages_added installs git, ripgrep in the container" in risks
+    carried = page.inner_text(f"#carries-denied-{denied['id']}")
+    assert "Carries work you denied" in carried and "no new tools this week" in carried
+    ignored = page.inner_text("#warning-packages_ignored")  # the served hive runs process
+    assert "[container] packages (git, ripgrep) cannot be installed" in ignored
+    assert watched.problems == []
+    assert all(url.startswith(base) for url in watched.requests)
