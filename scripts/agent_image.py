@@ -40,7 +40,9 @@ async def build(packages: list[str]) -> None:
 
 def main() -> int:
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        print("note: agent images need root and debootstrap; nspawn tests will skip", file=sys.stderr)
+        print(
+            "note: agent images need root and debootstrap; nspawn tests will skip", file=sys.stderr
+        )
         return 0
     if debian.host_mirror() is None or debian.host_suite() is None:
         print("error: no Debian mirror or suite in apt's sources to build from", file=sys.stderr)
