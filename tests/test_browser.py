@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
-from tests.conftest import ServedHive
+from tests.conftest import ServedHive, make_root, serving
 from tests.repo_factory import GIT_ENV, commit_step, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -345,3 +345,36 @@ def test_the_review_shows_commits_changes_risks_and_denied_work(
     assert "[container] packages (git, ripgrep) cannot be installed" in ignored
     assert watched.problems == []
     assert all(url.startswith(base) for url in watched.requests)
+
+
+@pytest.fixture
+def slow_start(tmp_path: Path) -> Iterator[ServedHive]:
+    """A served hive whose starts take 3 s to count, so a build is seen while it runs."""
+    root = make_root(tmp_path / "hive")
+    config = root / "hive.toml"
+    config.write_text(config.read_text().replace("start_grace = 0.3", "start_grace = 3.0"))
+    with serving(root) as hive:
+        yield hive
+
+
+def test_a_build_shows_its_progress_while_it_runs(
+    slow_start: ServedHive, browser: BrowserContext
+) -> None:
+    spawned = slow_start.cli("spawn", "worker")
+    assert spawned.returncode == 0, spawned.stderr
+    pending = slow_start.wait_for(lambda: slow_start.pending_for("worker"), what="pinned")
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(slow_start)
+    page.goto(f"{base}approvals/{pending['id']}")
+    page.wait_for_selector("#live-dot.on")
+    # Approved elsewhere (hivectl, not waiting): this page follows the build live.
+    approved = slow_start.cli("approve", str(pending["id"]), "--sha", pending["head"], "--no-wait")
+    assert approved.returncode == 0, approved.stderr
+    page.wait_for_selector("#approval-status:has-text('building')")
+    progress = page.wait_for_selector("#build-progress:has-text('starting')")
+    assert progress is not None
+    assert f"starting {pending['head'][:12]}: it counts as started" in progress.inner_text()
+    page.wait_for_selector("#outcome:has-text('Deployed')", timeout=15_000)
+    assert page.locator("#build-progress").count() == 0
+    assert watched.problems == []

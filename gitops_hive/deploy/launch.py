@@ -107,12 +107,16 @@ async def start_commit(
         notes_limit=int(ctx.config["harness.notes_limit"]),
         allowed_tools=spec.tools_allow,
     )
+    report = progress or _quiet
     image = None
     if ctx.images is not None:
-        image = await ctx.images.ensure(spec.packages, progress or _quiet)
+        image = await ctx.images.ensure(spec.packages, report)
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
-    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network, image))
+    launch = await launch_for(ctx, agent_name, sha, env, spec.network, image)
+    grace = ctx.config["runtime.start_grace"]
+    report(f"starting {sha[:12]}: it counts as started once it has stayed up {grace:g} s")
+    await ctx.runtime.apply(launch)
 
 
 def _quiet(line: str) -> None:
