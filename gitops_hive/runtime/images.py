@@ -32,6 +32,7 @@ LISTS_FRESH = 24 * 3600.0  # older package lists are refreshed before a layer in
 # What a layer need not keep: package lists and downloads, apt's logs, the build's resolver.
 LAYER_DROPS = ("var/lib/apt/lists", "var/cache/apt", "var/log", "etc/resolv.conf")
 BUILD_ENV = "DEBIAN_FRONTEND=noninteractive"
+STAGING = ".staging"  # a build's folder until it is renamed into the cache
 
 
 @dataclass(frozen=True)
@@ -86,14 +87,16 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _mounts_under(path: Path) -> bool:
-    prefix = str(path.resolve()) + "/"
+    prefix = str(path.resolve()).rstrip("/") + "/"
     with open("/proc/self/mountinfo") as mounts:
         return any(line.split()[4].startswith(prefix) for line in mounts)
 
 
 def remove_staging(staging: Path) -> None:
     """Remove a half-made build; never through a mount (builds mount in their own namespace,
-    so one here is not ours to remove)."""
+    so one here is not ours to remove), and never a folder that is not a staging folder."""
+    if not staging.name.endswith(STAGING):
+        raise RuntimeFailure(f"{staging} is not an image build's staging folder")
     if not staging.exists():
         return
     if _mounts_under(staging):
@@ -151,7 +154,7 @@ class ImageCache:
         async with _Held(lock):
             if target.is_dir():  # another build of the same key finished meanwhile
                 return False
-            staging = target.with_name(target.name + ".staging")
+            staging = target.with_name(target.name + STAGING)
             await asyncio.to_thread(remove_staging, staging)
             staging.mkdir(parents=True)
             try:
