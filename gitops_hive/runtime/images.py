@@ -32,6 +32,7 @@ LISTS_FRESH = 24 * 3600.0  # older package lists are refreshed before a layer in
 # What a layer need not keep: package lists and downloads, apt's logs, the build's resolver.
 LAYER_DROPS = ("var/lib/apt/lists", "var/cache/apt", "var/log", "etc/resolv.conf")
 BUILD_ENV = "DEBIAN_FRONTEND=noninteractive"
+STOP_TIMEOUT = 10.0  # for a cancelled build step to end before it is killed
 STAGING = ".staging"  # a build's folder until it is renamed into the cache
 
 
@@ -217,8 +218,13 @@ class _Held:
         self._context: contextlib.AbstractContextManager[None] | None = None
 
     async def __aenter__(self) -> None:
-        self._context = _locked(self.path)
-        await asyncio.to_thread(self._context.__enter__)
+        context = self._context = _locked(self.path)
+        taking = asyncio.get_running_loop().run_in_executor(None, context.__enter__)
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:  # the thread may take it still: let go once it has
+            taking.add_done_callback(lambda _: context.__exit__(None, None, None))
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._context is not None
@@ -273,10 +279,15 @@ async def _run(argv: list[str], what: str, progress: Progress) -> None:
             tail.append(line)
             progress(line)
         code = await process.wait()
-    except BaseException:
+    except BaseException:  # cancelled: nspawn ends its container on SIGTERM
         with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+            process.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
         raise
     if code:
         errors = [line for line in tail if line.startswith(("E:", "W: Failure", "E "))]
