@@ -3,6 +3,7 @@ set installed, a package that does not exist, an unchanged set from the cache, p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from gitops_hive.runtime import debian
+from gitops_hive.runtime.images import ImageCache
 from tests.conftest import IMAGE_CACHE, ServedHive, need_nspawn, serving
 from tests.repo_factory import git
 from tests.test_nspawn import log_of, nspawn_root
@@ -106,3 +109,24 @@ def test_a_missing_package_fails_with_apts_message_and_the_old_agent_runs_on(
     assert agent["deployed"] == deployed["head"]
     assert agent["runtime"]["pid"] == before["pid"] and agent["runtime"]["state"] == "running"
     assert not list(IMAGE_CACHE.glob("*.staging"))
+
+
+@pytest.mark.timeout(120)
+async def test_two_builds_of_one_package_set_build_it_once(tmp_path: Path) -> None:
+    need_nspawn()
+    shared = ImageCache(IMAGE_CACHE, debian.host_mirror() or "", debian.host_suite() or "")
+    base = shared.base_path(shared.base_packages())
+    (tmp_path / base.name).symlink_to(base)  # a throwaway cache on the shared base
+    for remembered in IMAGE_CACHE.glob("python-libs-*.json"):
+        (tmp_path / remembered.name).write_bytes(remembered.read_bytes())
+    cache = ImageCache(tmp_path, shared.mirror, shared.suite)
+    lines: list[list[str]] = [[], []]
+    first, second = await asyncio.gather(
+        cache.ensure(["jq"], lines[0].append), cache.ensure(["jq"], lines[1].append)
+    )
+    assert first.layer == second.layer and first.layer is not None
+    assert sorted([first.cached, second.cached]) == [False, True]  # one built, one waited
+    assert sum("apt-get install jq" in "\n".join(got) for got in lines) == 1
+    assert (first.layer / "usr" / "bin" / "jq").is_file()
+    assert not (first.layer / "var" / "lib" / "apt" / "lists").exists()  # dropped
+    assert not list(tmp_path.glob("*.staging"))
