@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from gitops_hive.deploy.launch import agent_cli_binds
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime import debian
 from gitops_hive.runtime.images import Image, ImageCache, installed, remove_staging
@@ -104,3 +106,20 @@ def test_staging_is_removed_but_never_through_a_mount(tmp_path: Path) -> None:
         assert (mounted / "kept").exists()
     finally:
         subprocess.run(["umount", str(mounted)], check=True)
+
+
+def test_the_agent_cli_is_bound_in_only_when_the_image_lacks_it(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    (base / "usr" / "bin").mkdir(parents=True)
+    image = Image(base, None, (), cached=True)
+    tool = tmp_path / "host-bin" / "claude"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    [bind] = agent_cli_binds(str(tool), image)
+    assert (bind.host, bind.inside, bind.writable) == (tool, "/opt/hive/bin/claude", False)
+    (base / str(tool).lstrip("/")).parent.mkdir(parents=True)
+    (base / str(tool).lstrip("/")).write_text("")  # the image has it at that path
+    assert agent_cli_binds(str(tool), image) == ()
+    assert agent_cli_binds("no-such-agent-cli-here", image) == ()
+    assert agent_cli_binds(sys.executable, image) == ()  # the venv is bound in anyway

@@ -4,7 +4,6 @@ and hand it to the runtime."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 from gitops_hive import repos
@@ -16,7 +15,7 @@ from gitops_hive.overrides.effective import effective_at
 from gitops_hive.protocol import AgentEnvironment
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.runtime.images import Image, Progress
-from gitops_hive.runtime.nspawn import CONTAINER_TOOLS
+from gitops_hive.runtime.nspawn import CONTAINER_TOOLS, python_binds
 from gitops_hive.spec import NetworkMode
 from gitops_hive.store import queries
 
@@ -36,17 +35,16 @@ async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
     return tuple(binds)
 
 
-def agent_cli_binds(ctx: HiveContext, image: Image) -> tuple[Bind, ...]:
+def agent_cli_binds(command: str, image: Image) -> tuple[Bind, ...]:
     """The agent CLI (harness.agent_command's program) lives on the host: a file the image
     lacks is bound in read-only, first on PATH. What it needs besides goes in packages."""
-    name = ctx.config.agent_command[0]
-    found = shutil.which(name)
+    found = shutil.which(command)
     if found is None:
         return ()
     program = Path(found).resolve()
-    if image.holds(program) or program.is_relative_to(sys.prefix):  # the venv is bound anyway
-        return ()
-    return (Bind(program, f"{CONTAINER_TOOLS}/{Path(name).name}"),)
+    if image.holds(program) or any(program.is_relative_to(p) for p in python_binds()):
+        return ()  # in the image, or in the Python environment bound in anyway
+    return (Bind(program, f"{CONTAINER_TOOLS}/{Path(command).name}"),)
 
 
 async def launch_for(
@@ -61,7 +59,9 @@ async def launch_for(
     image."""
     agent = ctx.layout.agent(agent_name)
     base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
-    binds: tuple[Bind, ...] = () if image is None else agent_cli_binds(ctx, image)
+    binds: tuple[Bind, ...] = (
+        () if image is None else agent_cli_binds(ctx.config.agent_command[0], image)
+    )
     if base is not None and agent_name == ctx.config.manager:
         binds += await manager_binds(ctx)
     return AgentLaunch(
