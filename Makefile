@@ -34,6 +34,7 @@ format: $(STAMP)
 
 test: $(STAMP) system-deps lint
 	@python3 scripts/debian_root.py
+	@$(BIN)/python scripts/agent_image.py
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -49,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/terminal_echo.py
 	$(BIN)/python benchmarks/push_to_draft.py
 	$(BIN)/python benchmarks/draft_to_manager.py
+	$(BIN)/python benchmarks/image_build.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

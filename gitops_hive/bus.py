@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 QUEUE_SIZE = 1000
+PROGRESS_LINES = 200  # of a build's output, for a page opened while it runs
 
 
 class EventBus:
@@ -47,3 +49,30 @@ class KeyedLocks:
 
     def __call__(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
+
+
+class ProgressLines:
+    """The last lines of each running build, by approval id, each published as it comes
+    (kind `build`) so live pages and waiting clients show them."""
+
+    def __init__(self, bus: EventBus, keep: int = PROGRESS_LINES) -> None:
+        self.bus = bus
+        self.keep = keep
+        self._lines: dict[int, collections.deque[str]] = {}
+
+    def reporter(self, approval_id: int, agent: str) -> Callable[[str], None]:
+        """A callback taking one progress line of this approval's build."""
+        lines = self._lines.setdefault(approval_id, collections.deque(maxlen=self.keep))
+
+        def report(line: str) -> None:
+            lines.append(line)
+            self.bus.publish("build", id=approval_id, agent=agent, line=line)
+
+        return report
+
+    def lines(self, approval_id: int) -> list[str]:
+        """The lines kept of this approval's build (none once it ended)."""
+        return list(self._lines.get(approval_id, ()))
+
+    def end(self, approval_id: int) -> None:
+        self._lines.pop(approval_id, None)

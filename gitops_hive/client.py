@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
@@ -26,6 +27,14 @@ def api_path(*parts: str | int, query: Mapping[str, str | None] | None = None) -
     path = "/api/" + "/".join(quote(str(part), safe="") for part in parts)
     present = {key: value for key, value in (query or {}).items() if value is not None}
     return f"{path}?{urlencode(present)}" if present else path
+
+
+def _notices(response: http.client.HTTPResponse) -> Iterator[JSONObject]:
+    """The `data:` lines of a server-sent event stream, parsed, until it ends."""
+    while raw := response.readline():
+        line = raw.decode("utf-8", "replace")
+        if line.startswith("data: "):
+            yield json.loads(line[len("data: ") :])
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -177,6 +186,41 @@ class ControlClient:
     def approve(self, approval_id: int, sha: str, wait: bool = True) -> JSONObject:
         """Approve naming the reviewed sha; with `wait`, the outcome of the build."""
         return self._post(api_path("approvals", approval_id, "approve"), {"sha": sha, "wait": wait})
+
+    def approve_showing_progress(
+        self, approval_id: int, sha: str, on_line: Callable[[str], None]
+    ) -> JSONObject:
+        """Approve, pass each line of the build's progress to `on_line` as it comes, and
+        return the approval once its build ended."""
+        ended = ("deployed", "failed", "superseded")
+        with self._events() as notices:
+            self.approve(approval_id, sha, wait=False)
+            for notice in notices:
+                if notice.get("id") != approval_id:
+                    continue
+                if notice["kind"] == "build":
+                    on_line(str(notice.get("line", "")))
+                elif notice["kind"] == "approval" and notice.get("status") in ended:
+                    break
+        return self.approval(approval_id)
+
+    @contextlib.contextmanager
+    def _events(self) -> Iterator[Iterator[JSONObject]]:
+        """The controller's change notices (/api/events), from the moment this returns."""
+        conn = _UnixConnection(self.socket_path, self.timeout)
+        try:
+            try:
+                conn.request("GET", "/api/events")
+                response = conn.getresponse()
+            except (FileNotFoundError, ConnectionRefusedError):
+                raise ControllerUnavailable(
+                    f"no controller is running for {self.root}: start one with "
+                    f"`hivectl --root {self.root} serve`"
+                ) from None
+            response.readline()  # "retry:": the server subscribed before sending it
+            yield _notices(response)
+        finally:
+            conn.close()
 
     def deny(self, approval_id: int, reason: str) -> JSONObject:
         """Deny with a reason, which reaches the manager."""

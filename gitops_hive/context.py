@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gitops_hive.bus import EventBus, KeyedLocks
+from gitops_hive.bus import EventBus, KeyedLocks, ProgressLines
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
 from gitops_hive.repos import ReadPool
 from gitops_hive.runtime.agents_view import AgentsView
 from gitops_hive.runtime.base import Runtime
+from gitops_hive.runtime.images import ImageCache
 from gitops_hive.store import Database
 from gitops_hive.store.stats_writer import StatsWriter
 from gitops_hive.validation import Limits
@@ -24,7 +25,7 @@ T = TypeVar("T")
 @dataclass
 class HiveContext:
     """Layout, config, store, runtime, broker, stats writer, the pool untrusted reads run
-    in, and the per-agent locks."""
+    in, agent images, and the per-agent locks."""
 
     layout: HiveLayout
     config: HiveConfig
@@ -33,7 +34,9 @@ class HiveContext:
     broker: Broker
     stats: StatsWriter
     reads: ReadPool
+    images: ImageCache | None = None  # agent images, for a runtime that builds them
     bus: EventBus = field(default_factory=EventBus)
+    progress: ProgressLines = field(init=False)
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -44,6 +47,9 @@ class HiveContext:
     repo_problems: dict[str, str | None] = field(default_factory=dict)
     # The manager's live /agents (private users only), laid out when its container launches.
     agents_view: AgentsView | None = None
+
+    def __post_init__(self) -> None:
+        self.progress = ProgressLines(self.bus)
 
     @property
     def limits(self) -> Limits:

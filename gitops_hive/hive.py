@@ -33,7 +33,7 @@ from gitops_hive.overrides.switching import set_override
 from gitops_hive.pushes.receive import receive_push
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
-from gitops_hive.runtime.registry import make_runtime
+from gitops_hive.runtime.registry import make_image_cache, make_runtime
 from gitops_hive.sessions import OperatorSessions
 from gitops_hive.store import Database, queries
 from gitops_hive.store.stats_writer import StatsWriter
@@ -107,6 +107,7 @@ class Hive:
             broker=broker,
             stats=writer,
             reads=reads,
+            images=make_image_cache(config, layout.images),
         )
         stack.push_async_callback(ctx.end_tasks)
         stack.push_async_callback(manager_view.close, ctx)

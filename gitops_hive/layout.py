@@ -107,6 +107,11 @@ class HiveLayout:
         return self.root / "hive.git"
 
     @property
+    def images(self) -> Path:
+        """Agent images (nspawn), unless nspawn.image_cache names another folder."""
+        return self.root / "images"
+
+    @property
     def control_socket(self) -> Path:
         return self.root / "run" / "control.sock"
 

@@ -3,23 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-
-class Duration(float):
-    """Seconds; hive.toml may write a number or a string such as "90s", "15m", "7d"."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One hive.toml key: dotted path, type, default and the comment written above it."""
-
-    key: str
-    type: type
-    default: Any
-    help: str
-
+from gitops_hive.nspawn_settings import NSPAWN_SETTINGS
+from gitops_hive.setting_types import Duration as Duration
+from gitops_hive.setting_types import Setting as Setting
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -80,35 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
         "starting is rolled back to the previous deployment.",
     ),
     Setting("runtime.health_crashes", int, 3, "Crashes that fail a new deploy's health gate."),
-    Setting(
-        "nspawn.uid_pool_start",
-        int,
-        1_048_576,
-        "nspawn: the first host uid of the pool agents' uid ranges come from (a multiple of "
-        "65536).",
-    ),
-    Setting(
-        "nspawn.uid_pool_size",
-        int,
-        256,
-        "nspawn: how many 65536-uid ranges the pool holds (one per agent, never shared).",
-    ),
-    Setting(
-        "nspawn.supervisor",
-        str,
-        "auto",
-        "nspawn: who supervises containers: systemd (transient units over D-Bus), controller "
-        "(systemd-nspawn --register=no --keep-unit as its child), or auto (systemd when it "
-        "is PID 1).",
-    ),
-    Setting(
-        "nspawn.network_range",
-        str,
-        "10.213.0.0/21",
-        "nspawn: the private IPv4 range outbound containers are addressed from, a /29 per "
-        "agent at its uid range's place in the pool (so it must hold nspawn.uid_pool_size "
-        "of them); each hive on a host needs a range of its own.",
-    ),
+    *NSPAWN_SETTINGS,
     Setting(
         "harness.agent_command",
         list,

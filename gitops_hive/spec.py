@@ -15,6 +15,9 @@ from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 
 SPEC_FILE = "agent.toml"
+# A Debian package name (policy 5.6.1): what apt-get is handed, so never an option.
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+MAX_PACKAGES = 100
 ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 RESERVED_ENV_PREFIXES = ("HIVE_",)
 RESERVED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH"})
@@ -207,6 +210,14 @@ def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(
                 ("container.binds", f"bind {bind!r} must be an absolute path without '..'")
             )
+    packages = values.get("container.packages", [])
+    for package in packages:
+        if not PACKAGE_NAME.fullmatch(package):
+            found.append(
+                ("container.packages", f'{package!r} is not a Debian package name, e.g. "jq"')
+            )
+    if len(packages) > MAX_PACKAGES:
+        found.append(("container.packages", f"lists more than {MAX_PACKAGES} packages"))
     for entry in values.get("tools.allow", []):
         problem = tool_entry_problem(entry)
         if problem is not None:

@@ -19,9 +19,14 @@ import pygit2
 import pytest
 
 from gitops_hive.layout import HiveLayout
+from gitops_hive.runtime import debian
+from gitops_hive.runtime.images import ImageCache
 
 HIVECTL = [sys.executable, "-m", "gitops_hive"]
+IMAGE_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "images"
 FAST_CONFIG = {
+    # One image cache for every test hive (scripts/agent_image.py builds its base first).
+    'image_cache = ""': f'image_cache = "{IMAGE_CACHE}"',
     "start_grace = 1.0": "start_grace = 0.3",
     "restart_backoff = 1.0": "restart_backoff = 0.2",
     # The core-loop tests supervise the scripted agent directly (it heartbeats into state/);
@@ -203,6 +208,12 @@ def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
         yield hive
 
 
+def image_base_ready() -> bool:
+    """Whether the tests' image cache holds the base this Python's containers need."""
+    cache = ImageCache(IMAGE_CACHE, debian.host_mirror() or "", debian.host_suite() or "")
+    return cache.base_path(cache.base_packages()).is_dir()
+
+
 def need_nspawn() -> None:
     """Skip (or, under CI, fail) a test that boots containers where it cannot."""
     problem = None
@@ -210,6 +221,8 @@ def need_nspawn() -> None:
         problem = "needs root"
     elif shutil.which("systemd-nspawn") is None:
         problem = "needs systemd-nspawn (apt install systemd-container)"
+    elif not image_base_ready():
+        problem = "needs the agent image's base: run `make test` (scripts/agent_image.py)"
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")

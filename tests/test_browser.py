@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
 
-from tests.conftest import ServedHive
-from tests.repo_factory import commit_step
+from tests.conftest import ServedHive, make_root, serving
+from tests.repo_factory import GIT_ENV, commit_step, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -305,3 +305,76 @@ def test_agent_screenshot_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "![The agent page with its charts](docs/screenshot-agent.png)" in readme
     assert AGENT_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_review_shows_commits_changes_risks_and_denied_work(
+    served: ServedHive, browser: BrowserContext
+) -> None:
+    served.deploy("worker")
+    work = served.proposed("worker")
+    denied_head = commit_step(work, "worker", "02-add-tool", "Give the worker a search tool")
+    denied = served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    refused = served.cli("deny", str(denied["id"]), "--reason", "no new tools this week")
+    assert refused.returncode == 0, refused.stderr
+    (work / "CHANGELOG.md").write_text("- a search tool\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-qm", "Keep a changelog\n\nSo the operator sees what changed.")
+    head = git(work, "rev-parse", "HEAD")
+    pending = served.wait_for(
+        lambda: (p := served.pending_for("worker")) and p["head"] == head and p, what="pinned"
+    )
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    page.goto(f"{base}approvals/{pending['id']}")
+
+    commits = page.locator("#commits li.commit")
+    assert commits.count() == 2
+    newest, oldest = commits.nth(0).inner_text(), commits.nth(1).inner_text()
+    assert head[:12] in newest and "Keep a changelog" in newest and "So the operator" in newest
+    assert denied_head[:12] in oldest and "Give the worker a search tool" in oldest
+    assert GIT_ENV["GIT_AUTHOR_NAME"] in newest and GIT_ENV["GIT_AUTHOR_NAME"] in oldest
+    changes = page.inner_text("#changes")
+    assert "packages + ripgrep" in changes and "tools allowed + Bash(rg *)" in changes
+    risks = page.inner_text("#risks")
+    assert "bash_wider Bash(rg *) lets the agent run commands" in risks
+    assert "packages_added installs git, ripgrep in the container" in risks
+    carried = page.inner_text(f"#carries-denied-{denied['id']}")
+    assert "Carries work you denied" in carried and "no new tools this week" in carried
+    ignored = page.inner_text("#warning-packages_ignored")  # the served hive runs process
+    assert "[container] packages (git, ripgrep) cannot be installed" in ignored
+    assert watched.problems == []
+    assert all(url.startswith(base) for url in watched.requests)
+
+
+@pytest.fixture
+def slow_start(tmp_path: Path) -> Iterator[ServedHive]:
+    """A served hive whose starts take 3 s to count, so a build is seen while it runs."""
+    root = make_root(tmp_path / "hive")
+    config = root / "hive.toml"
+    config.write_text(config.read_text().replace("start_grace = 0.3", "start_grace = 3.0"))
+    with serving(root) as hive:
+        yield hive
+
+
+def test_a_build_shows_its_progress_while_it_runs(
+    slow_start: ServedHive, browser: BrowserContext
+) -> None:
+    spawned = slow_start.cli("spawn", "worker")
+    assert spawned.returncode == 0, spawned.stderr
+    pending = slow_start.wait_for(lambda: slow_start.pending_for("worker"), what="pinned")
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(slow_start)
+    page.goto(f"{base}approvals/{pending['id']}")
+    page.wait_for_selector("#live-dot.on")
+    # Approved elsewhere (hivectl, not waiting): this page follows the build live.
+    approved = slow_start.cli("approve", str(pending["id"]), "--sha", pending["head"], "--no-wait")
+    assert approved.returncode == 0, approved.stderr
+    page.wait_for_selector("#approval-status:has-text('building')")
+    progress = page.wait_for_selector("#build-progress:has-text('starting')")
+    assert progress is not None
+    assert f"starting {pending['head'][:12]}: it counts as started" in progress.inner_text()
+    page.wait_for_selector("#outcome:has-text('Deployed')", timeout=15_000)
+    assert page.locator("#build-progress").count() == 0
+    assert watched.problems == []

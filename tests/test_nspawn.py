@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.settings import UID_RANGE
-from tests.conftest import ServedHive, make_root, need_nspawn, serving
+from tests.conftest import IMAGE_CACHE, ServedHive, make_root, need_nspawn, serving
 from tests.repo_factory import commit_step
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
@@ -117,7 +117,13 @@ def test_the_host_is_invisible_inside(nspawn_hive: ServedHive) -> None:
     assert str(nspawn_hive.layout.db) in hidden
     assert str(nspawn_hive.layout.agent("other").state) in hidden
     assert {"/root/.ssh", "/home"} <= set(hidden)
-    assert not [line for line in log.splitlines() if line.startswith("visible: ")]
+    visible = [line.split(": ", 1)[1] for line in log.splitlines() if line.startswith("visible: ")]
+    # The image's own /etc/shadow (every account locked) shows; the host's /etc is not there.
+    assert visible in ([], ["/etc/shadow"])
+    images = list((IMAGE_CACHE).glob("base-*/etc/shadow"))
+    assert not visible or (
+        images and all(p.read_bytes() != Path("/etc/shadow").read_bytes() for p in images)
+    )
     assert "tree: # worker" in log
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from gitops_hive.spec import NetworkMode
 
 ISOLATING_RUNTIMES = frozenset({"nspawn"})  # those that give each agent a network namespace
+IMAGE_RUNTIMES = frozenset({"nspawn"})  # those that build each agent's root from its packages
 SUMMARIES = {
     NetworkMode.OUTBOUND: "its own network namespace: out through NAT, the host's services refused",
     NetworkMode.NONE: "its own network namespace: loopback only",
@@ -57,5 +58,19 @@ def network_warnings(mode: NetworkMode) -> list[ReviewWarning]:
             "network_host",
             'agent.toml asks for the host\'s network ([container] network = "host"): this '
             "agent would reach the dashboard, the control API and every service on the host",
+        )
+    ]
+
+
+def package_warnings(packages: tuple[str, ...], runtime_kind: str) -> list[ReviewWarning]:
+    """The warning a head with packages carries under a runtime that cannot install them."""
+    if not packages or runtime_kind in IMAGE_RUNTIMES:
+        return []
+    return [
+        ReviewWarning(
+            "packages_ignored",
+            f"[container] packages ({', '.join(packages)}) cannot be installed under the "
+            f"{runtime_kind} runtime: the agent runs with the host's programs; install them on "
+            'the host, or run the hive with runtime.kind = "nspawn"',
         )
     ]

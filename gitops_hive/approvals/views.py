@@ -10,7 +10,7 @@ from gitops_hive import repos
 from gitops_hive.agents import get_approval, require_agent
 from gitops_hive.approvals.changes import spec_changes, spec_risks
 from gitops_hive.approvals.denied import carried_denials
-from gitops_hive.approvals.risks import network_review, network_warnings
+from gitops_hive.approvals.risks import network_review, network_warnings, package_warnings
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import DiffCaps, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
@@ -54,11 +54,14 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     after = await _spec_at(applied, approval.head)
     prompt = (before[1], after[1])
     spec = after[0] if approval.valid else None
-    network = None if spec is None else network_review(spec.network, ctx.config["runtime.kind"])
-    network_risks = [] if spec is None else network_warnings(spec.network)
+    kind = ctx.config["runtime.kind"]
+    network = None if spec is None else network_review(spec.network, kind)
+    risks = [] if spec is None else network_warnings(spec.network)
+    risks += [] if spec is None else package_warnings(spec.packages, kind)
     return {
         **approval.to_json(),
         "log": approval.log,
+        "progress": ctx.progress.lines(approval.id),
         "model_change": change,
         "commits": [c.to_json() for c in commits],
         "commits_total": total,
@@ -66,7 +69,7 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
         "risks": [r.to_json() for r in spec_risks(before[0], after[0])],
         "network": None if network is None else network.to_json(),
         "warnings": [
-            *(w.to_json() for w in network_risks),
+            *(w.to_json() for w in risks),
             *await carried_denials(ctx, approval),
         ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, get_args
 
 import click
@@ -213,17 +214,32 @@ def approve(ctx: click.Context, approval_id: str, sha: str, no_wait: bool, as_js
     """Approve ID, naming the sha you reviewed; waits until it is deployed or failed."""
     number = _approval_arg(approval_id)
     client = client_of(ctx)
-    if not no_wait and not as_json and sys.stderr.isatty():
-        client.health()  # no controller: say only that
-        echo(f"approving #{number}; building...", err=True)
-    result = client.approve(number, sha, wait=not no_wait)
-    if as_json:
-        print_json(result)
-        return
+    if no_wait or as_json:
+        result = client.approve(number, sha, wait=not no_wait)
+        if as_json:
+            print_json(result)
+            return
+    else:
+        result = client.approve_showing_progress(number, sha, _progress_printer(number))
     echo(f"approval #{number}: {result['status']} ({result['agent']} at {result['head']})")
     if result["status"] == "failed":
         echo(result.get("log") or "", err=True)
         sys.exit(1)
+
+
+def _progress_printer(number: int) -> Callable[[str], None]:
+    """Print a build's progress lines on stderr, under a heading (only once there are some,
+    so a refused approve stays one line)."""
+    started = False
+
+    def show(line: str) -> None:
+        nonlocal started
+        if not started:
+            echo(f"approval #{number}: building", err=True)
+            started = True
+        echo(f"  {line}", err=True)
+
+    return show
 
 
 @click.command()

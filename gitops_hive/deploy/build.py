@@ -79,7 +79,11 @@ async def _start(ctx: HiveContext, approval: Approval, main: str | None) -> None
     """Have the runtime run the head, then move main to it; if main is there already (the
     controller stopped after moving it), only make sure the head runs."""
     if main != approval.head:
-        await start_commit(ctx, approval.agent, approval.head, approval.model_note)
+        report = ctx.progress.reporter(approval.id, approval.agent)
+        try:
+            await start_commit(ctx, approval.agent, approval.head, approval.model_note, report)
+        finally:
+            ctx.progress.end(approval.id)
         await blocking(
             repos.set_ref,
             ctx.layout.agent(approval.agent).applied,

@@ -3,6 +3,9 @@ and hand it to the runtime."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.submit import validate_pinned
@@ -13,6 +16,8 @@ from gitops_hive.overrides.effective import effective_at
 from gitops_hive.protocol import CONTAINER_PUSH_REPO, AgentEnvironment
 from gitops_hive.pushes.targets import make_manager_push_repo
 from gitops_hive.runtime.base import AgentLaunch, Bind
+from gitops_hive.runtime.images import Image, Progress
+from gitops_hive.runtime.nspawn import CONTAINER_TOOLS, python_binds
 from gitops_hive.spec import NetworkMode
 
 
@@ -29,19 +34,35 @@ async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
     )
 
 
+def agent_cli_binds(command: str, image: Image) -> tuple[Bind, ...]:
+    """The agent CLI (harness.agent_command's program) lives on the host: a file the image
+    lacks is bound in read-only, first on PATH. What it needs besides goes in packages."""
+    found = shutil.which(command)
+    if found is None:
+        return ()
+    program = Path(found).resolve()
+    if image.holds(program) or any(program.is_relative_to(p) for p in python_binds()):
+        return ()  # in the image, or in the Python environment bound in anyway
+    return (Bind(program, f"{CONTAINER_TOOLS}/{Path(command).name}"),)
+
+
 async def launch_for(
     ctx: HiveContext,
     agent_name: str,
     sha: str,
     env: dict[str, str],
     network: NetworkMode = NetworkMode.OUTBOUND,
+    image: Image | None = None,
 ) -> AgentLaunch:
-    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network."""
+    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network,
+    image."""
     agent = ctx.layout.agent(agent_name)
     base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
-    binds: tuple[Bind, ...] = ()
+    binds: tuple[Bind, ...] = (
+        () if image is None else agent_cli_binds(ctx.config.agent_command[0], image)
+    )
     if base is not None and agent_name == ctx.config.manager:
-        binds = await manager_binds(ctx)
+        binds += await manager_binds(ctx)
     return AgentLaunch(
         agent=agent.name,
         sha=sha,
@@ -52,13 +73,19 @@ async def launch_for(
         uid_base=base,
         binds=binds,
         network=network,
+        image=image,
     )
 
 
 async def start_commit(
-    ctx: HiveContext, agent_name: str, sha: str, model_note: str | None = None
+    ctx: HiveContext,
+    agent_name: str,
+    sha: str,
+    model_note: str | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Materialise a pinned, valid commit and have the runtime run it."""
+    """Materialise a pinned, valid commit, build its image (before anything running is
+    touched, so a failed build leaves the old agent running) and have the runtime run it."""
     spec, problems = await validate_pinned(ctx, agent_name, sha)
     if spec is None:
         raise RuntimeFailure(
@@ -79,8 +106,19 @@ async def start_commit(
         notes_limit=int(ctx.config["harness.notes_limit"]),
         allowed_tools=spec.tools_allow,
     )
+    report = progress or _quiet
+    image = None
+    if ctx.images is not None:
+        image = await ctx.images.ensure(spec.packages, report)
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
+    launch = await launch_for(ctx, agent_name, sha, env, spec.network, image)
+    grace = ctx.config["runtime.start_grace"]
+    report(f"starting {sha[:12]}: it counts as started once it has stayed up {grace:g} s")
     if agent_name != ctx.config.manager and await deployed_sha(ctx, agent_name) is None:
         await manager_view.show(ctx, agent_name, launching=True)  # its state: read-only now
-    await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network))
+    await ctx.runtime.apply(launch)
+
+
+def _quiet(line: str) -> None:
+    """Progress nobody watches (a start at boot, a start by hand)."""

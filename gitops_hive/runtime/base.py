@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from gitops_hive.runtime.images import Image
 from gitops_hive.spec import NetworkMode
 
 
@@ -34,6 +35,7 @@ class AgentLaunch:
     uid_base: int | None = None  # the host uid of root inside, for runtimes with private users
     binds: tuple[Bind, ...] = ()  # extra folders, for runtimes with a root of their own
     network: NetworkMode = NetworkMode.OUTBOUND  # honoured by runtimes with namespaces
+    image: Image | None = None  # the root's Debian base and package layer (nspawn)
 
 
 @dataclass(frozen=True)

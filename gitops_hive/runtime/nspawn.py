@@ -27,6 +27,7 @@ from gitops_hive.errors import RuntimeFailure
 from gitops_hive.protocol import CONTAINER_SOCKET, ENV_SOCKET, ENV_STATE, ENV_TREE
 from gitops_hive.resources import PACKAGE_DIR, prompts_dir
 from gitops_hive.runtime.base import AgentLaunch, Invocation
+from gitops_hive.runtime.images import Image
 from gitops_hive.runtime.network import HostNetwork, container_command, resolv_conf
 from gitops_hive.settings import UID_RANGE
 from gitops_hive.spec import NetworkMode
@@ -36,10 +37,25 @@ NSPAWN = "systemd-nspawn"
 CONTAINER_STATE = "/state"
 CONTAINER_TREE = "/agent"
 CONTAINER_SOCKET_DIR = "/run/hive"
+CONTAINER_TOOLS = "/opt/hive/bin"  # host programs bound in (the agent CLI), first on PATH
 MERGED_USR = ("bin", "sbin", "lib", "lib64")
-MOUNT_POINTS = ("usr", "etc", "state", "agent", "run", "proc", "sys", "dev", "tmp", "var/tmp")
+MOUNT_POINTS = (
+    "usr",
+    "etc",
+    "state",
+    "agent",
+    "run",
+    "proc",
+    "sys",
+    "dev",
+    "tmp",
+    "var/tmp",
+    "var/lib",
+)
 STATE_MODE = 0o755  # an agent's state folder: its own to write, the manager's to read
-HOST_READ_ONLY = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives")
+HOST_CERTIFICATES = ("/etc/ssl", "/etc/ca-certificates")  # the agent CLI's TLS trusts these
+HOST_READ_ONLY = (*HOST_CERTIFICATES, "/etc/alternatives")
+IMAGE_MOUNTS = ("/usr", "/var/lib")  # and /etc, under the rendered files
 HOST_RESOLV_CONF = (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf"))
 
 
@@ -49,6 +65,22 @@ def python_binds() -> list[Path]:
     resolved = {p.resolve() for p in wanted if p.exists()}
     paths = sorted(p for p in resolved if not p.is_relative_to("/usr"))
     return [p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths)]
+
+
+def system_mounts(image: Image | None, rootfs: Path) -> list[str]:
+    """The container's /usr, /etc and /var/lib: the image's, overlaid read-only in the
+    container's own mount namespace (nothing stays mounted on the host), the rendered /etc
+    files on top; without an image, the host's /usr."""
+    if image is None:
+        return ["--bind-ro=/usr"]
+    mounts = [_overlay(image.lowers(inside), inside) for inside in IMAGE_MOUNTS]
+    return [*mounts, _overlay([*image.lowers("/etc"), rootfs / "etc"], "/etc")]
+
+
+def _overlay(lowers: list[Path], inside: str) -> str:
+    if len(lowers) == 1:
+        return f"--bind-ro={lowers[0]}:{inside}"
+    return f"--overlay-ro={':'.join(map(str, lowers))}:{inside}"
 
 
 def chown_tree(root: Path, uid: int) -> list[str]:
@@ -80,8 +112,8 @@ def render_rootfs(target: Path, network: NetworkMode = NetworkMode.OUTBOUND) -> 
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True, mode=0o755)
-    for point in MOUNT_POINTS:
-        (target / point).mkdir(parents=True, exist_ok=True)
+    for point in (*MOUNT_POINTS, *HOST_CERTIFICATES):  # an image's /etc is read-only
+        (target / point.lstrip("/")).mkdir(parents=True, exist_ok=True)
     (target / "tmp").chmod(0o1777)
     for name in MERGED_USR:
         if Path("/usr", name).is_dir():
@@ -205,7 +237,7 @@ class ContainerLauncher:
         assert self.nspawn is not None and launch.uid_base is not None
         socket_dir = launch.run / "hive"
         env = {
-            "PATH": f"{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{CONTAINER_TOOLS}:{Path(sys.prefix) / 'bin'}:/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "HOME": CONTAINER_STATE,
             **launch.env,
@@ -226,7 +258,7 @@ class ContainerLauncher:
             f"--private-users={launch.uid_base}:65536",
             "--private-users-ownership=chown",
             f"--directory={rootfs}",
-            "--bind-ro=/usr",
+            *system_mounts(launch.image, rootfs),
             f"--bind-ro={launch.tree}:{CONTAINER_TREE}",
             f"--bind={launch.state}:{CONTAINER_STATE}",
             f"--bind={socket_dir}:{CONTAINER_SOCKET_DIR}",
@@ -237,7 +269,8 @@ class ContainerLauncher:
             for bind in launch.binds
         ]
         argv += [f"--bind-ro={path}" for path in python_binds()]
-        argv += [f"--bind-ro={path}" for path in HOST_READ_ONLY if Path(path).is_dir()]
+        host_etc = HOST_READ_ONLY if launch.image is None else HOST_CERTIFICATES
+        argv += [f"--bind-ro={path}" for path in host_etc if Path(path).is_dir()]
         argv += [f"--setenv={key}={value}" for key, value in sorted(env.items())]
         command = self.command
         if launch.network is NetworkMode.NONE:

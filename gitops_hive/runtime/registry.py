@@ -9,8 +9,10 @@ from pathlib import Path
 
 from gitops_hive.config import HiveConfig
 from gitops_hive.errors import HiveError
+from gitops_hive.runtime import debian
 from gitops_hive.runtime.base import CrashHandler, Runtime
 from gitops_hive.runtime.children import ChildRuntime
+from gitops_hive.runtime.images import ImageCache
 from gitops_hive.runtime.network import HostNetwork
 from gitops_hive.runtime.nspawn import ContainerLauncher
 from gitops_hive.runtime.process import CommandLauncher
@@ -73,3 +75,15 @@ def make_runtime(config: HiveConfig, on_crash: CrashHandler) -> Runtime:
         crash_window=config["runtime.crash_window"],
     )
     return factory(config, policy, on_crash)
+
+
+def make_image_cache(config: HiveConfig, default_folder: Path) -> ImageCache | None:
+    """Where the nspawn runtime builds and keeps agent images (None: this runtime has none)."""
+    if config["runtime.kind"] != "nspawn":
+        return None
+    folder = Path(config["nspawn.image_cache"] or default_folder)
+    return ImageCache(
+        folder.expanduser(),
+        config["nspawn.mirror"] or debian.host_mirror() or "",
+        config["nspawn.suite"] or debian.host_suite() or "",
+    )

@@ -254,7 +254,10 @@ def make_control_app(hive: Hive) -> web.Application:
     app[HIVE_KEY] = hive
     add_api_routes(app)
     app.router.add_post("/api/push", receive_push)  # hive.git's hook: the socket, not the web
-    from gitops_hive.web.terminal_api import add_terminal_routes  # it imports this module
+    # They import this module.
+    from gitops_hive.web.events import add_event_routes
+    from gitops_hive.web.terminal_api import add_terminal_routes
 
     add_terminal_routes(app)
+    add_event_routes(app)
     return app

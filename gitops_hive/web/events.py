@@ -9,7 +9,6 @@ from typing import Any
 
 from aiohttp import web
 
-from gitops_hive.hive import Hive
 from gitops_hive.web.control_api import HIVE_KEY
 
 log = logging.getLogger(__name__)
@@ -35,34 +34,39 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
     )
-    await response.prepare(request)
-    await response.write(b"retry: 1000\n: connected\n\n")
     closing = asyncio.ensure_future(request.app[CLOSING_KEY].wait())
-    try:
-        await _stream(response, hive, closing)
-    except ConnectionResetError:  # the tab was closed: the end of a stream, not an error
-        log.debug("event stream closed by the browser")
-    finally:
-        closing.cancel()
+    # Subscribed before the first line is sent: a client that read it misses nothing after.
+    async with hive.subscribe() as queue:
+        await response.prepare(request)
+        await response.write(b"retry: 1000\n: connected\n\n")
+        try:
+            await _stream(response, queue, closing)
+        except ConnectionResetError:  # the tab was closed: the end of a stream, not an error
+            log.debug("event stream closed by the browser")
+        finally:
+            closing.cancel()
     return response
 
 
-async def _stream(response: web.StreamResponse, hive: Hive, closing: asyncio.Future[Any]) -> None:
+async def _stream(
+    response: web.StreamResponse,
+    queue: asyncio.Queue[dict[str, Any]],
+    closing: asyncio.Future[Any],
+) -> None:
     """Write notices until the server closes (a closed tab raises ConnectionResetError)."""
-    async with hive.subscribe() as queue:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait(
-                {getter, closing},
-                timeout=KEEPALIVE_SECONDS,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if not getter.done():
-                getter.cancel()
-                if closing.done():
-                    return
-                await response.write(b": keep-alive\n\n")
-                continue
-            notice = getter.result()
-            payload = json.dumps(notice)
-            await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait(
+            {getter, closing},
+            timeout=KEEPALIVE_SECONDS,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not getter.done():
+            getter.cancel()
+            if closing.done():
+                return
+            await response.write(b": keep-alive\n\n")
+            continue
+        notice = getter.result()
+        payload = json.dumps(notice)
+        await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())

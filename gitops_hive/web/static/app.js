@@ -70,6 +70,14 @@ function startLive() {
   };
   const kinds = (document.body.dataset.liveKinds || "").split(" ").filter(Boolean);
   kinds.forEach((kind) => source.addEventListener(kind, schedule));
+  // A build's progress lines, appended to the approval page that shows that build.
+  source.addEventListener("build", (event) => {
+    const notice = JSON.parse(event.data);
+    const pre = document.getElementById("build-progress");
+    if (!pre || pre.dataset.approval !== String(notice.id)) return;
+    pre.textContent += (pre.textContent ? "\n" : "") + notice.line;
+    pre.scrollTop = pre.scrollHeight;
+  });
   // The agent page's charts listen for this (static/charts.js).
   source.addEventListener("stats", (event) => {
     document.dispatchEvent(new CustomEvent("hive:stats", { detail: JSON.parse(event.data) }));
