@@ -1,4 +1,5 @@
-// gitops-hive dashboard: confirm before decisions, and live updates over server-sent events.
+// gitops-hive dashboard: confirm before decisions and actions, live updates over server-sent
+// events, and a banner when the controller stops answering.
 "use strict";
 
 function csrfToken() {
@@ -6,12 +7,22 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+// A confirm names what will be sent: {field} is that field's value, {a|b} the first of the
+// fields that is not empty (a pressed button's own value counts, as in the post itself).
+function confirmText(form, submitter) {
+  const data = submitter ? new FormData(form, submitter) : new FormData(form);
+  return form.dataset.confirm.replace(/\{([a-z|]+)\}/g, (_, names) => {
+    const values = names.split("|").map((name) => String(data.get(name) || "").trim());
+    return values.find((value) => value) || "";
+  });
+}
+
 function wireConfirms(root) {
   root.querySelectorAll("form[data-confirm]").forEach((form) => {
     if (form.dataset.wired) return;
     form.dataset.wired = "1";
     form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      if (!window.confirm(confirmText(form, event.submitter))) event.preventDefault();
     });
   });
 }
@@ -39,7 +50,12 @@ async function refresh(url) {
     }
     return;
   }
-  const response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
+  } catch (error) {
+    return; // the controller is gone: the stream's watchdog says so
+  }
   if (response.status === 401 || response.redirected) { window.location.href = "/login"; return; }
   if (!response.ok) return;
   const html = await response.text();
@@ -56,15 +72,47 @@ async function refresh(url) {
   wireConfirms(root);
 }
 
-function startLive() {
-  const url = document.body.dataset.live;
-  const dot = document.getElementById("live-dot");
-  if (!url || !window.EventSource) return;
+// The stream carries a heartbeat every 2 s (web/events.py): past this without one, or when
+// the stream drops, the controller counts as unreachable.
+const HEARTBEAT_MISSED_MS = 4000;
+
+const liveness = {
+  lastHeard: Date.now(),
+  downSince: null,
+  heard(url) {
+    this.lastHeard = Date.now();
+    if (this.downSince === null) return;
+    this.downSince = null;
+    document.body.classList.remove("offline");
+    const banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = true;
+    refresh(url); // what changed while it was away
+  },
+  lost() {
+    if (this.downSince !== null) return;
+    this.downSince = new Date(this.lastHeard);
+    const since = this.downSince.toLocaleTimeString("en-GB", { hour12: false });
+    document.body.classList.add("offline");
+    const banner = document.getElementById("offline-banner");
+    if (!banner) return;
+    banner.querySelector(".since").textContent = since;
+    banner.hidden = false;
+  },
+};
+
+function openStream(url, dot) {
   let timer = null;
   const source = new EventSource("/api/events");
-  source.onopen = () => { if (dot) dot.classList.add("on"); };
-  source.onerror = () => { if (dot) dot.classList.remove("on"); };
+  source.onopen = () => { if (dot) dot.classList.add("on"); liveness.heard(url); };
+  source.onerror = () => {
+    if (dot) dot.classList.remove("on");
+    liveness.lost();
+    // EventSource retries a dropped stream itself, but gives up on a refused answer.
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => openStream(url, dot), 2000);
+  };
+  source.addEventListener("heartbeat", () => liveness.heard(url));
   const schedule = () => {
+    liveness.heard(url);
     if (timer) return;
     timer = setTimeout(() => { timer = null; refresh(url); }, 150);
   };
@@ -72,8 +120,19 @@ function startLive() {
   kinds.forEach((kind) => source.addEventListener(kind, schedule));
   // The agent page's charts listen for this (static/charts.js).
   source.addEventListener("stats", (event) => {
+    liveness.heard(url);
     document.dispatchEvent(new CustomEvent("hive:stats", { detail: JSON.parse(event.data) }));
   });
+}
+
+function startLive() {
+  const url = document.body.dataset.live;
+  const dot = document.getElementById("live-dot");
+  if (!url || !window.EventSource) return;
+  openStream(url, dot);
+  setInterval(() => {
+    if (Date.now() - liveness.lastHeard > HEARTBEAT_MISSED_MS) liveness.lost();
+  }, 500);
 }
 
 function formatAge(seconds) {
