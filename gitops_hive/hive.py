@@ -226,8 +226,8 @@ class Hive:
     async def pending(self) -> list[dict[str, Any]]:
         return await approval_views.pending_view(self.ctx)
 
-    async def history(self, name: str) -> list[dict[str, Any]]:
-        return await approval_views.history_view(self.ctx, name)
+    async def history(self, name: str, with_model: bool = True) -> list[dict[str, Any]]:
+        return await approval_views.history_view(self.ctx, name, with_model=with_model)
 
     async def approval(self, approval_id: int) -> dict[str, Any]:
         return await approval_views.approval_view(self.ctx, approval_id)

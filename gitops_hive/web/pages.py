@@ -136,7 +136,7 @@ async def agent_page(request: web.Request) -> web.Response:
     hive = request.app[HIVE_KEY]
     name = request.match_info["name"]
     agent = await hive.agent(name)
-    history = await hive.history(name)
+    history = await hive.history(name, with_model=False)
     deployments = await hive.deployments(agent["name"])
     inbox = await hive.peek_inbox(agent["name"], 0)
     sent = request.query.get("sent", "")
