@@ -228,13 +228,15 @@ def test_enter_sends_the_typed_answer_and_the_answer_stays_listed(
     assert [a["body"] for a in answers] == ["no, wait until Monday"]
 
     # An option pressed sends that option, and its confirm says so.
-    second = ask(hive, "And the docs?", ["go", "wait"])
+    assert hive.cli("draft", "scribe").returncode == 0  # for the screenshot: a draft listed
+    second = ask(hive, "Publish the docs too?", ["go", "wait"])
     page.wait_for_selector(f"#question-{second}")
+    page.wait_for_selector("#submit-scribe")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
     said = confirmed(watched, page, f"#question-{second} button.option[value=go]")
     assert said == "Send the answer “go” to manager? It lands in its inbox."
     page.wait_for_selector(f"#answered-{second}")
-    if os.environ.get("UPDATE_SCREENSHOT") == "1":
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
 def banner_within(page: Page, seconds: float) -> float:
