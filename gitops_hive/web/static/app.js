@@ -9,11 +9,14 @@ function csrfToken() {
 
 // A confirm names what will be sent: {field} is that field's value, {a|b} the first of the
 // fields that is not empty (a pressed button's own value counts, as in the post itself).
+const CONFIRM_SHOWN = 300; // characters of a typed value a confirm repeats
+
 function confirmText(form, submitter) {
   const data = submitter ? new FormData(form, submitter) : new FormData(form);
   return form.dataset.confirm.replace(/\{([a-z|]+)\}/g, (_, names) => {
     const values = names.split("|").map((name) => String(data.get(name) || "").trim());
-    return values.find((value) => value) || "";
+    const found = values.find((value) => value) || "";
+    return found.length > CONFIRM_SHOWN ? `${found.slice(0, CONFIRM_SHOWN)}…` : found;
   });
 }
 
