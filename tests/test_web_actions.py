@@ -7,6 +7,7 @@ import asyncio
 import html
 import time
 
+from gitops_hive.web import actions
 from tests.repo_factory import commit_step
 from tests.test_web import Dash, dash
 
@@ -175,3 +176,28 @@ async def test_an_answer_typed_wins_over_no_option_and_an_option_pressed_wins(da
     assert f'id="answered-{first.id}"' in overview and "no, wait until Monday" in overview
     assert f'id="question-{first.id}"' not in overview
     assert "by operator (web)" in overview
+
+
+async def test_every_action_refuses_a_post_without_csrf_or_from_another_origin(dash: Dash) -> None:
+    await deployed(dash, "worker")
+    paths = [
+        route.resource.canonical.replace("{name}", "worker")
+        for route in dash.client.app.router.routes()
+        if route.method == "POST"
+        and route.handler.__module__ == actions.__name__
+        and route.resource is not None
+    ]
+    assert len(paths) == 6, paths
+    form = {"name": "scout", "body": "hi"}
+    for path in paths:
+        assert (await dash.post_form(path, form)).status == 403, path
+        foreign = await dash.client.post(
+            path,
+            data={**form, "csrf": dash.guard.csrf_token},
+            headers={**dash.auth, "Origin": "http://evil.example"},
+            allow_redirects=False,
+        )
+        assert foreign.status == 403, path
+    assert await dash.hive.agent_names() == ["worker"]
+    assert (await dash.hive.agent("worker"))["status"] == "running"
+    assert (await dash.hive.peek_inbox("worker", 0)).messages == []
