@@ -276,8 +276,8 @@ class Hive:
         await set_override(self.ctx, name, model, reason, who)
         return await self.model(name)
 
-    async def questions(self, open_only: bool) -> list[Question]:
-        return await questions.listing(self.ctx, open_only=open_only)
+    async def questions(self, open_only: bool, limit: int | None = None) -> list[Question]:
+        return await questions.listing(self.ctx, open_only=open_only, limit=limit)
 
     async def answer(self, question_id: int, text: Any, who: str) -> Question:
         return await questions.answer(self.ctx, question_id, text, who)

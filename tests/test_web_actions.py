@@ -201,3 +201,18 @@ async def test_every_action_refuses_a_post_without_csrf_or_from_another_origin(d
     assert await dash.hive.agent_names() == ["worker"]
     assert (await dash.hive.agent("worker"))["status"] == "running"
     assert (await dash.hive.peek_inbox("worker", 0)).messages == []
+
+
+async def test_the_overview_lists_every_open_question_and_the_ten_latest_answers(
+    dash: Dash,
+) -> None:
+    await deployed(dash, "manager")
+    calls = dash.hive.agent_calls("manager")
+    oldest_open = await calls.ask_operator("Still open?", [])
+    asked = [await calls.ask_operator(f"Question {i}?", []) for i in range(12)]
+    for question in asked:
+        await dash.hive.answer(question.id, f"answer {question.id}", "test")
+    overview = await dash.page("/")
+    assert f'id="question-{oldest_open.id}"' in overview
+    shown = [q.id for q in asked if f'id="answered-{q.id}"' in overview]
+    assert shown == [q.id for q in asked[2:]]  # the ten latest

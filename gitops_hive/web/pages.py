@@ -47,10 +47,13 @@ async def overview(request: web.Request) -> web.Response:
 
 async def _questions(request: web.Request) -> dict[str, Any]:
     """The open questions, and the last answered ones with their answers."""
-    everything = await request.app[HIVE_KEY].questions(open_only=False)
-    answered = [q.to_json() for q in everything if q.answered_at is not None]
+    hive = request.app[HIVE_KEY]
+    still_open = await hive.questions(open_only=True)
+    # The newest len(open) + N questions hold the N newest answered ones.
+    newest = await hive.questions(open_only=False, limit=len(still_open) + ANSWERED_SHOWN)
+    answered = [q.to_json() for q in newest if q.answered_at is not None]
     return {
-        "questions": [q.to_json() for q in everything if q.answered_at is None],
+        "questions": [q.to_json() for q in still_open],
         "answered": answered[:ANSWERED_SHOWN],
     }
 
