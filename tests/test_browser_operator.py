@@ -282,6 +282,12 @@ def test_a_dead_controller_looks_dead_within_five_seconds(
     assert page.locator("#live-dot.on").count() == 0
     page.wait_for_timeout(2500)  # reconnects keep failing: it stays
     assert page.locator("#offline-banner:not([hidden])").count() == 1
+    # A button would only fail now: it does nothing, not even ask.
+    dialogs, url = len(watched.dialogs), page.url
+    page.fill("#spawn-name", "late")
+    page.click("#spawn-button")
+    page.wait_for_timeout(300)
+    assert (len(watched.dialogs), page.url) == (dialogs, url)
     refused = [p for p in watched.problems if "ERR_CONNECTION_REFUSED" in p]
     assert refused  # the page kept trying; nothing else went wrong
     watched.problems[:] = [p for p in watched.problems if p not in refused]

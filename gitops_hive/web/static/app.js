@@ -153,6 +153,14 @@ function tickAges() {
   });
 }
 
+// While the controller is unreachable a post could only fail: forms do nothing (the banner
+// says why), before any confirm is asked.
+document.addEventListener("submit", (event) => {
+  if (!document.body.classList.contains("offline")) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+}, true);
+
 document.addEventListener("DOMContentLoaded", () => {
   wireConfirms(document);
   startLive();
