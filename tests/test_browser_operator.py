@@ -3,7 +3,7 @@ controller for the module: spawn, approve, stop and start, send, resume auto-sub
 invalid proposal, submit a draft, answer a question by typing, and the dead-controller banner.
 The tests run in file order on one hive; the last one stops its controller.
 
-Set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot-overview.png.
+Set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot-overview.png and docs/screenshot-draft.png.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Watched
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SCREENSHOT = ROOT / "docs" / "screenshot-overview.png"
+DRAFT_SCREENSHOT = ROOT / "docs" / "screenshot-draft.png"
 GREY = "el => getComputedStyle(el).filter"
 
 
@@ -179,6 +180,8 @@ def test_a_drafts_page_says_what_it_is_and_submits_it(hive: ServedHive, watched:
     assert "Nothing runs and nothing is queued" in text and "is not checked yet" in text
     for gone in ("#telemetry", "#terminal", "#model", "#auto-submit", "#stop-button"):
         assert page.locator(gone).count() == 0, gone
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=str(DRAFT_SCREENSHOT), full_page=True)
     assert confirmed(watched, page, "#submit-button").startswith("Submit scout: its head")
     page.wait_for_url(re.compile(r"/approvals/\d+$"))
     pending = hive.pending_for("scout")
@@ -293,7 +296,9 @@ def test_a_dead_controller_looks_dead_within_five_seconds(
     watched.problems[:] = [p for p in watched.problems if p not in refused]
 
 
-def test_overview_screenshot_is_in_the_readme() -> None:
+def test_overview_and_draft_screenshots_are_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "![The overview: questions, agents, drafts](docs/screenshot-overview.png)" in readme
-    assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![A draft's page](docs/screenshot-draft.png)" in readme
+    for shot in (SCREENSHOT, DRAFT_SCREENSHOT):
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

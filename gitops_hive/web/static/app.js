@@ -43,16 +43,19 @@ function typing(root) {
   return active && root.contains(active) && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName);
 }
 
+// Never wipe what the operator is typing: refresh once the field loses focus.
+function deferWhileTyping(root, url) {
+  if (!typing(root)) return false;
+  if (!deferred) {
+    deferred = true;
+    document.activeElement.addEventListener("blur", () => { deferred = false; refresh(url); }, { once: true });
+  }
+  return true;
+}
+
 async function refresh(url) {
   const root = document.getElementById("live-root");
-  if (typing(root)) {
-    // Never wipe what the operator is typing: refresh once the field loses focus.
-    if (!deferred) {
-      deferred = true;
-      document.activeElement.addEventListener("blur", () => { deferred = false; refresh(url); }, { once: true });
-    }
-    return;
-  }
+  if (deferWhileTyping(root, url)) return;
   let response;
   try {
     response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
@@ -62,6 +65,7 @@ async function refresh(url) {
   if (response.status === 401 || response.redirected) { window.location.href = "/login"; return; }
   if (!response.ok) return;
   const html = await response.text();
+  if (deferWhileTyping(root, url)) return; // the operator started typing while it loaded
   const open = openDetails();
   // The charts and the terminal are live themselves: they stay as they are.
   const kept = ["telemetry", "terminal"].map((id) => document.getElementById(id));
@@ -106,7 +110,13 @@ const liveness = {
 function openStream(url, dot) {
   let timer = null;
   const source = new EventSource("/api/events");
-  source.onopen = () => { if (dot) dot.classList.add("on"); liveness.heard(url); };
+  source.onopen = () => {
+    if (dot) dot.classList.add("on");
+    // What changed between this page's render and the stream's start (a build that ended
+    // just after an approve's redirect) would be missed: catch up once.
+    if (liveness.downSince === null) refresh(url);
+    liveness.heard(url);
+  };
   source.onerror = () => {
     if (dot) dot.classList.remove("on");
     liveness.lost();
