@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/push_to_draft.py
 	$(BIN)/python benchmarks/draft_to_manager.py
 	$(BIN)/python benchmarks/image_build.py
+	$(BIN)/python benchmarks/history_json.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

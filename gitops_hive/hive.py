@@ -234,8 +234,8 @@ class Hive:
     async def pending(self) -> list[dict[str, Any]]:
         return await approval_views.pending_view(self.ctx)
 
-    async def history(self, name: str) -> list[dict[str, Any]]:
-        return await approval_views.history_view(self.ctx, name)
+    async def history(self, name: str, with_model: bool = True) -> list[dict[str, Any]]:
+        return await approval_views.history_view(self.ctx, name, with_model=with_model)
 
     async def approval(self, approval_id: int) -> dict[str, Any]:
         return await approval_views.approval_view(self.ctx, approval_id)
@@ -284,8 +284,8 @@ class Hive:
         await set_override(self.ctx, name, model, reason, who)
         return await self.model(name)
 
-    async def questions(self, open_only: bool) -> list[Question]:
-        return await questions.listing(self.ctx, open_only=open_only)
+    async def questions(self, open_only: bool, limit: int | None = None) -> list[Question]:
+        return await questions.listing(self.ctx, open_only=open_only, limit=limit)
 
     async def answer(self, question_id: int, text: Any, who: str) -> Question:
         return await questions.answer(self.ctx, question_id, text, who)

@@ -167,7 +167,10 @@ def test_deny_needs_a_reason_and_shows_it(served: ServedHive, browser: BrowserCo
     page.fill("#deny-reason", "no new tools this week")
     page.click("#deny-button")
     page.wait_for_selector("#outcome:has-text('no new tools this week')")
-    assert watched.dialogs == [f"confirm: Deny #{pending['id']}?"]
+    reason = "“no new tools this week”"
+    assert watched.dialogs == [
+        f"confirm: Deny #{pending['id']} for worker: {reason} reaches the manager's inbox."
+    ]
     assert served.json("history", "worker")[0]["status"] == "denied"
     assert served.pending_for("worker") is None
     assert watched.problems == []

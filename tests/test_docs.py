@@ -1,4 +1,5 @@
-"""The docs stay true: settings, commands and modules they list are the ones that exist."""
+"""The docs stay true: settings, commands, modules, API routes, agent socket routes and MCP
+tools they list are the ones that exist."""
 
 from __future__ import annotations
 
@@ -7,8 +8,18 @@ import re
 import tomllib
 from pathlib import Path
 
+from aiohttp import web
+from mcp import Client
+
+from gitops_hive.agent.client import AgentClient
+from gitops_hive.agent.mcp import build_server
+from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.cli import main
 from gitops_hive.config import docs_table
+from gitops_hive.hive import Hive
+from gitops_hive.protocol import Route
+from gitops_hive.web.agent_api import make_agent_app
+from gitops_hive.web.control_api import make_control_app
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 PACKAGE = Path(__file__).resolve().parent.parent / "gitops_hive"
@@ -91,3 +102,59 @@ def test_architecture_doc_names_no_module_that_is_gone() -> None:
         if not (PACKAGE / name).is_file() and not (DOCS.parent / name).is_file()
     ]
     assert gone == []
+
+
+def _table_routes(section: str, prefix: str) -> set[str]:
+    """`METHOD /path` of every row of a docs table, path parameters as {name}, no query."""
+    rows = re.findall(rf"^\| `(GET|POST) ({prefix}[^`?\[ ]*)", section, re.MULTILINE)
+    found = set()
+    for method, path in rows:
+        path = re.sub(r"/(NAME|ID)(?=/|$)", lambda m: "/{" + m[1].lower() + "}", path)
+        found.add(f"{method} {path}")
+    return found
+
+
+def _app_routes(app: web.Application, prefix: str) -> set[str]:
+    """`METHOD /path` of every route of a real app under `prefix` (HEAD is GET's shadow)."""
+    return {
+        f"{route.method} {route.resource.canonical}"
+        for route in app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith(prefix)
+        and route.method in ("GET", "POST")
+    }
+
+
+def test_the_control_api_table_is_the_control_sockets_routes_both_ways() -> None:
+    """docs/cli.md's control API table against the app the control socket serves."""
+    documented = _table_routes(_section((DOCS / "cli.md").read_text(), "The control API"), "/api/")
+    served = _app_routes(make_control_app(Hive.__new__(Hive)), "/api/")
+    assert documented == served
+    # The dashboard adds /api/events and /api/csrf, both in the README.
+    readme = (DOCS.parent / "README.md").read_text()
+    assert "`/api/events`" in readme and "`/api/csrf`" in readme
+
+
+def test_the_agent_socket_table_is_the_agent_apps_routes_both_ways() -> None:
+    documented = _table_routes(_section((DOCS / "cli.md").read_text(), "An agent's socket"), "/v1/")
+    served = _app_routes(make_agent_app(AgentCalls.__new__(AgentCalls), 0), "/v1/")
+    assert documented == served
+    assert {route.split(" ")[1] for route in served} == {route.value for route in Route}
+
+
+async def test_the_mcp_tools_listed_are_the_servers_tools_both_ways(tmp_path: Path) -> None:
+    """The tools the real hive-mcp server lists (through the MCP SDK's client, in process)
+    are the tools docs/cli.md and the README name."""
+    async with Client(build_server(AgentClient(tmp_path / "none.sock"))) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+    assert tools >= {"whoami", "send", "recv", "ask_operator"}
+    cli_doc = _section((DOCS / "cli.md").read_text(), "An agent's socket")
+    sentence = cli_doc[cli_doc.index("`hive-mcp [--socket PATH]`") :]
+    sentence = sentence[: sentence.index("A refused call")]
+    assert set(re.findall(r"`([a-z_]+)`", sentence)) - {"hive_socket"} == tools
+    readme = (DOCS.parent / "README.md").read_text()
+    agents_talk = readme[readme.index("## Agents talk") :]
+    paragraph = agents_talk[: agents_talk.index("```")]
+    named = set(re.findall(r"`([a-z_]+)`", paragraph))
+    assert tools <= named, tools - named
+    assert {n for n in named if n.startswith(("request_", "list_"))} <= tools

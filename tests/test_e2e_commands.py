@@ -307,3 +307,31 @@ def test_show_lists_the_commits_and_json_carries_them(served: ServedHive) -> Non
     text = served.cli("show", approval_id)
     assert text.returncode == 0, text.stderr
     assert "2 commits:" in text.stdout and "      It indexes the docs." in text.stdout
+
+
+def test_init_says_what_is_next_whether_or_not_a_controller_serves(
+    hive_root: Path, served: ServedHive
+) -> None:
+    running = served.cli("init")
+    assert running.returncode == 0, running.stderr
+    assert "already a hive" in running.stdout and "already serves it" in running.stdout
+    assert "next: hivectl" not in running.stdout
+    served.stop()
+    stopped = served.cli("init")
+    assert f"next: hivectl --root {served.root} serve" in stopped.stdout
+
+
+def test_history_json_says_what_each_proposal_does_to_the_model(served: ServedHive) -> None:
+    served.deploy("worker")
+    (spawn,) = served.json("history", "worker")
+    assert spawn["model_change"] == {
+        "from": None,
+        "to": "sonnet",
+        "source": "default",  # the template names no model
+        "note": False,
+    }
+    commit_step(served.proposed("worker"), "worker", "02-add-tool")
+    served.wait_for(lambda: served.pending_for("worker"), what="the commit pinned")
+    pending = served.json("history", "worker")[0]
+    assert pending["status"] == "pending"
+    assert "model_change" in pending and pending["model_change"] is None  # same model

@@ -36,10 +36,16 @@ async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
     ]
 
 
-async def history_view(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]:
-    """Every approval of an agent, newest first."""
+async def history_view(
+    ctx: HiveContext, raw_name: str, *, with_model: bool = True
+) -> list[dict[str, Any]]:
+    """Every approval of an agent, newest first, each with what it did (or does) to the model
+    (`with_model`: the page's table leaves that walk of the notes out)."""
     name = await require_agent(ctx, raw_name)
-    return [a.to_json() for a in await queries.list_approvals(ctx.db, agent=name)]
+    approvals = await queries.list_approvals(ctx.db, agent=name)
+    if not with_model:
+        return [a.to_json() for a in approvals]
+    return [{**a.to_json(), "model_change": await model_change(ctx, a)} for a in approvals]
 
 
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:

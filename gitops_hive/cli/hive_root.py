@@ -7,7 +7,9 @@ import asyncio
 import click
 
 from gitops_hive.cli.common import echo, layout_of
+from gitops_hive.client import ControlClient
 from gitops_hive.errors import HiveError
+from gitops_hive.layout import HiveLayout
 
 
 @click.command()
@@ -16,13 +18,26 @@ def init(ctx: click.Context) -> None:
     """Create hive.toml, hive.db, agents/, run/ and the operator token."""
     from gitops_hive.init_root import init_root
 
-    root = layout_of(ctx).root
+    layout = layout_of(ctx)
+    root = layout.root
     made = init_root(root)
     if made:
         echo(f"initialised {root}: {', '.join(made)}")
     else:
         echo(f"{root} is already a hive; nothing changed")
-    echo(f"next: hivectl --root {root} serve")
+    if _serving(layout):
+        echo(f"a controller already serves it: `hivectl --root {root} token` prints the login URL")
+    else:
+        echo(f"next: hivectl --root {root} serve")
+
+
+def _serving(layout: HiveLayout) -> bool:
+    """Whether a controller answers on the hive's control socket."""
+    try:
+        ControlClient(layout.control_socket, layout.root, timeout=5.0).health()
+    except (HiveError, OSError):
+        return False
+    return True
 
 
 @click.command()

@@ -63,6 +63,6 @@ async def answer(ctx: HiveContext, question_id: int, raw_answer: Any, who: str) 
     return answered
 
 
-async def listing(ctx: HiveContext, *, open_only: bool) -> list[Question]:
-    """Questions newest first; only unanswered ones when `open_only`."""
-    return await inbox.list_questions(ctx.db, open_only=open_only)
+async def listing(ctx: HiveContext, *, open_only: bool, limit: int | None = None) -> list[Question]:
+    """Questions newest first; only unanswered ones when `open_only`; the newest `limit`."""
+    return await inbox.list_questions(ctx.db, open_only=open_only, limit=limit)

@@ -127,9 +127,14 @@ async def get_question(db: Database, question_id: int) -> Question | None:
     return _question(row) if row else None
 
 
-async def list_questions(db: Database, *, open_only: bool) -> list[Question]:
+async def list_questions(
+    db: Database, *, open_only: bool, limit: int | None = None
+) -> list[Question]:
     where = "WHERE answered_at IS NULL" if open_only else ""
-    rows = await db.fetchall(f"SELECT * FROM questions {where} ORDER BY id DESC")
+    rows = await db.fetchall(
+        f"SELECT * FROM questions {where} ORDER BY id DESC LIMIT ?",
+        (-1 if limit is None else limit,),
+    )
     return [_question(r) for r in rows]
 
 

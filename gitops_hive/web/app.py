@@ -10,6 +10,7 @@ from aiohttp import web
 
 from gitops_hive.durations import format_duration
 from gitops_hive.hive import Hive
+from gitops_hive.web.actions import add_action_routes
 from gitops_hive.web.control_api import HIVE_KEY, add_api_routes
 from gitops_hive.web.events import add_event_routes
 from gitops_hive.web.jsonhttp import errors_middleware
@@ -52,6 +53,7 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     env.filters["ago"] = _ago
     add_render_pool(app)
     add_page_routes(app)
+    add_action_routes(app)
     add_event_routes(app)
     add_api_routes(app)
     add_terminal_routes(app)

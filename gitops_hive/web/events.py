@@ -13,7 +13,9 @@ from gitops_hive.web.control_api import HIVE_KEY
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_SECONDS = 15.0
+# A heartbeat event this often: a page that hears none for a few seconds shows the controller
+# unreachable (static/app.js), so a hung controller is seen as quickly as a dead one.
+HEARTBEAT_SECONDS = 2.0
 # Set on shutdown: every open stream ends, so stopping the server never waits for a browser.
 CLOSING_KEY = web.AppKey("events_closing", asyncio.Event)
 
@@ -29,7 +31,7 @@ def add_event_routes(app: web.Application) -> None:
 
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
-    """Send every bus notice as an SSE `data:` line, with keep-alive comments."""
+    """Send every bus notice as an SSE event, with a heartbeat event every 2 s."""
     hive = request.app[HIVE_KEY]
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
@@ -53,20 +55,25 @@ async def _stream(
     queue: asyncio.Queue[dict[str, Any]],
     closing: asyncio.Future[Any],
 ) -> None:
-    """Write notices until the server closes (a closed tab raises ConnectionResetError)."""
+    """Write notices until the server closes (a closed tab raises ConnectionResetError), and a
+    heartbeat on time however many notices there are."""
+    loop = asyncio.get_running_loop()
+    beat_at = loop.time() + HEARTBEAT_SECONDS
     while True:
         getter = asyncio.ensure_future(queue.get())
         await asyncio.wait(
             {getter, closing},
-            timeout=KEEPALIVE_SECONDS,
+            timeout=max(0.0, beat_at - loop.time()),
             return_when=asyncio.FIRST_COMPLETED,
         )
         if not getter.done():
             getter.cancel()
-            if closing.done():
-                return
-            await response.write(b": keep-alive\n\n")
-            continue
-        notice = getter.result()
-        payload = json.dumps(notice)
-        await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())
+        if closing.done():
+            return
+        if getter.done():
+            notice = getter.result()
+            payload = json.dumps(notice)
+            await response.write(f"event: {notice['kind']}\ndata: {payload}\n\n".encode())
+        if loop.time() >= beat_at:
+            await response.write(b"event: heartbeat\ndata: {}\n\n")
+            beat_at = loop.time() + HEARTBEAT_SECONDS

@@ -20,6 +20,8 @@ from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKI
 from gitops_hive.web.terminal_api import login_of
 
 WEB_OPERATOR = "operator (web)"
+ANSWERED_SHOWN = 10  # answered questions the overview keeps listed, newest first
+INBOX_SHOWN = 20  # unread messages the agent page lists
 
 
 def _common(request: web.Request) -> dict[str, Any]:
@@ -37,10 +39,23 @@ async def overview(request: web.Request) -> web.Response:
         "running": running,
         "telemetry": {a["name"]: await hive.stats_line(a["name"], now) for a in running},
         "drafts": [a for a in agents if a["status"] == "draft"],
-        "questions": [q.to_json() for q in await hive.questions(open_only=True)],
+        **await _questions(request),
     }
     template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
     return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def _questions(request: web.Request) -> dict[str, Any]:
+    """The open questions, and the last answered ones with their answers."""
+    hive = request.app[HIVE_KEY]
+    still_open = await hive.questions(open_only=True)
+    # The newest len(open) + N questions hold the N newest answered ones.
+    newest = await hive.questions(open_only=False, limit=len(still_open) + ANSWERED_SHOWN)
+    answered = [q.to_json() for q in newest if q.answered_at is not None]
+    return {
+        "questions": [q.to_json() for q in still_open],
+        "answered": answered[:ANSWERED_SHOWN],
+    }
 
 
 def _approval_id(request: web.Request) -> int:
@@ -54,6 +69,11 @@ async def approval_page(request: web.Request) -> web.Response:
     hive = request.app[HIVE_KEY]
     approval_id = _approval_id(request)
     base = request.query.get("base", "deployed")
+    if base not in BASES:
+        raise HiveError(
+            f"unknown base {base!r}: compare with one of {', '.join(BASES)} "
+            f"(/approvals/{approval_id}?base=deployed)"
+        )
     view = "split" if request.query.get("view") == "split" else "unified"
     approval = await hive.approval(approval_id)
     pool = request.app[RENDER_POOL]
@@ -108,8 +128,9 @@ async def answer_form(request: web.Request) -> web.Response:
     if not raw.isdigit():
         raise web.HTTPNotFound(text="no such question\n")
     data = await request.post()
-    # An option button and the text field share the name: the first non-empty one wins.
-    answer = next((str(v) for v in data.getall("answer", []) if str(v).strip()), "")
+    # A pressed option button sends `option`; Enter in the text field sends only `answer`.
+    sent = [*data.getall("option", []), *data.getall("answer", [])]
+    answer = next((str(v) for v in sent if str(v).strip()), "")
     await request.app[HIVE_KEY].answer(int(raw), answer, WEB_OPERATOR)
     raise web.HTTPSeeOther("/")
 
@@ -118,14 +139,22 @@ async def agent_page(request: web.Request) -> web.Response:
     hive = request.app[HIVE_KEY]
     name = request.match_info["name"]
     agent = await hive.agent(name)
-    history = await hive.history(name)
+    history = await hive.history(name, with_model=False)
     deployments = await hive.deployments(agent["name"])
+    inbox = await hive.peek_inbox(agent["name"], 0)
+    sent = request.query.get("sent", "")
     context = {
         **_common(request),
         "agent": agent,
+        "draft": agent["status"] == "draft",
+        # The last submission of the head proposed/ holds now: its validation, if it had one.
+        "checked": next((h for h in history if h["head"] == agent["proposed"]), None),
         "history": history,
         "deployments": deployments,
         "model": await hive.model(agent["name"]),
+        "inbox": [m.to_json() for m in inbox.messages[-INBOX_SHOWN:]],
+        "unread": len(inbox.messages),
+        "sent": int(sent) if sent.isdigit() else None,
     }
     template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
     # xterm.js adds <style> elements: allowed by a nonce of this response, never unsafe-inline.

@@ -1,4 +1,5 @@
-// gitops-hive dashboard: confirm before decisions, and live updates over server-sent events.
+// gitops-hive dashboard: confirm before decisions and actions, live updates over server-sent
+// events, and a banner when the controller stops answering.
 "use strict";
 
 function csrfToken() {
@@ -6,12 +7,25 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+// A confirm names what will be sent: {field} is that field's value, {a|b} the first of the
+// fields that is not empty (a pressed button's own value counts, as in the post itself).
+const CONFIRM_SHOWN = 300; // characters of a typed value a confirm repeats
+
+function confirmText(form, submitter) {
+  const data = submitter ? new FormData(form, submitter) : new FormData(form);
+  return form.dataset.confirm.replace(/\{([a-z|]+)\}/g, (_, names) => {
+    const values = names.split("|").map((name) => String(data.get(name) || "").trim());
+    const found = values.find((value) => value) || "";
+    return found.length > CONFIRM_SHOWN ? `${found.slice(0, CONFIRM_SHOWN)}…` : found;
+  });
+}
+
 function wireConfirms(root) {
   root.querySelectorAll("form[data-confirm]").forEach((form) => {
     if (form.dataset.wired) return;
     form.dataset.wired = "1";
     form.addEventListener("submit", (event) => {
-      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+      if (!window.confirm(confirmText(form, event.submitter))) event.preventDefault();
     });
   });
 }
@@ -29,20 +43,29 @@ function typing(root) {
   return active && root.contains(active) && ["INPUT", "TEXTAREA", "SELECT"].includes(active.tagName);
 }
 
+// Never wipe what the operator is typing: refresh once the field loses focus.
+function deferWhileTyping(root, url) {
+  if (!typing(root)) return false;
+  if (!deferred) {
+    deferred = true;
+    document.activeElement.addEventListener("blur", () => { deferred = false; refresh(url); }, { once: true });
+  }
+  return true;
+}
+
 async function refresh(url) {
   const root = document.getElementById("live-root");
-  if (typing(root)) {
-    // Never wipe what the operator is typing: refresh once the field loses focus.
-    if (!deferred) {
-      deferred = true;
-      document.activeElement.addEventListener("blur", () => { deferred = false; refresh(url); }, { once: true });
-    }
-    return;
+  if (deferWhileTyping(root, url)) return;
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
+  } catch (error) {
+    return; // the controller is gone: the stream's watchdog says so
   }
-  const response = await fetch(url, { credentials: "same-origin", headers: { "X-CSRF-Token": csrfToken() } });
   if (response.status === 401 || response.redirected) { window.location.href = "/login"; return; }
   if (!response.ok) return;
   const html = await response.text();
+  if (deferWhileTyping(root, url)) return; // the operator started typing while it loaded
   const open = openDetails();
   // The charts and the terminal are live themselves: they stay as they are.
   const kept = ["telemetry", "terminal"].map((id) => document.getElementById(id));
@@ -56,15 +79,53 @@ async function refresh(url) {
   wireConfirms(root);
 }
 
-function startLive() {
-  const url = document.body.dataset.live;
-  const dot = document.getElementById("live-dot");
-  if (!url || !window.EventSource) return;
+// The stream carries a heartbeat every 2 s (web/events.py): past this without one, or when
+// the stream drops, the controller counts as unreachable.
+const HEARTBEAT_MISSED_MS = 4000;
+
+const liveness = {
+  lastHeard: Date.now(),
+  downSince: null,
+  heard(url) {
+    this.lastHeard = Date.now();
+    if (this.downSince === null) return;
+    this.downSince = null;
+    document.body.classList.remove("offline");
+    const banner = document.getElementById("offline-banner");
+    if (banner) banner.hidden = true;
+    refresh(url); // what changed while it was away
+  },
+  lost() {
+    if (this.downSince !== null) return;
+    this.downSince = new Date(this.lastHeard);
+    const since = this.downSince.toLocaleTimeString("en-GB", { hour12: false });
+    document.body.classList.add("offline");
+    const banner = document.getElementById("offline-banner");
+    if (!banner) return;
+    banner.querySelector(".since").textContent = since;
+    banner.hidden = false;
+  },
+};
+
+function openStream(url, dot) {
   let timer = null;
   const source = new EventSource("/api/events");
-  source.onopen = () => { if (dot) dot.classList.add("on"); };
-  source.onerror = () => { if (dot) dot.classList.remove("on"); };
+  source.onopen = () => {
+    if (dot) dot.classList.add("on");
+    // What changed between this page's render and the stream's start (a build that ended
+    // just after an approve's redirect) would be missed: catch up once.
+    if (liveness.downSince === null) refresh(url);
+    liveness.heard(url);
+  };
+  source.onerror = () => {
+    if (dot) dot.classList.remove("on");
+    liveness.lost();
+    // EventSource retries a dropped stream itself, but gives up on a refused answer.
+    if (source.readyState === EventSource.CLOSED) setTimeout(() => openStream(url, dot), 2000);
+  };
+  source.addEventListener("heartbeat", () => liveness.heard(url));
   const schedule = () => {
+    liveness.heard(url);
     if (timer) return;
     timer = setTimeout(() => { timer = null; refresh(url); }, 150);
   };
@@ -80,8 +141,19 @@ function startLive() {
   });
   // The agent page's charts listen for this (static/charts.js).
   source.addEventListener("stats", (event) => {
+    liveness.heard(url);
     document.dispatchEvent(new CustomEvent("hive:stats", { detail: JSON.parse(event.data) }));
   });
+}
+
+function startLive() {
+  const url = document.body.dataset.live;
+  const dot = document.getElementById("live-dot");
+  if (!url || !window.EventSource) return;
+  openStream(url, dot);
+  setInterval(() => {
+    if (Date.now() - liveness.lastHeard > HEARTBEAT_MISSED_MS) liveness.lost();
+  }, 500);
 }
 
 function formatAge(seconds) {
@@ -98,6 +170,14 @@ function tickAges() {
     el.textContent = formatAge(Math.max(0, now - Number(el.dataset.ts)));
   });
 }
+
+// While the controller is unreachable a post could only fail: forms do nothing (the banner
+// says why), before any confirm is asked.
+document.addEventListener("submit", (event) => {
+  if (!document.body.classList.contains("offline")) return;
+  event.preventDefault();
+  event.stopImmediatePropagation();
+}, true);
 
 document.addEventListener("DOMContentLoaded", () => {
   wireConfirms(document);
