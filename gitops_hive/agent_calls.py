@@ -22,6 +22,7 @@ from gitops_hive.overrides.effective import current_model
 from gitops_hive.protocol import AGENT_ROLE, MANAGER_ROLE, MAX_WAIT_SECONDS
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.store import queries
+from gitops_hive.telemetry import failing
 from gitops_hive.telemetry.turns import turn_values
 
 MAX_MODEL_NAME = 100
@@ -73,15 +74,18 @@ class AgentCalls:
             yield delivery
 
     async def turn_end(self, body: dict[str, Any]) -> int:
-        """A TurnEnd (untrusted figures) as stats rows; returns how many were queued."""
+        """A TurnEnd (untrusted figures) as stats rows, its error as the agent's failing
+        status, its unread messages back in the inbox; returns how many rows were queued."""
         values = turn_values(body)
-        model = body.get("model")
-        if model is not None and (
-            not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME
-        ):
+        model = body.get("model") or None  # "": a turn that never reached a model
+        if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
             raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
+        error = failing.turn_error(body)
+        returned = failing.returned_ids(body)
         now = time.time()
         self.ctx.stats.add(self.name, now, values)
+        await self.ctx.broker.hand_back(self.name, returned)
+        await failing.record_turn(self.ctx, self.name, int(values["exit_code"]), error)
         if model is not None:
             async with self.ctx.db.write() as conn:
                 await queries.record_turn_model(conn, self.name, model, now)

@@ -64,6 +64,8 @@ class TurnEnd:
     received: dict[str, int] = field(default_factory=dict)  # by sender kind
     sent: dict[str, int] = field(default_factory=dict)  # by recipient kind
     attempts: int = 1  # runs of the agent CLI this turn took
+    error: str = ""  # why the turn failed, in a line ("agent CLI 'claude' not found")
+    returned: tuple[int, ...] = ()  # ids of messages the agent never read: back to the inbox
 
     def to_json(self) -> dict[str, Any]:
         """The body of POST /v1/turns."""
@@ -78,6 +80,8 @@ class TurnEnd:
             "received": self.received,
             "sent": self.sent,
             "attempts": self.attempts,
+            "error": self.error,
+            "returned": list(self.returned),
         }
 
 
