@@ -3,6 +3,7 @@ open on the agent's data with lines and values, and a failing agent CLI shown as
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from tests.conftest import ServedHive
-from tests.test_browser import Watched, browser, turns_of, wait_js
+from tests.test_browser import AGENT_SCREENSHOT, Watched, browser, turns_of, wait_js
+from tests.test_browser_terminal import PROMPT, SCREEN, type_line
 from tests.test_failing_turns import missing_cli_hive
 from tests.test_harness import deploy
 
@@ -47,6 +49,16 @@ def add_old_turn(root: Path, agent: str, ago: float) -> float:
             [(agent, at, key, value) for key, value in rows.items()],
         )
     return at
+
+
+def screenshot(page: Page) -> None:
+    """docs/screenshot-agent.png: the page with a shell open, the charts and the log."""
+    page.click("#log-raw summary")  # closed again: the readable lines
+    page.click("#terminal-open")
+    page.locator(f"{SCREEN}").filter(has_text=PROMPT).wait_for()
+    type_line(page, "ls")
+    page.locator(SCREEN).filter(has_text="notes.md").wait_for()
+    page.screenshot(path=str(AGENT_SCREENSHOT), full_page=True)
 
 
 def open_agent(page: Page, base: str, agent: str) -> None:
@@ -99,6 +111,9 @@ def test_the_log_reads_as_a_turn_and_the_charts_open_on_the_data(
     assert float(p50) > 0, p50
     turns = page.inner_text(LEGEND_VALUE.format(chart="turns", n=2))
     assert turns.replace(".", "", 1).isdigit(), turns
+
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        screenshot(page)
 
     # Another window still draws; the fitted one comes back on "fit".
     page.click("#telemetry-windows button[data-since='1h']")
