@@ -92,6 +92,13 @@ class AgentCalls:
             self.ctx.bus.publish("model", agent=self.name, model=model)
         return len(values)
 
+    async def failing(self, body: dict[str, Any]) -> None:
+        """The harness says why it cannot take a turn (its agent CLI is missing)."""
+        reason = failing.turn_error(body, "reason")
+        if not reason:
+            raise HiveError("reason must say why the agent cannot take a turn")
+        await failing.mark_failing(self.ctx, self.name, reason)
+
     def require_manager(self, tool: str) -> None:
         """Refuse a manager-only tool to anyone else, saying what to do instead."""
         manager_requests.require_manager(self.ctx, self.name, tool)

@@ -41,6 +41,7 @@ class Route(enum.StrEnum):
     SEND = "/v1/send"
     RECV = "/v1/recv"
     TURNS = "/v1/turns"
+    FAILING = "/v1/failing"  # the harness's own check failed before any turn (no agent CLI)
     REQUEST_APPLY_COMMIT = "/v1/manager/request_apply_commit"
     REQUEST_SPAWN = "/v1/manager/request_spawn"
     REQUEST_SPAWN_DRAFT = "/v1/manager/request_spawn_draft"

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from gitops_hive import repos
 from gitops_hive.agent.harness import FAILED_TURN_BACKOFF, next_backoff
 from gitops_hive.agent.tally import Tally
-from gitops_hive.agent.turn import AgentSetup, run_turn
+from gitops_hive.agent.turn import AgentSetup, missing_cli, run_turn
 from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
@@ -166,6 +166,29 @@ async def test_a_bad_error_or_returned_list_is_refused(
     assert (await hive.agent("worker"))["failing"] is None
 
 
+def test_a_cli_missing_from_the_path_is_named_before_any_turn(tmp_path: Path) -> None:
+    assert missing_cli(setup_with(["no-such-claude"], tmp_path)) == (
+        "agent CLI 'no-such-claude' not found"
+    )
+    assert missing_cli(setup_with([str(tmp_path / "claude")], tmp_path)) is not None
+    assert missing_cli(setup_with(["sh", "-c", "true"], tmp_path)) is None
+    assert missing_cli(setup_with(["{python}", "-m", "x"], tmp_path)) is None  # filled in
+
+
+async def test_the_harness_can_say_it_is_failing_before_a_turn(
+    hive: Hive, aiohttp_client: Any
+) -> None:
+    agent: Client = await aiohttp_client(make_agent_app(hive.agent_calls("worker"), os.getuid()))
+    response = await agent.post("/v1/failing", json={"reason": "agent CLI 'claude' not found"})
+    assert response.status == 201
+    assert (await hive.agent("worker"))["failing"] == "agent CLI 'claude' not found"
+    for bad in ({"reason": ""}, {"reason": "a\nb"}, {"reason": 3}, {}):
+        response = await agent.post("/v1/failing", json=bad)
+        assert response.status == 400, bad
+    assert (await agent.post("/v1/turns", json=TurnEnd(1.0, 0).to_json())).status == 201
+    assert (await hive.agent("worker"))["failing"] is None
+
+
 @pytest.fixture
 def missing_cli_hive(tmp_path: Path) -> Iterator[tuple[ServedHive, Path]]:
     """A served hive whose harness runs an agent CLI that does not exist yet."""
@@ -200,14 +223,16 @@ def test_a_missing_agent_cli_shows_failing_keeps_the_message_and_recovers(
     served, cli = missing_cli_hive
     deploy(served, "manager")
     deploy(served, "worker")
-    assert served.cli("send", "worker", "build the index").returncode == 0
 
     def failing() -> dict[str, Any] | None:
         worker = next(a for a in served.json("agents") if a["name"] == "worker")
         return worker if worker["status"] == "failing" else None
 
-    worker = served.wait_for(failing, timeout=30, what="the worker failing")
+    # The harness says so as it starts, before any message.
+    worker = served.wait_for(failing, timeout=30, what="the worker failing at start")
     assert worker["failing"] == f"agent CLI {str(cli)!r} not found"
+    assert "turns" not in stats(served.root, "worker")
+    assert served.cli("send", "worker", "build the index").returncode == 0
     listed = served.cli("agents")
     assert f"worker is failing: agent CLI {str(cli)!r} not found" in listed.stdout
     # The message went back: the operator's view of the inbox still holds it.

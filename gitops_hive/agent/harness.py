@@ -20,7 +20,7 @@ from pathlib import Path
 
 from gitops_hive.agent.client import AgentClient, HiveCallError
 from gitops_hive.agent.prompts import system_prompt
-from gitops_hive.agent.turn import AgentSetup, take_turn
+from gitops_hive.agent.turn import AgentSetup, missing_cli, take_turn
 from gitops_hive.protocol import MAX_WAIT_SECONDS, AgentEnvironment, TurnEnd
 
 log = logging.getLogger("gitops_hive.agent.harness")
@@ -88,6 +88,11 @@ async def turn_loop(client: AgentClient, environment: AgentEnvironment) -> None:
     """recv(180) -> turn -> TurnEnd, until stopped."""
     setup = await setup_from_env(client, environment)
     log.info("harness ready: model %s, agent CLI %s", setup.model, setup.command[0])
+    problem = missing_cli(setup)
+    if problem is not None:
+        log.error("%s; set harness.agent_command in hive.toml (see the README)", problem)
+        with contextlib.suppress(HiveCallError):
+            await client.failing(problem)
     backoff = 0.0
     while True:
         if backoff:

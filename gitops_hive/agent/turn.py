@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -58,6 +59,14 @@ def cli_error(program: str, exc: OSError) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"agent CLI {name!r} not found"
     return f"agent CLI {name!r} cannot run: {exc.strerror or exc}"
+
+
+def missing_cli(setup: AgentSetup) -> str | None:
+    """Why the agent CLI cannot be found on this PATH, or None when it can."""
+    program = agent_argv(setup)[0] if setup.command else ""
+    if program and shutil.which(program) is not None:
+        return None
+    return cli_error(program, FileNotFoundError())
 
 
 ALLOWED_TOOLS = "{allowed_tools}"  # a whole argument of the command: one per entry

@@ -19,13 +19,13 @@ MAX_ERROR = 300  # characters of a failed turn's error
 MAX_RETURNED = 200  # message ids one TurnEnd may hand back (a recv takes at most 50)
 
 
-def turn_error(body: Mapping[str, Any]) -> str:
+def turn_error(body: Mapping[str, Any], key: str = "error") -> str:
     """A TurnEnd's `error` (untrusted): one printable line, or HiveError."""
-    error = body.get("error", "")
+    error = body.get(key, "")
     if not isinstance(error, str) or len(error) > MAX_ERROR:
-        raise HiveError(f"error must be a line of at most {MAX_ERROR} characters")
+        raise HiveError(f"{key} must be a line of at most {MAX_ERROR} characters")
     if UNSHOWABLE.search(error):
-        raise HiveError("error must be one line without control or bidi characters")
+        raise HiveError(f"{key} must be one line without control or bidi characters")
     return error
 
 
@@ -59,17 +59,23 @@ async def record_turn(ctx: HiveContext, name: str, exit_code: int, error: str) -
             published={"failing": None},
             log_line=f"agent {name}: a turn ended well again",
         )
+        await record_outcome(ctx, outcome)
     else:
-        reason = error or f"a turn failed with exit status {exit_code}"
-        if reason == before:
-            return
-        ctx.turn_problems[name] = reason  # before any await: the next report sees it
-        outcome = Outcome(
-            agent=name,
-            event=FAILING,
-            event_data={"agent": name, "reason": reason},
-            published={"failing": reason},
-            log_level=logging.WARNING,
-            log_line=f"agent {name}: failing: {reason}",
-        )
+        await mark_failing(ctx, name, error or f"a turn failed with exit status {exit_code}")
+
+
+async def mark_failing(ctx: HiveContext, name: str, reason: str) -> None:
+    """Show the agent failing for `reason` (a failed turn, or the harness's own check); an
+    event when the reason is new."""
+    if reason == ctx.turn_problems.get(name):
+        return
+    ctx.turn_problems[name] = reason  # before any await: the next report sees it
+    outcome = Outcome(
+        agent=name,
+        event=FAILING,
+        event_data={"agent": name, "reason": reason},
+        published={"failing": reason},
+        log_level=logging.WARNING,
+        log_line=f"agent {name}: failing: {reason}",
+    )
     await record_outcome(ctx, outcome)
