@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hostile_repo.py
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/python benchmarks/terminal_echo.py
+	$(BIN)/python benchmarks/log_tail.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
