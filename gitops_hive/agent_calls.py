@@ -26,6 +26,7 @@ from gitops_hive.telemetry import failing
 from gitops_hive.telemetry.turns import turn_values
 
 MAX_MODEL_NAME = 100
+HAND_BACK_SLACK = 600.0  # seconds beyond the turn limit a failed turn's messages go back
 
 
 class AgentCreator(Protocol):
@@ -84,7 +85,9 @@ class AgentCalls:
         returned = failing.returned_ids(body)
         now = time.time()
         self.ctx.stats.add(self.name, now, values)
-        await self.ctx.broker.hand_back(self.name, returned)
+        # Only what this turn can have taken: never the agent's older history.
+        within = float(self.ctx.config["harness.turn_timeout"]) + HAND_BACK_SLACK
+        await self.ctx.broker.hand_back(self.name, returned, within)
         await failing.record_turn(self.ctx, self.name, int(values["exit_code"]), error)
         if model is not None:
             async with self.ctx.db.write() as conn:

@@ -130,6 +130,17 @@ async def test_a_failed_turn_sets_failing_hands_back_only_its_own_and_a_good_one
     assert response.status == 201, await response.text()
     assert await inbox_of(hive, "worker") == ["index the docs"]
     assert await inbox_of(hive, "other") == []  # another agent's message stays read
+    # Only what a turn can have taken: a message read long before stays read.
+    old = await broker.send("operator", "worker", "long done")
+    async with broker.receive("worker", 0) as delivery:
+        assert old.id in [m.id for m in delivery.messages]
+    with sqlite3.connect(hive.ctx.layout.db) as db:
+        db.execute(
+            "UPDATE messages SET delivered_at = delivered_at - 86400 WHERE id = ?", (old.id,)
+        )
+    stale = {**failed.to_json(), "returned": [old.id]}
+    assert (await agent.post("/v1/turns", json=stale)).status == 201
+    assert "long done" not in await inbox_of(hive, "worker")
     view = await hive.agent("worker")
     assert view["failing"] == "agent CLI 'claude' not found"
     await hive.ctx.stats.flush()

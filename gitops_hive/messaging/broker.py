@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -170,13 +171,13 @@ class Broker:
             if ids:
                 self.wake(agent)  # messages handed back: another parked recv may take them
 
-    async def hand_back(self, agent: str, ids: list[int]) -> int:
-        """Messages `agent` received but never read (its agent CLI failed before it could)
-        back in its inbox, oldest first as before; returns how many went back."""
+    async def hand_back(self, agent: str, ids: list[int], within: float) -> int:
+        """Messages `agent` received in the last `within` seconds but never read (its agent
+        CLI failed before it could) back in its inbox, in their order; returns how many."""
         if not ids:
             return 0
         async with self.db.write() as conn:
-            count = await inbox.mark_undelivered(conn, agent, ids)
+            count = await inbox.mark_undelivered(conn, agent, ids, time.time() - within)
         if count:
             self.wake(agent)
         return count
