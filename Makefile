@@ -47,6 +47,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hostile_repo.py
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/python benchmarks/terminal_echo.py
+	$(BIN)/python benchmarks/push_to_draft.py
+	$(BIN)/python benchmarks/draft_to_manager.py
 	$(BIN)/python benchmarks/log_tail.py
 
 clean:

@@ -87,6 +87,10 @@ class BenchHive:
             self.process.terminate()
             self.process.wait(timeout=30)
 
+    def log_text(self) -> str:
+        """What the controller logged so far."""
+        return (self.root / "serve.log").read_text(errors="replace")
+
     def deploy(self, name: str) -> dict[str, Any]:
         """Spawn `name` and approve it; return the deployed approval."""
         spawned = self.client.spawn(name)

@@ -7,19 +7,19 @@ one agent, named when the facade is built.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Protocol
 
 from gitops_hive.approvals import manager_requests
 from gitops_hive.approvals import views as approval_views
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy.launch import MANAGER_AGENTS_DIR
-from gitops_hive.errors import HiveError
+from gitops_hive.deploy.manager_view import MANAGER_AGENTS_DIR
+from gitops_hive.errors import HiveError, SystemLimit
 from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Delivery
 from gitops_hive.overrides.effective import current_model
-from gitops_hive.protocol import AGENT_ROLE, MANAGER_ROLE, MAX_WAIT_SECONDS
+from gitops_hive.protocol import AGENT_ROLE, MANAGER_ROLE, MAX_WAIT_SECONDS, tools_for
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.store import queries
 from gitops_hive.telemetry import failing
@@ -36,6 +36,20 @@ class AgentCreator(Protocol):
 
     async def spawn(self, name: str, source: str = ...) -> Approval: ...
 
+    async def receive_push(self, report: Any, pusher: str, by_manager: bool = ...) -> list[str]: ...
+
+
+@contextmanager
+def _room_advice() -> Iterator[None]:
+    """The open-files refusal in the manager's terms: only the operator can make room."""
+    try:
+        yield
+    except SystemLimit as exc:
+        raise SystemLimit(
+            f"{exc.message.split(':')[0]}: no room for another agent; ask the operator "
+            "(ask_operator) to raise the controller's open-files limit"
+        ) from None
+
 
 class AgentCalls:
     """The calls one agent's socket serves, made as that agent."""
@@ -50,12 +64,14 @@ class AgentCalls:
         manager = self.ctx.config.manager
         mine = self.name == manager
         recipients = "*" if mine else list(await rules.allowed_recipients(self.ctx, self.name))
+        role = MANAGER_ROLE if mine else AGENT_ROLE
         return {
             "name": self.name,
-            "role": MANAGER_ROLE if mine else AGENT_ROLE,
+            "role": role,
             "manager": manager,
             "recipients": recipients,
             "max_wait_seconds": MAX_WAIT_SECONDS,
+            "tools": tools_for(role),
         }
 
     async def model(self) -> str:
@@ -116,23 +132,35 @@ class AgentCalls:
 
     async def spawn(self, raw_name: str) -> Approval:
         """Draft from the template and submit at once."""
-        return await self._creator.spawn(raw_name, source=f"manager {self.name}")
+        with _room_advice():
+            return await self._creator.spawn(raw_name, source=f"manager {self.name}")
 
     async def spawn_draft(self, raw_name: str) -> dict[str, Any]:
-        """A new draft, where the manager commits to it, and what to do next."""
-        agent = await self._creator.draft(raw_name)
+        """A new draft: where the manager commits to it and stages its notes, what next."""
+        with _room_advice():
+            agent = await self._creator.draft(raw_name)
         created = str(agent["name"])
         if self.ctx.runtime.private_users:
             repo = f"{MANAGER_AGENTS_DIR}/{created}/config"
-            nxt = (
-                f"{repo} appears in your container when it next starts (ask the operator for "
-                f"`hivectl start {self.name}`); then commit there and call "
-                "request_spawn_commit(name, sha)"
-            )
+            state = f"{MANAGER_AGENTS_DIR}/{created}/state"
         else:
             repo = str(self.ctx.layout.agent(created).proposed)
-            nxt = "commit to the repo, then call request_spawn_commit(name, sha)"
-        return {**agent, "repo": repo, "next": nxt}
+            state = str(self.ctx.layout.agent(created).state)
+        return {
+            "name": created,
+            "status": agent["status"],
+            "proposed": agent["proposed"],
+            "repo": repo,
+            "state": state,
+            "next": (
+                f"commit to {repo} (its notes may go in {state}, yours until its first "
+                f"deploy), then call request_spawn_commit({created!r}, 'main')"
+            ),
+        }
+
+    async def push(self, report: Any) -> list[str]:
+        """A push to the manager's own /hive.git, reported by its pre-receive hook."""
+        return await self._creator.receive_push(report, f"manager {self.name}", by_manager=True)
 
     async def ask_operator(self, raw_question: Any, raw_options: Any) -> Question:
         """A question for the operator; the answer comes back as an inbox message."""

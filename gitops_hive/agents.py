@@ -17,14 +17,19 @@ async def _existing(ctx: HiveContext, raw: str, advice: str) -> AgentName:
     return name
 
 
-async def require_agent(ctx: HiveContext, raw_name: str) -> AgentName:
-    """A valid name of an agent the hive has, else NotFound saying how to create it."""
-    return await _existing(ctx, raw_name, "create it with `hivectl draft {name}`")
+async def require_agent(
+    ctx: HiveContext, raw_name: str, advice: str = "create it with `hivectl draft {name}`"
+) -> AgentName:
+    """A valid name of an agent the hive has, else NotFound saying how to create it (the
+    operator's words by default; an agent's call passes the tool to use)."""
+    return await _existing(ctx, raw_name, advice)
 
 
-async def require_recipient(ctx: HiveContext, raw: str) -> AgentName:
+async def require_recipient(
+    ctx: HiveContext, raw: str, advice: str = "`hivectl agents` lists them"
+) -> AgentName:
     """A valid name of an existing agent, as a message's recipient."""
-    return await _existing(ctx, raw, "`hivectl agents` lists them")
+    return await _existing(ctx, raw, advice)
 
 
 async def deployed_sha(ctx: HiveContext, name: str) -> str | None:

@@ -12,6 +12,7 @@ from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
 from gitops_hive.repos import ReadPool
+from gitops_hive.runtime.agents_view import AgentsView
 from gitops_hive.runtime.base import Runtime
 from gitops_hive.store import Database
 from gitops_hive.store.stats_writer import StatsWriter
@@ -43,6 +44,8 @@ class HiveContext:
     repo_problems: dict[str, str | None] = field(default_factory=dict)
     # Why each agent's turns fail, from its last TurnEnd (absent: the last one ended well).
     turn_problems: dict[str, str] = field(default_factory=dict)
+    # The manager's live /agents (private users only), laid out when its container launches.
+    agents_view: AgentsView | None = None
 
     @property
     def limits(self) -> Limits:
@@ -59,6 +62,12 @@ class HiveContext:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
+
+    async def end_tasks(self) -> None:
+        """Cancel the background work the operations started (builds, health gates)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 async def blocking(func: Callable[..., T], *args: Any) -> T:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from gitops_hive import repos
 from gitops_hive.context import HiveContext, blocking
+from gitops_hive.deploy import manager_view
 from gitops_hive.errors import Conflict, HiveError, SystemLimit
 from gitops_hive.layout import UNIX_PATH_MAX
 from gitops_hive.names import AgentName, validate_name
@@ -26,20 +28,32 @@ def install_hooks(git_dir: Path, agent: str, notify_socket: Path) -> None:
     repos.set_repo_config(git_dir, {"hive.agent": agent, "hive.notifySocket": str(notify_socket)})
 
 
-def _build_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
-    final = ctx.layout.agent(name)
+# Builds a new agent's proposed/ at the path given (a staging folder); raising refuses the draft.
+ProposedMaker = Callable[[Path], Awaitable[None]]
+
+
+def _start_staging(staging: Path) -> None:
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    repos.init_proposed(
-        staging / "proposed",
-        template_files(name, ctx.config.manager),
-        f"Draft {name} from template",
-    )
+
+
+def _finish_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
+    final = ctx.layout.agent(name)
     install_hooks(staging / "proposed" / ".git", name, ctx.layout.notify_socket)
     repos.init_applied(staging / final.applied.name)
     (staging / final.state.name).mkdir(mode=0o700)
     (staging / final.run.name).mkdir(mode=0o700)
+
+
+def from_template(ctx: HiveContext, name: AgentName) -> ProposedMaker:
+    """proposed/ as the shipped template makes it, with one commit."""
+
+    async def make(path: Path) -> None:
+        files = template_files(name, ctx.config.manager)
+        await blocking(repos.init_proposed, path, files, f"Draft {name} from template")
+
+    return make
 
 
 def _check_room(ctx: HiveContext) -> None:
@@ -54,8 +68,11 @@ def _check_room(ctx: HiveContext) -> None:
         )
 
 
-async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
-    """Create a draft agent, atomically: either all of it exists afterwards, or none."""
+async def draft(
+    ctx: HiveContext, raw_name: str, make: ProposedMaker | None = None, how: str = "template"
+) -> AgentName:
+    """Create a draft agent, atomically: either all of it exists afterwards, or none. Its
+    proposed/ comes from `make` (default: the template); `how` goes in its event."""
     name = validate_name(raw_name)
     agent = ctx.layout.agent(name)
     if len(os.fsencode(agent.socket)) > UNIX_PATH_MAX:
@@ -69,15 +86,18 @@ async def draft(ctx: HiveContext, raw_name: str) -> AgentName:
         _check_room(ctx)
         staging = ctx.layout.staging_dir(name)
         try:
-            await blocking(_build_agent_dir, ctx, name, staging)
+            await blocking(_start_staging, staging)
+            await (make or from_template(ctx, name))(staging / "proposed")
+            await blocking(_finish_agent_dir, ctx, name, staging)
             async with ctx.db.write() as conn:
                 await queries.insert_agent(conn, name)
-                await queries.insert_event(conn, "agent_drafted", name, {})
+                await queries.insert_event(conn, "agent_drafted", name, {"from": how})
                 os.rename(staging, agent.dir)
         finally:
             if staging.exists():
                 await blocking(shutil.rmtree, staging)
     ctx.on_agents_changed()
+    await manager_view.show(ctx, name)  # in the manager's running container at once
     ctx.bus.publish("agent", agent=name)
     return name
 

@@ -17,6 +17,7 @@ from gitops_hive.approvals import views as approval_views
 from gitops_hive.approvals.decide import deny
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
+from gitops_hive.deploy import manager_view
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
 from gitops_hive.deploy.recovery import recover
@@ -29,6 +30,7 @@ from gitops_hive.messaging import questions, rules
 from gitops_hive.messaging.broker import Broker, Delivery
 from gitops_hive.overrides.effective import model_history, model_status
 from gitops_hive.overrides.switching import set_override
+from gitops_hive.pushes.receive import receive_push
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
 from gitops_hive.runtime.registry import make_runtime
@@ -106,7 +108,8 @@ class Hive:
             stats=writer,
             reads=reads,
         )
-        stack.push_async_callback(_end_tasks, ctx)
+        stack.push_async_callback(ctx.end_tasks)
+        stack.push_async_callback(manager_view.close, ctx)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
         stack.push_async_callback(hive.terminals.end, "the controller is stopping")
@@ -203,6 +206,10 @@ class Hive:
     async def deny(self, approval_id: int, reason: str | None, who: str) -> Approval:
         return await deny(self.ctx, approval_id, reason, who)
 
+    async def receive_push(self, report: Any, pusher: str, by_manager: bool = False) -> list[str]:
+        """A push its pre-receive hook reported: the lines the pusher sees (or a refusal)."""
+        return await receive_push(self.ctx, report, pusher, by_manager, self._created)
+
     async def rollback(self, name: str, to: str | None, who: str) -> Approval:
         return await rollback(self.ctx, name, to, who)
 
@@ -289,10 +296,3 @@ class Hive:
     async def stats_line(self, name: str, now: float) -> dict[str, Any]:
         """One agent's sparkline, last turn and stuck flag (the overview)."""
         return await stats_view.overview_line(self.ctx, name, now)
-
-
-async def _end_tasks(ctx: HiveContext) -> None:
-    """Cancel the background work the operations started (builds, health gates)."""
-    for task in list(ctx.tasks):
-        task.cancel()
-    await asyncio.gather(*ctx.tasks, return_exceptions=True)

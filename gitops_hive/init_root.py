@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gitops_hive.config import render_template
 from gitops_hive.layout import HiveLayout
+from gitops_hive.pushes.targets import make_hive_git
 from gitops_hive.store import Database
 
 
@@ -49,6 +50,8 @@ def init_root(root: Path) -> list[str]:
     if not layout.token.exists():
         write_token(layout.token)
         made.append(layout.token.name)
+    if make_hive_git(layout):
+        made.append(f"{layout.hive_git.name}/")
     tighten(layout)
     return made
 

@@ -41,6 +41,11 @@ class AgentLayout:
         return self.dir / "state"
 
     @property
+    def push_repo(self) -> Path:
+        """The manager's own push target, its /hive.git: a bare repo it owns and writes."""
+        return self.dir / "push.git"
+
+    @property
     def run(self) -> Path:
         return self.dir / "run"
 
@@ -95,6 +100,11 @@ class HiveLayout:
     @property
     def run(self) -> Path:
         return self.root / "run"
+
+    @property
+    def hive_git(self) -> Path:
+        """The operator's push target: pushing a branch NAME here drafts agent NAME."""
+        return self.root / "hive.git"
 
     @property
     def control_socket(self) -> Path:

@@ -22,6 +22,7 @@ AGENT_ROLE = "agent"
 RECIPIENT_KINDS = ("peer", "operator", "manager", "system")
 
 CONTAINER_SOCKET = Path("/run/hive/hive.sock")  # the agent's socket, as its container sees it
+CONTAINER_PUSH_REPO = "/hive.git"  # the manager's push target, as its container sees it
 
 
 def recipient_kind(name: str, manager: str) -> str:
@@ -49,6 +50,31 @@ class Route(enum.StrEnum):
     ASK_OPERATOR = "/v1/manager/ask_operator"
     LIST_AGENTS = "/v1/manager/list_agents"
     LIST_PENDING = "/v1/manager/list_pending"
+    PUSH = "/v1/manager/push"  # the pre-receive hook of the manager's /hive.git
+
+    @property
+    def tool(self) -> str:
+        """The MCP tool hive-mcp serves this route as (whoami, request_spawn, ...)."""
+        return self.name.lower()
+
+
+# The routes hive-mcp offers as tools (the model and turn routes are the harness's).
+EVERY_AGENT_TOOLS = (Route.WHOAMI, Route.SEND, Route.RECV)
+MANAGER_TOOLS = (
+    Route.REQUEST_APPLY_COMMIT,
+    Route.REQUEST_SPAWN,
+    Route.REQUEST_SPAWN_DRAFT,
+    Route.REQUEST_SPAWN_COMMIT,
+    Route.ASK_OPERATOR,
+    Route.LIST_AGENTS,
+    Route.LIST_PENDING,
+)
+
+
+def tools_for(role: str) -> list[str]:
+    """The tools an agent of `role` may call: the manager's are refused to anyone else."""
+    routes = EVERY_AGENT_TOOLS + (MANAGER_TOOLS if role == MANAGER_ROLE else ())
+    return [route.tool for route in routes]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "template"
 TEMPLATE_FILES = ("agent.toml", "prompt.md")
-HOOK_NAMES = ("post-commit", "reference-transaction")
+HOOK_NAMES = ("post-commit", "reference-transaction")  # proposed/ repos
+PUSH_HOOK_NAMES = ("pre-receive", "post-receive")  # hive.git and the manager's push.git
 
 
 def _data_dir(name: str) -> Path:

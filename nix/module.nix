@@ -94,7 +94,8 @@ in
       description = "gitops-hive controller (${toString cfg.root})";
       wantedBy = [ "multi-user.target" ];
       after = [ "network.target" ];
-      path = [ pkgs.git pkgs.systemd ];
+      # util-linux: mount for the manager's live /agents, nsenter for terminals.
+      path = [ pkgs.git pkgs.systemd pkgs.util-linux ];
       environment.HIVE_ROOT = toString cfg.root;
       preStart = ''
         ${cfg.package}/bin/hivectl --root ${toString cfg.root} init

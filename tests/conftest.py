@@ -154,6 +154,16 @@ def served(hive_root: Path) -> Iterator[ServedHive]:
         yield hive
 
 
+@pytest.fixture
+def patient_served(hive_root: Path) -> Iterator[ServedHive]:
+    """`served` with a start grace long enough that a commit whose agent exits at once is seen
+    to fail however loaded the machine (0.3 s is not, with python's start under load)."""
+    config = HiveLayout(hive_root).config
+    config.write_text(config.read_text().replace("start_grace = 0.3", "start_grace = 3.0"))
+    with serving(hive_root) as hive:
+        yield hive
+
+
 def limit_open_files(limits: tuple[int, int]) -> Callable[[], None]:
     """A preexec_fn: the child runs with RLIMIT_NOFILE set to (soft, hard)."""
     return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, limits)

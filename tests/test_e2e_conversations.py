@@ -221,7 +221,8 @@ def test_stop_and_start_keep_repo_state_and_inbox(served: ServedHive) -> None:
     )
 
 
-def test_decisions_and_crashes_reach_the_manager(served: ServedHive) -> None:
+def test_decisions_and_crashes_reach_the_manager(patient_served: ServedHive) -> None:
+    served = patient_served  # its failing start must be seen failing
     served.deploy("manager")
     worker = served.deploy("worker")
     repo = served.proposed("worker")

@@ -85,7 +85,8 @@ def test_a_force_push_and_gc_after_submission_change_nothing(served: ServedHive)
     served.wait_for(lambda: heartbeat.read_text().startswith(reviewed), what="the new agent")
 
 
-def test_a_failed_start_leaves_main_and_the_running_agent(served: ServedHive) -> None:
+def test_a_failed_start_leaves_main_and_the_running_agent(patient_served: ServedHive) -> None:
+    served = patient_served  # its failing start must be seen failing
     deployed = served.deploy("worker")["head"]
     running_pid = served.json("agents")[0]["runtime"]["pid"]
     repo = served.proposed("worker")

@@ -45,10 +45,9 @@ async def mcp_session(served: ServedHive, agent: str) -> AsyncIterator[ClientSes
 def payload(result: Any) -> Any:
     """The JSON a successful tool call returned."""
     assert not result.is_error, result.content
-    if result.structured_content is not None:
-        data = result.structured_content
-        return data.get("result", data) if set(data) == {"result"} else data
-    return json.loads(result.content[0].text)
+    data = result.structured_content  # every tool has an output schema
+    assert data is not None, result.content
+    return data.get("result", data) if set(data) == {"result"} else data
 
 
 def error_text(result: Any) -> str:
@@ -64,18 +63,106 @@ def deploy(served: ServedHive, name: str) -> str:
     return str(pending["head"])
 
 
-async def test_tools_are_listed_with_schemas_and_descriptions(served: ServedHive) -> None:
+def closed_schemas(schema: Any) -> list[str]:
+    """Where a JSON schema leaves an object open (`additionalProperties: true` or no
+    properties listed), by path."""
+    found: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            if node.get("additionalProperties") is True:
+                found.append(f"{path}: additionalProperties true")
+            if node.get("type") == "object" and not (
+                node.get("properties") or isinstance(node.get("additionalProperties"), dict)
+            ):
+                found.append(f"{path}: no properties")
+            for key, value in node.items():
+                walk(value, f"{path}/{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{path}/{index}")
+
+    walk(schema, "")
+    return found
+
+
+async def test_each_caller_is_offered_only_its_tools_with_typed_output(
+    served: ServedHive,
+) -> None:
+    deploy(served, "manager")
     deploy(served, "worker")
     async with mcp_session(served, "worker") as session:
+        offered = {tool.name: tool for tool in (await session.list_tools()).tools}
+    assert set(offered) == EVERY_AGENT
+    async with mcp_session(served, "manager") as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(tools) == EVERY_AGENT | MANAGER_ONLY
     for tool in tools.values():
         assert tool.description and len(tool.description) > 20
         assert tool.input_schema["type"] == "object"
+        schema = tool.output_schema
+        assert schema is not None and schema["type"] == "object" and schema["properties"]
+        assert closed_schemas(schema) == [], tool.name
     assert set(tools["send"].input_schema["required"]) == {"to", "body"}
     assert "180" in tools["recv"].description + json.dumps(tools["recv"].input_schema)
     for name in MANAGER_ONLY:
         assert "Manager only" in (tools[name].description or "")
+    assert tools["whoami"].output_schema["properties"]["tools"]["type"] == "array"
+
+
+async def test_a_bad_argument_is_one_line_naming_it(served: ServedHive) -> None:
+    deploy(served, "manager")
+    deploy(served, "worker")
+    async with mcp_session(served, "worker") as worker:
+        wrong_type = error_text(await worker.call_tool("send", {"to": 7, "body": "hi"}))
+        missing = error_text(await worker.call_tool("send", {"to": "manager"}))
+        negative = error_text(await worker.call_tool("recv", {"wait_seconds": -1}))
+    for text in (wrong_type, missing, negative):
+        assert "\n" not in text and "http" not in text and "pydantic" not in text, text
+    assert "argument `to`: expected a string (an agent's name" in wrong_type
+    assert "`body`" not in wrong_type
+    assert "argument `body` is missing: expected a string" in missing
+    assert "argument `wait_seconds`: expected a number of at least 0" in negative
+
+
+async def test_refusals_name_the_tool_to_use_not_hivectl(served: ServedHive) -> None:
+    deploy(served, "manager")
+    deploy(served, "worker")
+    async with mcp_session(served, "worker") as worker:
+        stranger = error_text(await worker.call_tool("send", {"to": "ghost", "body": "hi"}))
+        forced = error_text(await worker.call_tool("list_agents", {}))
+    async with mcp_session(served, "manager") as manager:
+        unknown = error_text(
+            await manager.call_tool("request_apply_commit", {"agent": "ghost", "sha": "main"})
+        )
+        nobody = error_text(await manager.call_tool("send", {"to": "ghost", "body": "hi"}))
+        no_branch = error_text(
+            await manager.call_tool("request_apply_commit", {"agent": "worker", "sha": "nope"})
+        )
+    for text in (stranger, forced, unknown, nobody, no_branch):
+        assert "hivectl" not in text, text
+    assert "whoami lists whom you may message" in stranger
+    assert "manager only" in forced and "send(to='manager'" in forced  # the controller's word
+    assert "request_spawn_draft('ghost')" in unknown and "list_agents" in unknown
+    assert "list_agents lists them" in nobody
+    assert "no commit 'nope'" in no_branch
+
+
+async def test_apply_commit_takes_a_branch_and_pins_its_sha(served: ServedHive) -> None:
+    deploy(served, "manager")
+    deploy(served, "worker")
+    repo = served.proposed("worker")
+    git(repo, "checkout", "-qb", "shorter")
+    (repo / "prompt.md").write_text("Be brief.\n")
+    git(repo, "commit", "-qam", "Shorter prompt")
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    async with mcp_session(served, "manager") as manager:
+        applied = payload(
+            await manager.call_tool("request_apply_commit", {"agent": "worker", "sha": "shorter"})
+        )
+    assert applied["head"] == head and f"shorter resolved to {head}" in applied["next"]
+    assert served.pending_for("worker")["head"] == head  # type: ignore[index]
 
 
 async def test_worker_sends_receives_and_is_refused_manager_tools(served: ServedHive) -> None:

@@ -654,3 +654,13 @@ async def test_a_closed_event_stream_logs_no_traceback(
         await asyncio.sleep(0.05)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert errors == []
+
+
+async def test_the_dashboard_takes_no_push_report(dash: Dash) -> None:
+    """A push is reported by hive.git's hook on the control socket only."""
+    report = {"updates": [{"old": "0" * 40, "new": "1" * 40, "ref": "refs/heads/scout"}]}
+    response = await dash.client.post(
+        "/api/push", json=report, headers={**dash.auth, "X-CSRF-Token": dash.guard.csrf_token}
+    )
+    assert response.status in (404, 405)
+    assert await dash.hive.agents() == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from gitops_hive import listing
@@ -12,7 +11,8 @@ from gitops_hive.context import HiveContext
 from gitops_hive.errors import Conflict, Forbidden, HiveError
 from gitops_hive.records import Approval
 
-SHA_ARGUMENT = re.compile(r"^[0-9a-f]{7,40}$")
+MAX_REF = 255  # a branch name or a sha, as the manager names a commit
+UNKNOWN_AGENT = "list_agents lists the agents; request_spawn_draft({name!r}) creates one"
 AFTER_SUBMIT = (
     "The operator reviews it; the outcome arrives in your inbox as an approval_deployed, "
     "approval_denied or approval_failed message."
@@ -28,33 +28,44 @@ def require_manager(ctx: HiveContext, caller: str, tool: str) -> None:
         )
 
 
-def _sha(raw: Any) -> str:
-    if not isinstance(raw, str) or not SHA_ARGUMENT.match(raw):
-        raise HiveError("sha must be a commit id of 7 to 40 lowercase hex digits from proposed/")
+def _commit_ref(raw: Any) -> str:
+    """A branch of proposed/ or a sha (resolved by submit, once); only its shape here."""
+    if (
+        not isinstance(raw, str)
+        or not 0 < len(raw) <= MAX_REF
+        or not raw.isprintable()
+        or raw.startswith("-")
+    ):
+        raise HiveError(
+            f"sha must be a branch of the agent's proposed/ repo (e.g. 'main') or a commit id, "
+            f"at most {MAX_REF} printable characters"
+        )
     return raw
 
 
-def submitted(approval: Approval) -> dict[str, Any]:
-    """An approval as the manager sees it, with what happens next."""
-    return {**approval.to_json(), "next": AFTER_SUBMIT}
+def submitted(approval: Approval, ref: str | None = None) -> dict[str, Any]:
+    """An approval as the manager sees it, with the sha pinned and what happens next."""
+    named = f"{ref} resolved to {approval.head}" if ref and ref != approval.head else ""
+    pinned = f"Pinned {named or approval.head} for review. "
+    return {**approval.to_json(), "next": pinned + AFTER_SUBMIT}
 
 
-async def apply_commit(ctx: HiveContext, caller: str, raw_agent: Any, raw_sha: Any) -> Approval:
-    """Queue a commit of a deployed agent's proposed/ for the operator."""
-    name = await require_agent(ctx, str(raw_agent))
-    sha = _sha(raw_sha)
+async def apply_commit(ctx: HiveContext, caller: str, raw_agent: Any, raw_ref: Any) -> Approval:
+    """Queue a commit (a branch or a sha) of a deployed agent's proposed/ for the operator."""
+    name = await require_agent(ctx, str(raw_agent), UNKNOWN_AGENT)
+    ref = _commit_ref(raw_ref)
     if await deployed_sha(ctx, name) is None:
         raise Conflict(f"{name} was never deployed: use request_spawn_commit({name!r}, sha)")
-    return await submit.submit(ctx, name, sha, source=f"manager {caller}")
+    return await submit.submit(ctx, name, ref, source=f"manager {caller}")
 
 
-async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_sha: Any) -> Approval:
-    """Queue a draft's commit as its spawn."""
-    name = await require_agent(ctx, str(raw_name))
-    sha = _sha(raw_sha)
+async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_ref: Any) -> Approval:
+    """Queue a draft's commit (a branch or a sha) as its spawn."""
+    name = await require_agent(ctx, str(raw_name), UNKNOWN_AGENT)
+    ref = _commit_ref(raw_ref)
     if await deployed_sha(ctx, name) is not None:
         raise Conflict(f"{name} already runs: use request_apply_commit({name!r}, sha)")
-    return await submit.submit(ctx, name, sha, source=f"manager {caller}")
+    return await submit.submit(ctx, name, ref, source=f"manager {caller}")
 
 
 async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:

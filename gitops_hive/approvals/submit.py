@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, require_agent
@@ -28,9 +29,15 @@ async def validate_pinned(
 ) -> tuple[AgentSpec | None, list[Problem]]:
     """Validate a commit already pinned in applied.git; with `models`, its agent.toml's
     model must be one of them (a submission; a restart runs what was approved)."""
-    applied = ctx.layout.agent(name).applied
-    listing = await blocking(repos.list_tree, applied, sha, ctx.limits)
-    spec_text = await blocking(repos.read_blob, applied, sha, "agent.toml")
+    return await validate_commit(ctx, ctx.layout.agent(name).applied, sha, models=models)
+
+
+async def validate_commit(
+    ctx: HiveContext, repo: Path, sha: str, *, models: Sequence[str] | None = None
+) -> tuple[AgentSpec | None, list[Problem]]:
+    """Validate a commit of a repo the controller wrote (applied.git, a pushed draft)."""
+    listing = await blocking(repos.list_tree, repo, sha, ctx.limits)
+    spec_text = await blocking(repos.read_blob, repo, sha, "agent.toml")
     spec, problems = validate_proposal(listing.entries, spec_text, ctx.limits, listing.cut)
     if spec is not None and spec_text is not None and models is not None:
         unknown = model_problem(spec_text.decode("utf-8"), spec, models)

@@ -4,30 +4,29 @@ and hand it to the runtime."""
 from __future__ import annotations
 
 from gitops_hive import repos
+from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.submit import validate_pinned
 from gitops_hive.context import HiveContext, blocking
-from gitops_hive.deploy import uids
+from gitops_hive.deploy import manager_view, uids
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.overrides.effective import effective_at
-from gitops_hive.protocol import AgentEnvironment
+from gitops_hive.protocol import CONTAINER_PUSH_REPO, AgentEnvironment
+from gitops_hive.pushes.targets import make_manager_push_repo
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.spec import NetworkMode
-from gitops_hive.store import queries
-
-MANAGER_AGENTS_DIR = "/agents"  # inside the manager's container: NAME/config, NAME/state
 
 
 async def manager_binds(ctx: HiveContext) -> tuple[Bind, ...]:
-    """In its container the manager commits to every other agent's repo and reads its state."""
-    binds: list[Bind] = []
-    for record in await queries.list_agents(ctx.db):
-        if record.name == ctx.config.manager:
-            continue
-        other = ctx.layout.agent(record.name)
-        inside = f"{MANAGER_AGENTS_DIR}/{record.name}"
-        binds.append(Bind(other.proposed, f"{inside}/config", writable=True, hand_over=True))
-        binds.append(Bind(other.state, f"{inside}/state"))
-    return tuple(binds)
+    """In its container the manager commits to every other agent's repo and reads its state,
+    at /agents, which follows new drafts while it runs (deploy/manager_view.py), and pushes to
+    its own /hive.git."""
+    push_repo = await blocking(
+        make_manager_push_repo, ctx.layout, ctx.config.manager, ctx.runtime.private_users
+    )
+    return (
+        Bind(push_repo, CONTAINER_PUSH_REPO, writable=True, hand_over=True),
+        await manager_view.lay_out(ctx),
+    )
 
 
 async def launch_for(
@@ -82,4 +81,6 @@ async def start_commit(
     )
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
+    if agent_name != ctx.config.manager and await deployed_sha(ctx, agent_name) is None:
+        await manager_view.show(ctx, agent_name, launching=True)  # its state: read-only now
     await ctx.runtime.apply(await launch_for(ctx, agent_name, sha, env, spec.network))

@@ -36,7 +36,9 @@ async def check_may_message(ctx: HiveContext, sender: str, recipient: str) -> No
 
 async def send_as_agent(ctx: HiveContext, sender: str, raw_to: str, body: str) -> Message:
     """A message from an agent, under its recipient list."""
-    recipient = await require_recipient(ctx, raw_to)
+    mine = sender == ctx.config.manager
+    advice = "list_agents lists them" if mine else "whoami lists whom you may message"
+    recipient = await require_recipient(ctx, raw_to, advice)
     await check_may_message(ctx, sender, recipient)
     return await ctx.broker.send(sender, recipient, body)
 

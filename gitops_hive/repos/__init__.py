@@ -35,6 +35,14 @@ from gitops_hive.repos.opening import (
     open_untrusted,
     set_repo_config,
 )
+from gitops_hive.repos.proposed_writes import add_to_proposed
+from gitops_hive.repos.pushed import (
+    check_out_main,
+    copy_pushed,
+    init_empty_proposed,
+    init_push_repo,
+    pushed_contains,
+)
 from gitops_hive.repos.read_pool import ReadPool
 from gitops_hive.repos.refs import (
     denied_ref,
@@ -59,10 +67,13 @@ __all__ = [
     "TRUNCATED_NOTE",
     "UNCAPPED",
     "ReadPool",
+    "add_to_proposed",
+    "check_out_main",
     "commit_exists",
     "commit_summary",
     "commit_with_tree",
     "copy_commit",
+    "copy_pushed",
     "denied_ref",
     "deployed_ref",
     "diff_commits",
@@ -70,7 +81,9 @@ __all__ = [
     "failed_ref",
     "get_ref",
     "init_applied",
+    "init_empty_proposed",
     "init_proposed",
+    "init_push_repo",
     "is_ancestor",
     "isolate_from_user_config",
     "list_commits",
@@ -80,6 +93,7 @@ __all__ = [
     "open_applied",
     "open_untrusted",
     "proposal_ref",
+    "pushed_contains",
     "range_fingerprints",
     "read_blob",
     "read_head",

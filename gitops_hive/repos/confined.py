@@ -67,8 +67,11 @@ class ConfinedDir:
     """An open .git folder (or bare repo) whose entries are read only as plain files and
     folders physically inside it. Paths are relative, '/'-separated, never '..'."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, objects_only: bool = False) -> None:
+        # objects_only: `path` is an objects folder on its own (a push's quarantine), read
+        # as if it were a repo's objects/: "objects/pack" names its pack/.
         self.path = path
+        self._strip = "objects/" if objects_only else ""
         try:
             self.fd = os.open(path, DIR_FLAGS)
         except FileNotFoundError:
@@ -80,10 +83,27 @@ class ConfinedDir:
                 ) from None
             raise
 
+    @classmethod
+    def within(cls, outer: ConfinedDir, rel: str, *, objects_only: bool = False) -> ConfinedDir:
+        """The folder at `rel` inside `outer`, reached by the same confined walk."""
+        fd = outer.open_dir(rel)
+        if fd is None:
+            raise NotFound(f"no folder {rel} in {outer.path}")
+        inner = cls.__new__(cls)
+        inner.path = outer.path / rel
+        inner.fd = fd
+        inner._strip = "objects/" if objects_only else ""
+        return inner
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def _parts(self, rel: str) -> list[str]:
+        if self._strip and rel.startswith(self._strip):
+            rel = rel[len(self._strip) :]
+        return _parts(rel)
 
     def _refusal(self, parent: int, name: str, rel: str) -> UnsafeEntry | None:
         """Why the entry `name` could not be opened: a symlink or a special file is refused;
@@ -116,7 +136,7 @@ class ConfinedDir:
         return fd
 
     def _open(self, rel: str, flags: int) -> int | None:
-        parts = _parts(rel)
+        parts = self._parts(rel)
         parent = self._parent(parts)
         if parent is None:
             return None
@@ -141,7 +161,7 @@ class ConfinedDir:
 
         The entry is looked at before it is opened, so a FIFO or a device is never opened at
         all; what was opened is checked again, in case it was swapped in between."""
-        parts = _parts(rel)
+        parts = self._parts(rel)
         parent = self._parent(parts)
         if parent is None:
             return None
@@ -184,7 +204,7 @@ class ConfinedDir:
 
     def lexists(self, rel: str) -> bool:
         """Whether anything at all (a symlink included) is at `rel`."""
-        parts = _parts(rel)
+        parts = self._parts(rel)
         parent = self._parent(parts)
         if parent is None:
             return False

@@ -12,7 +12,7 @@ from gitops_hive.errors import HiveError, LimitExceeded
 from gitops_hive.repos.caps import ObjectCaps
 from gitops_hive.repos.failures import APPLIED_ADVICE, PROPOSED_ADVICE, reading, translated
 from gitops_hive.repos.objects import peel_commit, peel_tree
-from gitops_hive.repos.opening import ProposedRepo, open_applied, open_untrusted
+from gitops_hive.repos.opening import open_applied, open_untrusted
 
 Found = dict[pygit2.Oid, tuple[ObjectType, bytes, list[pygit2.Oid]]]
 
@@ -28,16 +28,24 @@ def copy_commit(
     """
     file_cap = budget_bytes if max_file_bytes is None else min(max_file_bytes, budget_bytes)
     with open_untrusted(src_git, ObjectCaps(blob=file_cap, other=budget_bytes)) as src:
-        found = _read_history(src, open_applied(dst), sha, budget_bytes, max_file_bytes)
+        found = read_history(
+            src.repo, src.dir.path.parent, open_applied(dst), sha, budget_bytes, max_file_bytes
+        )
     with reading(dst, "store the copied objects", APPLIED_ADVICE):
-        _write_children_first(open_applied(dst), found)
+        write_children_first(open_applied(dst), found)
     return sum(len(body) for _, body, _ in found.values())
 
 
-def _read_history(
-    src: ProposedRepo, dst_repo: pygit2.Repository, sha: str, budget: int, file_cap: int | None
+def read_history(
+    src: pygit2.Repository,
+    label: Path,
+    dst_repo: pygit2.Repository,
+    sha: str,
+    budget: int,
+    file_cap: int | None,
 ) -> Found:
-    """Every object of `sha`'s history that dst lacks, read within the caps."""
+    """Every object of `sha`'s history that dst lacks, read from `src` (the repo at `label`,
+    untrusted) within the caps."""
     copied = 0
     # Everything is read first and written only once the walk succeeded: a refusal (budget,
     # missing object) must not leave a commit in dst whose objects are missing, since a
@@ -49,11 +57,9 @@ def _read_history(
         if oid in found or oid in dst_repo.odb:
             continue
         try:
-            kind, size = src.repo.odb.read_header(oid)
+            kind, size = src.odb.read_header(oid)
         except KeyError:
-            raise HiveError(
-                f"object {oid} missing from {src.dir.path.parent}: the repo is incomplete"
-            ) from None
+            raise HiveError(f"object {oid} missing from {label}: the repo is incomplete") from None
         if kind == ObjectType.BLOB and file_cap is not None and size > file_cap:
             raise LimitExceeded(
                 f"commit {sha[:12]} brings a file of {size} bytes (blob {oid}), over "
@@ -65,19 +71,20 @@ def _read_history(
                 f"commit {sha} brings more than {budget} bytes of history; "
                 "squash it or raise limits.max_tree_bytes"
             )
-        obj_type, data = src.repo.odb.read(oid)
+        obj_type, data = src.odb.read(oid)
         children: list[pygit2.Oid] = []
         if obj_type == ObjectType.COMMIT:
-            commit = peel_commit(src.repo, oid)
+            commit = peel_commit(src, oid)
             children = [commit.tree_id, *commit.parent_ids]
         elif obj_type == ObjectType.TREE:
-            children = [e.id for e in peel_tree(src.repo, oid) if e.filemode != FileMode.COMMIT]
+            children = [e.id for e in peel_tree(src, oid) if e.filemode != FileMode.COMMIT]
         found[oid] = (obj_type, data, children)
         queue.extend(children)
     return found
 
 
-def _write_children_first(dst_repo: pygit2.Repository, found: Found) -> None:
+def write_children_first(dst_repo: pygit2.Repository, found: Found) -> None:
+    """Store what `read_history` found, each object after those it points at."""
     # Write each object after the objects it points at (depth-first, post-order), so dst
     # never holds a commit or tree with missing objects, even if the controller dies here.
     written: set[pygit2.Oid] = set()

@@ -53,6 +53,10 @@ class CrashReport:
 CrashHandler = Callable[[CrashReport], Awaitable[None]]
 
 
+OWN_MOUNT_NAMESPACE = Path("/proc/self/ns/mnt")
+SYSTEMD_MOUNT_NAMESPACE = Path("/proc/1/ns/mnt")  # where systemd starts units
+
+
 class AgentState(StrEnum):
     """What a runtime says of an agent it was asked to run."""
 
@@ -127,6 +131,10 @@ class Runtime(Protocol):
 
     private_users: bool
     """True when each agent runs under its own host uid range (AgentLaunch.uid_base)."""
+
+    mount_namespace: Path
+    """The mount namespace agents start in (ours for children, systemd's for units): where a
+    bind meant for a running container is made."""
 
     async def close(self) -> None:
         """Stop every agent (the controller is shutting down)."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime.base import (
+    OWN_MOUNT_NAMESPACE,
     AgentLaunch,
     AgentState,
     CrashHandler,
@@ -109,6 +110,7 @@ class ChildRuntime:
     ) -> None:
         self.launcher = launcher
         self.private_users = launcher.private_users
+        self.mount_namespace = OWN_MOUNT_NAMESPACE  # children start in ours
         self.start_grace = start_grace
         self.policy = policy
         self.on_crash = on_crash

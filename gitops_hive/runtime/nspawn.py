@@ -38,6 +38,7 @@ CONTAINER_TREE = "/agent"
 CONTAINER_SOCKET_DIR = "/run/hive"
 MERGED_USR = ("bin", "sbin", "lib", "lib64")
 MOUNT_POINTS = ("usr", "etc", "state", "agent", "run", "proc", "sys", "dev", "tmp", "var/tmp")
+STATE_MODE = 0o755  # an agent's state folder: its own to write, the manager's to read
 HOST_READ_ONLY = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives")
 HOST_RESOLV_CONF = (Path("/etc/resolv.conf"), Path("/run/systemd/resolve/resolv.conf"))
 
@@ -188,6 +189,7 @@ class ContainerLauncher:
         rootfs = launch.run / "rootfs" / launch.sha
         render_rootfs(rootfs, launch.network)
         skipped = chown_tree(launch.state, launch.uid_base)
+        launch.state.chmod(STATE_MODE)  # the manager's container reads it as 'other'
         for bind in launch.binds:
             if bind.hand_over:
                 skipped += chown_tree(bind.host, launch.uid_base)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gitops_hive.errors import RuntimeFailure, SystemdError
 from gitops_hive.runtime.base import (
+    SYSTEMD_MOUNT_NAMESPACE,
     AgentLaunch,
     AgentState,
     CrashHandler,
@@ -59,6 +60,8 @@ class UnitRuntime:
         self.bus_address = bus_address
         self.launcher = launcher
         self.private_users = launcher.private_users
+        # Units start in systemd's, not in a hardened service's private one (ours).
+        self.mount_namespace = SYSTEMD_MOUNT_NAMESPACE
         self.start_grace = start_grace
         self.policy = policy
         self.on_crash = on_crash

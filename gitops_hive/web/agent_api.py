@@ -96,7 +96,7 @@ async def request_apply_commit(request: web.Request) -> web.Response:
     calls = _manager(request, "request_apply_commit")
     body = await json_body(request)
     approval = await calls.apply_commit(body.get("agent"), body.get("sha"))
-    return json_reply(submitted(approval), status=201)
+    return json_reply(submitted(approval, body.get("sha")), status=201)
 
 
 async def request_spawn(request: web.Request) -> web.Response:
@@ -116,7 +116,7 @@ async def request_spawn_commit(request: web.Request) -> web.Response:
     calls = _manager(request, "request_spawn_commit")
     body = await json_body(request)
     approval = await calls.spawn_commit(body.get("name"), body.get("sha"))
-    return json_reply(submitted(approval), status=201)
+    return json_reply(submitted(approval, body.get("sha")), status=201)
 
 
 async def ask_operator(request: web.Request) -> web.Response:
@@ -130,6 +130,12 @@ async def ask_operator(request: web.Request) -> web.Response:
         },
         status=201,
     )
+
+
+async def push(request: web.Request) -> web.Response:
+    """The manager's /hive.git pre-receive hook reports a push; only the manager's socket."""
+    calls = _manager(request, "push")
+    return json_reply({"accepted": True, "lines": await calls.push(await json_body(request))})
 
 
 async def list_agents(request: web.Request) -> web.Response:
@@ -166,6 +172,7 @@ def make_agent_app(
     app.router.add_post(Route.REQUEST_SPAWN_DRAFT, request_spawn_draft)
     app.router.add_post(Route.REQUEST_SPAWN_COMMIT, request_spawn_commit)
     app.router.add_post(Route.ASK_OPERATOR, ask_operator)
+    app.router.add_post(Route.PUSH, push)
     app.router.add_get(Route.LIST_AGENTS, list_agents)
     app.router.add_get(Route.LIST_PENDING, list_pending)
     return app

@@ -216,6 +216,12 @@ async def get_stats(request: web.Request) -> web.Response:
     return json_reply(await _hive(request).stats(query, now))
 
 
+async def receive_push(request: web.Request) -> web.Response:
+    """hive.git's pre-receive hook reports a push (its objects still in git's quarantine)."""
+    lines = await _hive(request).receive_push(await json_body(request), who(request))
+    return json_reply({"accepted": True, "lines": lines})
+
+
 def add_api_routes(app: web.Application) -> None:
     """Mount every /api/ route on `app`."""
     app.router.add_get("/api/health", health)
@@ -247,6 +253,7 @@ def make_control_app(hive: Hive) -> web.Application:
     app = web.Application(middlewares=[errors_middleware])
     app[HIVE_KEY] = hive
     add_api_routes(app)
+    app.router.add_post("/api/push", receive_push)  # hive.git's hook: the socket, not the web
     from gitops_hive.web.terminal_api import add_terminal_routes  # it imports this module
 
     add_terminal_routes(app)
