@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/draft_to_manager.py
 	$(BIN)/python benchmarks/image_build.py
 	$(BIN)/python benchmarks/history_json.py
+	$(BIN)/python benchmarks/log_tail.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

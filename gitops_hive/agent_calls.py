@@ -22,9 +22,11 @@ from gitops_hive.overrides.effective import current_model
 from gitops_hive.protocol import AGENT_ROLE, MANAGER_ROLE, MAX_WAIT_SECONDS, tools_for
 from gitops_hive.records import Approval, Message, Question
 from gitops_hive.store import queries
+from gitops_hive.telemetry import failing
 from gitops_hive.telemetry.turns import turn_values
 
 MAX_MODEL_NAME = 100
+HAND_BACK_SLACK = 600.0  # seconds beyond the turn limit a failed turn's messages go back
 
 
 class AgentCreator(Protocol):
@@ -89,20 +91,32 @@ class AgentCalls:
             yield delivery
 
     async def turn_end(self, body: dict[str, Any]) -> int:
-        """A TurnEnd (untrusted figures) as stats rows; returns how many were queued."""
+        """A TurnEnd (untrusted figures) as stats rows, its error as the agent's failing
+        status, its unread messages back in the inbox; returns how many rows were queued."""
         values = turn_values(body)
-        model = body.get("model")
-        if model is not None and (
-            not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_NAME
-        ):
+        model = body.get("model") or None  # "": a turn that never reached a model
+        if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
             raise HiveError(f"model must be a model name of at most {MAX_MODEL_NAME} characters")
+        error = failing.turn_error(body)
+        returned = failing.returned_ids(body)
         now = time.time()
         self.ctx.stats.add(self.name, now, values)
+        # Only what this turn can have taken: never the agent's older history.
+        within = float(self.ctx.config["harness.turn_timeout"]) + HAND_BACK_SLACK
+        await self.ctx.broker.hand_back(self.name, returned, within)
+        await failing.record_turn(self.ctx, self.name, int(values["exit_code"]), error)
         if model is not None:
             async with self.ctx.db.write() as conn:
                 await queries.record_turn_model(conn, self.name, model, now)
             self.ctx.bus.publish("model", agent=self.name, model=model)
         return len(values)
+
+    async def failing(self, body: dict[str, Any]) -> None:
+        """The harness says why it cannot take a turn (its agent CLI is missing)."""
+        reason = failing.turn_error(body, "reason")
+        if not reason:
+            raise HiveError("reason must say why the agent cannot take a turn")
+        await failing.mark_failing(self.ctx, self.name, reason)
 
     def require_manager(self, tool: str) -> None:
         """Refuse a manager-only tool to anyone else, saying what to do instead."""

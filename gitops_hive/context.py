@@ -45,6 +45,8 @@ class HiveContext:
     max_agents: int | None = None
     # Why each agent's proposed/ cannot be read (None: it reads); absent: not read yet.
     repo_problems: dict[str, str | None] = field(default_factory=dict)
+    # Why each agent's turns fail, from its last TurnEnd (absent: the last one ended well).
+    turn_problems: dict[str, str] = field(default_factory=dict)
     # The manager's live /agents (private users only), laid out when its container launches.
     agents_view: AgentsView | None = None
 

@@ -13,6 +13,7 @@ from gitops_hive.errors import HiveError
 from gitops_hive.overrides.effective import model_summary
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.store import queries
+from gitops_hive.telemetry.failing import failing_reason
 
 
 async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
@@ -29,6 +30,7 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
     approvals = await queries.list_approvals(ctx.db, agent=name)
     pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
+    failing = failing_reason(ctx, name)
     return {
         "name": name,
         "status": agent_status(
@@ -38,8 +40,10 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
             runtime_status=runtime.state.value,
             desired=record.desired,
             unreadable=reason is not None,
+            failing=failing is not None,
         ),
-        "reason": reason,
+        "reason": reason,  # why proposed/ cannot be read
+        "failing": failing,  # why its turns fail
         "deployed": deployed,
         "proposed": proposed,
         **await model_summary(ctx, record, deployed),

@@ -42,6 +42,7 @@ class Route(enum.StrEnum):
     SEND = "/v1/send"
     RECV = "/v1/recv"
     TURNS = "/v1/turns"
+    FAILING = "/v1/failing"  # the harness's own check failed before any turn (no agent CLI)
     REQUEST_APPLY_COMMIT = "/v1/manager/request_apply_commit"
     REQUEST_SPAWN = "/v1/manager/request_spawn"
     REQUEST_SPAWN_DRAFT = "/v1/manager/request_spawn_draft"
@@ -90,6 +91,8 @@ class TurnEnd:
     received: dict[str, int] = field(default_factory=dict)  # by sender kind
     sent: dict[str, int] = field(default_factory=dict)  # by recipient kind
     attempts: int = 1  # runs of the agent CLI this turn took
+    error: str = ""  # why the turn failed, in a line ("agent CLI 'claude' not found")
+    returned: tuple[int, ...] = ()  # ids of messages the agent never read: back to the inbox
 
     def to_json(self) -> dict[str, Any]:
         """The body of POST /v1/turns."""
@@ -104,6 +107,8 @@ class TurnEnd:
             "received": self.received,
             "sent": self.sent,
             "attempts": self.attempts,
+            "error": self.error,
+            "returned": list(self.returned),
         }
 
 

@@ -289,10 +289,6 @@ def test_the_agent_page_charts_real_turns_live(
     assert served.cli("send", "worker", "and the tests").returncode == 0
     wait_js(page, f"{TURNS_SHOWN} > {turns} && {DRAWS} > {draws}", timeout=30)
     assert page.evaluate("window.loadedOnce === true"), "the page reloaded"
-    if os.environ.get("UPDATE_SCREENSHOT") == "1":
-        page.click("#telemetry-windows button[data-since='15m']")
-        wait_js(page, f"{SUMMARY}.includes('10 s buckets')")
-        page.screenshot(path=str(AGENT_SCREENSHOT), full_page=True)
     # A live refresh of the page body keeps the charts.
     assert served.cli("stop", "worker").returncode == 0
     page.wait_for_selector("#agent-status:has-text('stopped')")

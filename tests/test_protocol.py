@@ -80,6 +80,8 @@ def test_turn_end_is_the_json_the_controller_checks() -> None:
         "received": {"operator": 1},
         "sent": {"manager": 1},
         "attempts": 1,
+        "error": "",
+        "returned": [],
     }
     assert f"http://hive{Route.TURNS}" == "http://hive/v1/turns"
 

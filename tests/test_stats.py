@@ -281,3 +281,34 @@ async def test_long_windows_are_bucketed_and_rollups_answer_the_same(hived: Hive
     assert after["series"]["since_last_turn_s"][:-1] == before["series"]["since_last_turn_s"][:-1]
     # One turn per rollup bucket: the rolled-up quantiles are the turns' own durations.
     assert after["summary"]["duration_p50"] == pytest.approx(4.5)
+
+
+async def test_since_data_fits_the_window_to_the_agents_own_rows(hived: Hived) -> None:
+    status, data = await hived.stats("agent=worker&since=data")
+    assert status == 200 and data["until"] - data["since"] == pytest.approx(HOUR, abs=5)
+    now = time.time()
+    hived.hive.ctx.stats.add("worker", now - 1200, {"turns": 1.0, "duration_s": 3.0})
+    hived.hive.ctx.stats.add("worker", now - 20, {"turns": 1.0, "duration_s": 5.0})
+    await hived.hive.ctx.stats.flush()
+    status, data = await hived.stats("agent=worker&since=data")
+    assert status == 200, data
+    span = data["until"] - data["since"]
+    assert 1200 < span < 1200 * 1.1  # from just before the first row, not an empty hour
+    assert data["summary"]["turns"] == 2
+    assert data["series"]["t"][0] <= now - 1200 < data["series"]["t"][0] + 0.1 * span
+    # Rows older than a week are out of reach: the window fits the newest week's first.
+    hived.hive.ctx.stats.add("worker", now - 30 * 86400, {"turns": 1.0})
+    await hived.hive.ctx.stats.flush()
+    status, data = await hived.stats("agent=worker&since=data")
+    assert 1200 < data["until"] - data["since"] < 1200 * 1.1
+    hived.hive.ctx.stats.add("worker", now - 6.9 * 86400, {"turns": 1.0})
+    await hived.hive.ctx.stats.flush()
+    status, data = await hived.stats("agent=worker&since=data")
+    assert data["until"] - data["since"] == pytest.approx(7 * 86400, abs=5)  # capped
+
+
+async def test_since_data_is_at_least_a_few_minutes(hived: Hived) -> None:
+    hived.hive.ctx.stats.add("worker", time.time() - 5, {"turns": 1.0})
+    await hived.hive.ctx.stats.flush()
+    status, data = await hived.stats("agent=worker&since=data")
+    assert status == 200 and data["until"] - data["since"] == pytest.approx(300, abs=5)

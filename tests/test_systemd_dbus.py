@@ -22,13 +22,21 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.errors import RuntimeFailure
-from gitops_hive.runtime.base import AgentLaunch, AgentState, CrashReport, Invocation
+from gitops_hive.runtime.base import (
+    AgentLaunch,
+    AgentState,
+    CrashReport,
+    Invocation,
+    RuntimeStatus,
+)
+from gitops_hive.runtime.shell import find_leader, shell_for
 from gitops_hive.runtime.supervision import RestartPolicy
 from gitops_hive.runtime.systemd_bus import SystemdBus, UnitState, unit_name, watch_failures
 from gitops_hive.runtime.units import UnitRuntime
 
 pytestmark = [pytest.mark.dbus, pytest.mark.nspawn]
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "debian-systemd"
+BOOTED: dict[str, int] = {}  # bus address -> the booting systemd-nspawn's pid
 
 
 def need(tool: str) -> None:
@@ -88,6 +96,7 @@ def booted(tmp_path: Path) -> Iterator[str]:
         time.sleep(0.1)
     try:
         assert socket.exists(), (tmp_path / "boot.log").read_text(errors="replace")
+        BOOTED[f"unix:path={socket}"] = boot.pid
         yield f"unix:path={socket}"
     finally:
         boot.send_signal(signal.SIGTERM)  # systemd-nspawn asks the container to power off
@@ -234,5 +243,106 @@ async def test_a_unit_that_fails_at_once_fails_the_deploy_and_keeps_the_old(
         state = await bus.state(unit_name("worker"))
         assert (state.active, state.sub) == ("active", "running")  # the good one, again
         assert runtime.status("worker").sha == "b" * 40
+    finally:
+        await runtime.close()
+
+
+def ns_pid(pid: int | str) -> list[str]:
+    """The pids of a process in each pid namespace it is in, the host's first."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(line.split()[1:] for line in status.splitlines() if line.startswith("NSpid:"))
+
+
+def host_pid(boot_pid: int, inside: int) -> int:
+    """The host's number of the booted system's pid `inside`. A systemd that is PID 1 and
+    the controller share one pid namespace; this booted one numbers its own."""
+    init = os.readlink(f"/proc/{find_leader(boot_pid)}/ns/pid")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            numbers = ns_pid(entry.name)
+            same = os.readlink(entry / "ns" / "pid") == init
+        except OSError:
+            continue
+        if same and len(numbers) >= 2 and numbers[1] == str(inside):
+            return int(entry.name)
+    raise AssertionError(f"no host process is pid {inside} of the booted system")
+
+
+class HostNumbered:
+    """The unit runtime with its MainPID in the host's numbering (see host_pid): the one
+    step a host whose PID 1 is systemd does not need. Everything else is the runtime's."""
+
+    private_users = True
+
+    def __init__(self, runtime: UnitRuntime, boot_pid: int) -> None:
+        self.runtime = runtime
+        self.boot_pid = boot_pid
+
+    def status(self, agent: str) -> RuntimeStatus:
+        return self.runtime.status(agent)
+
+    async def main_pid(self, agent: str) -> int | None:
+        inside = await self.runtime.main_pid(agent)
+        return None if inside is None else host_pid(self.boot_pid, inside)
+
+
+# What stands in for systemd-nspawn in the unit: new user, pid and mount namespaces whose
+# pid 1 (the leader) is the child of the unit's main process, as nspawn's is with --as-pid2.
+CONTAINER = (
+    "mkdir -p /state && echo inside SHA > /state/marker && "
+    "exec unshare --user --map-root-user --pid --mount --fork --mount-proc "
+    "/bin/sh -c 'while [ ! -e /state/stop ]; do sleep 0.2; done'"
+)
+
+
+@pytest.mark.timeout(240)
+async def test_the_terminal_finds_the_leader_through_the_units_main_pid(
+    booted: str, bus: SystemdBus, tmp_path: Path
+) -> None:
+    need("nsenter")
+    container = shell(CONTAINER)
+    container.private_users = True
+    runtime = UnitRuntime(
+        booted, container, start_grace=0.5, policy=RestartPolicy(backoff=0.2, backoff_max=1.0)
+    )
+    try:
+        assert await runtime.main_pid("worker") is None  # never started
+        await runtime.apply(launch(tmp_path, "d" * 40))
+        main = await runtime.main_pid("worker")
+        state = await bus.state(unit_name("worker"))
+        assert main is not None and state.active == "active"
+        numbered = HostNumbered(runtime, BOOTED[booted])
+        nspawn = await numbered.main_pid("worker")
+        assert nspawn is not None
+        assert Path(f"/proc/{nspawn}/cmdline").read_bytes().split(b"\0")[0].endswith(b"unshare")
+        leader = find_leader(nspawn)
+        assert ns_pid(leader)[-1] == "1" and ns_pid(leader)[1] != "1"
+
+        command = await shell_for(  # type: ignore[arg-type]  # the runtime, host-numbered
+            numbered, "worker", tmp_path, ["/bin/sh", "-c", "cat marker; id -u; echo $PWD"]
+        )
+        assert command.isolated
+        done = subprocess.run(  # noqa: ASYNC221 - the test's own wait, nothing else runs
+            command.argv,
+            env=command.env,
+            cwd=command.cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["inside", "d" * 40, "0", "/state"]
+
+        # unshare's parent waits out SIGTERM (systemd-nspawn would power the container off):
+        # once the stop is under way, the test has the leader end, as the power-off would.
+        stopping = asyncio.create_task(runtime.stop("worker"))
+        await asyncio.sleep(0.5)
+        Path(f"/proc/{leader}/root/state/stop").write_text("")
+        await asyncio.wait_for(stopping, 60)
+        assert await runtime.main_pid("worker") is None
+        with pytest.raises(Exception, match="is stopped: start it first"):
+            await shell_for(runtime, "worker", tmp_path, ["/bin/sh"])
     finally:
         await runtime.close()

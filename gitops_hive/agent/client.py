@@ -100,6 +100,10 @@ class AgentClient:
         reply = await self.call("GET", Route.MODEL)
         return str(reply["model"])
 
+    async def failing(self, reason: str) -> dict[str, Any]:
+        """Say why this agent cannot take a turn, before any turn shows it."""
+        return dict(await self.call("POST", Route.FAILING, {"reason": reason}))
+
     async def turn_end(self, end: TurnEnd) -> dict[str, Any]:
         """Report one turn's figures."""
         return dict(await self.call("POST", Route.TURNS, end.to_json()))

@@ -20,11 +20,14 @@ from pathlib import Path
 
 from gitops_hive.agent.client import AgentClient, HiveCallError
 from gitops_hive.agent.prompts import system_prompt
-from gitops_hive.agent.turn import AgentSetup, take_turn
-from gitops_hive.protocol import MAX_WAIT_SECONDS, AgentEnvironment
+from gitops_hive.agent.turn import AgentSetup, missing_cli, take_turn
+from gitops_hive.protocol import MAX_WAIT_SECONDS, AgentEnvironment, TurnEnd
 
 log = logging.getLogger("gitops_hive.agent.harness")
 RETRY_DELAY = 2.0
+# After a turn whose messages went back unread, the next recv waits: 2 s, doubling to 5 min,
+# so a CLI that fails every time never turns the same message over and over.
+FAILED_TURN_BACKOFF = (2.0, 300.0)
 FALLBACK_MODEL = "sonnet"  # only when started without HIVE_MODEL, outside a hive
 HIVE_TOOLS = "mcp__hive"  # hive-mcp's tools, always allowed
 
@@ -72,11 +75,28 @@ async def with_current_model(client: AgentClient, setup: AgentSetup) -> AgentSet
     return dataclasses.replace(setup, model=model)
 
 
+def next_backoff(end: TurnEnd, backoff: float) -> float:
+    """The wait before the next recv: none after a turn that read its messages, else the
+    last wait doubled (from the first, up to the cap)."""
+    first, cap = FAILED_TURN_BACKOFF
+    if not end.returned:
+        return 0.0
+    return min(cap, backoff * 2) if backoff else first
+
+
 async def turn_loop(client: AgentClient, environment: AgentEnvironment) -> None:
     """recv(180) -> turn -> TurnEnd, until stopped."""
     setup = await setup_from_env(client, environment)
     log.info("harness ready: model %s, agent CLI %s", setup.model, setup.command[0])
+    problem = missing_cli(setup)
+    if problem is not None:
+        log.error("%s; set harness.agent_command in hive.toml (see the README)", problem)
+        with contextlib.suppress(HiveCallError):
+            await client.failing(problem)
+    backoff = 0.0
     while True:
+        if backoff:
+            await asyncio.sleep(backoff)
         try:
             delivery = await client.recv(MAX_WAIT_SECONDS)
         except HiveCallError as exc:
@@ -97,6 +117,14 @@ async def turn_loop(client: AgentClient, environment: AgentEnvironment) -> None:
         log.info(
             "turn ended: exit %d in %.1fs, tools %s", end.exit_code, end.duration_s, end.tool_calls
         )
+        backoff = next_backoff(end, backoff)
+        if end.returned:
+            log.warning(
+                "%s before reading %d message(s): they go back to the inbox; next try in %.0fs",
+                end.error,
+                len(end.returned),
+                backoff,
+            )
         try:
             await client.turn_end(end)
         except HiveCallError as exc:

@@ -8,10 +8,11 @@ and writes a heartbeat to its state dir every second. `SCRIPTED_AGENT_EXIT=N` in
 Run by the harness as the agent CLI (`--turn`, with `--model M` as the Claude CLI takes it),
 it plays one turn the way the Claude CLI would: it reads the messages on stdin, answers
 each operator message by sending the manager an acknowledgement through its hive socket,
-notes the turn (and its model) in notes.md, and prints stream-json lines with a tool_use
-block per tool it called. `SCRIPTED_AGENT_FAIL_IF_NOTES_OVER=N` makes a turn fail while
-notes.md is over N bytes, the way a context overflow would. With `--compact` it is the
-notes-compaction session: it keeps the last lines of the notes it is given.
+notes the turn (and its model) in notes.md, and prints stream-json lines as the Claude CLI
+does: its init, what it says, a tool_use block per tool it called and the tool's result.
+`SCRIPTED_AGENT_FAIL_IF_NOTES_OVER=N` makes a turn fail while notes.md is over N bytes, the
+way a context overflow would. With `--compact` it is the notes-compaction session: it keeps
+the last lines of the notes it is given.
 """
 
 from __future__ import annotations
@@ -50,12 +51,13 @@ def _messages(text: str) -> list[tuple[int, str, str, str]]:
     return found
 
 
-def _tool_use(name: str, arguments: dict[str, object]) -> None:
-    event = {
-        "type": "assistant",
-        "message": {"content": [{"type": "tool_use", "name": name, "input": arguments}]},
-    }
-    print(json.dumps(event), flush=True)
+def _event(kind: str, *blocks: dict[str, object]) -> None:
+    print(json.dumps({"type": kind, "message": {"content": list(blocks)}}), flush=True)
+
+
+def _tool_use(name: str, arguments: dict[str, object], result: str) -> None:
+    _event("assistant", {"type": "tool_use", "name": name, "input": arguments})
+    _event("user", {"type": "tool_result", "content": result})
 
 
 async def _turn() -> int:
@@ -65,12 +67,16 @@ async def _turn() -> int:
     messages = _messages(sys.stdin.read())
     async with AgentClient(socket_from_env()) as client:
         me = await client.whoami()
-        _tool_use("mcp__hive__whoami", {})
+        _tool_use("mcp__hive__whoami", {}, json.dumps(me))
         for number, sender, kind, body in messages:
             if sender == OPERATOR and kind == "message" and me["role"] != MANAGER_ROLE:
                 reply = f"{me['name']} got #{number}: {body}"
-                await client.send(me["manager"], reply)
-                _tool_use("mcp__hive__send", {"to": me["manager"], "body": reply})
+                _event(
+                    "assistant",
+                    {"type": "text", "text": f"Telling {me['manager']} I got #{number}."},
+                )
+                sent = await client.send(me["manager"], reply)
+                _tool_use("mcp__hive__send", {"to": me["manager"], "body": reply}, json.dumps(sent))
     return len(messages)
 
 
@@ -95,12 +101,22 @@ def _one_turn() -> int:
         # What a real CLI does when the notes no longer fit its context.
         print(f"scripted agent: notes.md over {limit} bytes, failing the turn", flush=True)
         return 3
+    started = time.monotonic()
     model = _argument("--model") or "?"
     print(json.dumps({"type": "system", "subtype": "init", "model": model}), flush=True)
     handled = asyncio.run(_turn())
     with Path("notes.md").open("a", encoding="utf-8") as notes:
         notes.write(f"- turn at {time.time():.0f} with model {model}: {handled} message(s)\n")
-    print(json.dumps({"type": "result", "subtype": "success", "is_error": False}), flush=True)
+    result = {
+        "type": "result",
+        "subtype": "success",
+        "is_error": False,
+        "num_turns": 1 + handled,
+        "duration_ms": round((time.monotonic() - started) * 1000),
+        "total_cost_usd": 0.0,  # a scripted turn costs nothing
+        "result": f"handled {handled} message(s)",
+    }
+    print(json.dumps(result), flush=True)
     return 0
 
 

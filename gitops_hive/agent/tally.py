@@ -24,6 +24,7 @@ class Tally:
     manager: str
     tools: collections.Counter[str] = field(default_factory=collections.Counter)
     sent: collections.Counter[str] = field(default_factory=collections.Counter)
+    answered: bool = False  # the model answered at least once: it read the messages
 
     def feed(self, line: str) -> None:
         """Count the tool_use blocks of one stream-json line; sends by their recipient's kind."""
@@ -33,6 +34,7 @@ class Tally:
             return
         if not isinstance(event, dict) or event.get("type") != "assistant":
             return
+        self.answered = True
         content = (event.get("message") or {}).get("content") or []
         for block in content if isinstance(content, list) else []:
             if isinstance(block, dict) and block.get("type") == "tool_use":

@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -49,6 +50,25 @@ def turn_prompt(messages: Iterable[dict[str, Any]]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+MAX_NAME = 100  # of the agent CLI's name, as a failed turn's error quotes it
+
+
+def cli_error(program: str, exc: OSError) -> str:
+    """Why the agent CLI could not be started, in a line: not found, or the OS's reason."""
+    name = program[:MAX_NAME]
+    if isinstance(exc, FileNotFoundError):
+        return f"agent CLI {name!r} not found"
+    return f"agent CLI {name!r} cannot run: {exc.strerror or exc}"
+
+
+def missing_cli(setup: AgentSetup) -> str | None:
+    """Why the agent CLI cannot be found on this PATH, or None when it can."""
+    program = agent_argv(setup)[0] if setup.command else ""
+    if program and shutil.which(program) is not None:
+        return None
+    return cli_error(program, FileNotFoundError())
+
+
 ALLOWED_TOOLS = "{allowed_tools}"  # a whole argument of the command: one per entry
 
 
@@ -87,13 +107,16 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
             stderr=None,
         )
     except OSError as exc:
-        log.error(
-            "cannot run the agent CLI %r: %s; set harness.agent_command in hive.toml",
-            argv[0],
-            exc.strerror,
-        )
+        error = cli_error(argv[0], exc)
+        log.error("%s; set harness.agent_command in hive.toml (see the README)", error)
         return TurnEnd(
-            time.monotonic() - started, 127, messages_in=len(messages), received=received
+            time.monotonic() - started,
+            127,
+            messages_in=len(messages),
+            model=setup.model,
+            received=received,
+            error=error,
+            returned=tuple(int(m["id"]) for m in messages),
         )
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(turn_prompt(messages).encode())
@@ -109,16 +132,26 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
             sys.stdout.write(line)
             sys.stdout.flush()
 
+    timed_out = False
     try:
         await asyncio.wait_for(asyncio.gather(pump(), process.wait()), turn_limit)
     except TimeoutError:
         log.warning("turn ran over %.0fs; killing the agent CLI", turn_limit)
+        timed_out = True
         process.kill()
         await process.wait()
     notes = setup.state / NOTES_FILE
+    exit_code = process.returncode if process.returncode is not None else -1
+    error = ""
+    if timed_out:
+        error = f"agent CLI {argv[0][:MAX_NAME]!r} ran over the turn limit of {turn_limit:.0f}s"
+    elif exit_code:
+        error = f"agent CLI {argv[0][:MAX_NAME]!r} exited with status {exit_code}"
+    # A CLI that failed before the model answered never read the messages: hand them back.
+    unread = exit_code != 0 and not tally.answered
     return TurnEnd(
         duration_s=time.monotonic() - started,
-        exit_code=process.returncode if process.returncode is not None else -1,
+        exit_code=exit_code,
         tool_calls=dict(tally.tools),
         messages_in=len(messages),
         messages_out=sum(tally.sent.values()),
@@ -126,6 +159,8 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
         model=setup.model,
         received=received,
         sent=dict(tally.sent),
+        error=error,
+        returned=tuple(int(m["id"]) for m in messages) if unread else (),
     )
 
 

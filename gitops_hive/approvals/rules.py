@@ -101,9 +101,11 @@ def agent_status(
     runtime_status: str,
     desired: str,
     unreadable: bool = False,
+    failing: bool = False,
 ) -> str:
-    """draft | pending | running | stopped | crashed | failed | unreadable (proposed/ cannot
-    be read; whatever runs keeps running)."""
+    """draft | pending | running | failing | stopped | crashed | failed | unreadable
+    (proposed/ cannot be read; whatever runs keeps running). failing: it runs, but its last
+    turn failed."""
     if unreadable:
         return "unreadable"
     if deployed is None:
@@ -112,4 +114,6 @@ def agent_status(
         return "failed" if last_status is ApprovalStatus.FAILED else "draft"
     if desired == "stopped":
         return "stopped"
-    return runtime_status if runtime_status in ("running", "crashed") else "stopped"
+    if runtime_status == "running":
+        return "failing" if failing else "running"
+    return "crashed" if runtime_status == "crashed" else "stopped"

@@ -71,6 +71,8 @@ def agents(ctx: click.Context, as_json: bool) -> None:
     for a in found:
         if a.get("reason"):
             echo(f"{a['name']} is unreadable: {a['reason']}")
+        if a["status"] == "failing":
+            echo(f"{a['name']} is failing: {a['failing']}")
 
 
 @click.command()

@@ -87,7 +87,8 @@ def key_rows(data: dict[str, Any]) -> list[list[str]]:
     "--since",
     default="1h",
     show_default=True,
-    help="Start of the window: a duration ago (90s, 15m, 1h, 7d), a unix time or ISO 8601.",
+    help="Start of the window: a duration ago (90s, 15m, 1h, 7d), a unix time, ISO 8601, or "
+    "'data': just before the agent's first data (within 7 days).",
 )
 @click.option("--until", default=None, help="End of the window (default: now), same forms.")
 @click.option(

@@ -1,10 +1,12 @@
-"""Inboxes in sqlite: send, a recv that parks until a message lands, delivery acknowledged."""
+"""Inboxes in sqlite: send, a recv that parks until a message lands, delivery acknowledged,
+unread messages handed back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -168,6 +170,17 @@ class Broker:
             self._claimed.difference_update(ids)
             if ids:
                 self.wake(agent)  # messages handed back: another parked recv may take them
+
+    async def hand_back(self, agent: str, ids: list[int], within: float) -> int:
+        """Messages `agent` received in the last `within` seconds but never read (its agent
+        CLI failed before it could) back in its inbox, in their order; returns how many."""
+        if not ids:
+            return 0
+        async with self.db.write() as conn:
+            count = await inbox.mark_undelivered(conn, agent, ids, time.time() - within)
+        if count:
+            self.wake(agent)
+        return count
 
     async def peek(self, agent: str, wait_seconds: Any) -> Delivery:
         """The undelivered messages, left in place (the operator's view of an inbox)."""

@@ -127,6 +127,10 @@ class Runtime(Protocol):
     def logs(self, agent: str, lines: int) -> list[str]:
         """The last `lines` lines the agent printed."""
 
+    async def main_pid(self, agent: str) -> int | None:
+        """The host pid of what runs the running agent (its process, or its systemd-nspawn),
+        or None when nothing runs it now."""
+
     private_users: bool
     """True when each agent runs under its own host uid range (AgentLaunch.uid_base)."""
 

@@ -268,6 +268,10 @@ class ChildRuntime:
             restarts=slot.supervisor.restarts,
         )
 
+    async def main_pid(self, agent: str) -> int | None:
+        status = self.status(agent)
+        return status.pid if status.state is AgentState.RUNNING else None
+
     def logs(self, agent: str, lines: int) -> list[str]:
         slot = self._slots.get(agent)
         if slot is None:

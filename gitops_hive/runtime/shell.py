@@ -1,8 +1,9 @@
 """How to enter a running agent: a shell inside its container, or in its state folder.
 
 Under nspawn the shell joins the container's namespaces with `nsenter` on the container's
-leader (pid 1 inside, the child of the systemd-nspawn we started), as root inside: the
-agent's mapped, unprivileged base uid on the host. It needs no machined registration.
+leader (pid 1 inside, the child of the agent's systemd-nspawn: the controller's own child, or
+the MainPID of its systemd unit), as root inside: the agent's mapped, unprivileged base uid
+on the host. It needs no machined registration.
 Under the process runtime there is nothing to enter: the shell runs in the state folder,
 as the controller's user, and says so (`isolated` is False).
 """
@@ -101,16 +102,15 @@ def nspawn_shell(leader: int, shell: list[str]) -> ShellCommand:
     )
 
 
-def shell_for(runtime: Runtime, agent: str, state: Path, shell: list[str]) -> ShellCommand:
+async def shell_for(runtime: Runtime, agent: str, state: Path, shell: list[str]) -> ShellCommand:
     """How to enter `agent` under `runtime`; refused unless it runs."""
     status = runtime.status(agent)
     if status.state is not AgentState.RUNNING:
         raise Conflict(f"{agent} is {status.state.value}: start it first (hivectl start {agent})")
     if not runtime.private_users:
         return process_shell(state, shell)
-    if status.pid is None:
-        raise Conflict(
-            f"{agent} runs as a systemd unit; its terminal needs nspawn.supervisor = "
-            '"controller" for now'
-        )
-    return nspawn_shell(find_leader(status.pid), shell)
+    # Our child under nspawn.supervisor = controller; the unit's MainPID under systemd.
+    nspawn_pid = await runtime.main_pid(agent)
+    if nspawn_pid is None:
+        raise Conflict(f"{agent}'s container is starting or stopping; try again")
+    return nspawn_shell(find_leader(nspawn_pid), shell)

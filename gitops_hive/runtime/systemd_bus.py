@@ -147,6 +147,11 @@ class SystemdBus:
         (path,) = await self.call(SYSTEMD, "GetUnit", "s", (name,))
         return str(path)
 
+    async def main_pid(self, name: str) -> int | None:
+        """The pid systemd started for the loaded service `name` (its MainPID), or None."""
+        pid = int(await self._get(await self.unit_path(name), SERVICE, "MainPID"))
+        return pid or None
+
     async def _get(self, path: str, interface: str, prop: str) -> Any:
         target = DBusAddress(path, bus_name=SYSTEMD.bus_name, interface=PROPERTIES)
         ((_, value),) = await self.call(target, "Get", "ss", (interface, prop))

@@ -183,6 +183,16 @@ class UnitRuntime:
         sha = unit.launch.sha if unit.launch and state is AgentState.RUNNING else None
         return RuntimeStatus(state=state, sha=sha, pid=None, restarts=unit.supervisor.restarts)
 
+    async def main_pid(self, agent: str) -> int | None:
+        """The unit's MainPID as systemd says it (systemd-nspawn, under the nspawn launcher)."""
+        if self.status(agent).state is not AgentState.RUNNING:
+            return None
+        try:
+            return await (await self._connect()).main_pid(unit_name(agent))
+        except SystemdError as exc:
+            logger.info("no main pid for %s: %s", unit_name(agent), exc.message)
+            return None
+
     def logs(self, agent: str, lines: int) -> list[str]:
         unit = self._units.get(agent)
         if unit is None or unit.launch is None:

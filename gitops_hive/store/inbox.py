@@ -110,6 +110,19 @@ async def mark_delivered(conn: aiosqlite.Connection, ids: Collection[int]) -> No
     )
 
 
+async def mark_undelivered(
+    conn: aiosqlite.Connection, recipient: str, ids: Collection[int], delivered_since: float
+) -> int:
+    """Put messages of `recipient`'s delivered since `delivered_since` back in its inbox;
+    returns how many went back."""
+    cursor = await conn.executemany(
+        "UPDATE messages SET delivered_at = NULL"
+        " WHERE id = ? AND recipient = ? AND delivered_at >= ?",
+        [(i, recipient, delivered_since) for i in ids],
+    )
+    return max(cursor.rowcount, 0)
+
+
 async def insert_question(
     conn: aiosqlite.Connection, asker: str, question: str, options: list[str]
 ) -> Question:

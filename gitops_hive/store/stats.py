@@ -110,6 +110,16 @@ async def latest(db: Database, agent: str, key: str, before: float) -> tuple[flo
     return (row["ts"], row["value"]) if row else None
 
 
+async def first_ts(db: Database, agent: str, since: float) -> float | None:
+    """When `agent`'s oldest row at or after `since` was taken (raw or rolled up), or None."""
+    row = await db.fetchone(
+        "SELECT min(t) AS t FROM (SELECT min(ts) AS t FROM stats WHERE agent = ? AND ts >= ?"
+        " UNION ALL SELECT min(start) FROM stats_rollup WHERE agent = ? AND last_ts >= ?)",
+        (agent, since, agent, since),
+    )
+    return float(row["t"]) if row and row["t"] is not None else None
+
+
 async def pending_approvals(db: Database) -> int:
     """The approval queue's length: approvals waiting for a decision."""
     row = await db.fetchone("SELECT count(*) AS n FROM approvals WHERE status = 'pending'")

@@ -33,6 +33,9 @@ from gitops_hive.telemetry.series import (
     summary,
 )
 
+FIT = "data"  # since=data: the window fitted to the agent's own data, within FIT_MOST
+FIT_MOST = 7 * 86400.0
+FIT_LEAST = 300.0  # the narrowest fitted window, in seconds
 RAW_LIMIT = 20_000  # more raw rows than this in a window: buckets instead
 MAX_KEYS = 64
 SPARK_WINDOW = 3600.0
@@ -60,6 +63,7 @@ class StatsQuery:
     since: float
     until: float
     keys: tuple[str, ...] | None = None
+    fit: bool = False  # narrow `since` to just before the agent's first row in the window
 
 
 def parse_query(
@@ -68,7 +72,8 @@ def parse_query(
     """Check the query's parameters; a one-line HiveError names the first bad one."""
     if not agent:
         raise HiveError("agent is required: /api/stats?agent=NAME&since=1h")
-    start = parse_instant(since or "1h", now)
+    fit = since == FIT
+    start = now - FIT_MOST if fit else parse_instant(since or "1h", now)
     end = parse_instant(until, now) if until else now
     if end <= start:
         raise HiveError("since must be before until")
@@ -80,7 +85,16 @@ def parse_query(
         unknown = [k for k in wanted if not is_known_key(k)]
         if unknown:
             raise HiveError(f"unknown key {unknown[0]!r}: see `hivectl stats --help` for the keys")
-    return StatsQuery(agent, start, end, wanted)
+    return StatsQuery(agent, start, end, wanted, fit)
+
+
+def fitted_since(since: float, until: float, first: float | None) -> float:
+    """The start of a window fitted to data from `first` on: a little before it, at least
+    FIT_LEAST long, never before `since`; `since` when there is no data."""
+    if first is None:
+        return max(since, until - 3600.0)  # nothing to fit: the usual hour
+    span = max(FIT_LEAST, (until - first) * 1.05)
+    return max(since, until - span)
 
 
 def _durations(
@@ -156,7 +170,10 @@ async def _keys_section(
 async def stats_view(ctx: HiveContext, query: StatsQuery, now: float) -> dict[str, Any]:
     """The series of one agent over a window: stored keys, charted series and a summary."""
     agent = await require_agent(ctx, query.agent)
-    query = StatsQuery(agent, query.since, query.until, query.keys)
+    since = query.since
+    if query.fit:
+        since = fitted_since(since, query.until, await store.first_ts(ctx.db, agent, since))
+    query = StatsQuery(agent, since, query.until, query.keys)
     window = Window(query.since, query.until, choose_width(query.until - query.since))
     reach = ctx.config["telemetry.rollup_bucket"]
     rows = await store.bucket_rows(

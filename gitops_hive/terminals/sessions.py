@@ -129,8 +129,8 @@ class TerminalBook:
         """Whether a terminal is inside a container (nspawn) or a plain shell (process)."""
         return self.ctx.runtime.private_users
 
-    def _shell(self, name: str) -> ShellCommand:
-        return shell_for(
+    async def _shell(self, name: str) -> ShellCommand:
+        return await shell_for(
             self.ctx.runtime,
             name,
             self.ctx.layout.agent(name).state,
@@ -140,7 +140,7 @@ class TerminalBook:
     async def ticket(self, raw_name: str, who: str, login: str | None) -> dict[str, object]:
         """A one-time ticket (30 s) for the running agent's terminal, and what it will be."""
         name = await require_agent(self.ctx, raw_name)
-        command = self._shell(name)  # refuses now if the agent does not run
+        command = await self._shell(name)  # refuses now if the agent does not run
         token = self.tickets.issue(name, who, login)
         return {
             "ticket": token,
@@ -155,7 +155,7 @@ class TerminalBook:
         """Spend the ticket: a shell into the agent on a new pty."""
         name = await require_agent(self.ctx, raw_name)
         ticket: Ticket = self.tickets.take(token, name, login)
-        command = self._shell(name)
+        command = await self._shell(name)
         pty = await PtyProcess.spawn(command, cols, rows)
         config = self.ctx.config
         session = TerminalSession(

@@ -80,6 +80,12 @@ async def turn_end(request: web.Request) -> web.Response:
     return json_reply({"recorded": recorded}, status=201)
 
 
+async def report_failing(request: web.Request) -> web.Response:
+    """The harness cannot take a turn (no agent CLI): the agent shows failing until one works."""
+    await _calls(request).failing(await json_body(request))
+    return json_reply({"recorded": True}, status=201)
+
+
 def _manager(request: web.Request, tool: str) -> AgentCalls:
     calls = _calls(request)
     calls.require_manager(tool)
@@ -160,6 +166,7 @@ def make_agent_app(
     app.router.add_post(Route.SEND, send)
     app.router.add_post(Route.RECV, recv)
     app.router.add_post(Route.TURNS, turn_end)
+    app.router.add_post(Route.FAILING, report_failing)
     app.router.add_post(Route.REQUEST_APPLY_COMMIT, request_apply_commit)
     app.router.add_post(Route.REQUEST_SPAWN, request_spawn)
     app.router.add_post(Route.REQUEST_SPAWN_DRAFT, request_spawn_draft)

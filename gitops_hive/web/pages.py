@@ -13,6 +13,8 @@ from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
+from gitops_hive.text import escape_unsafe
+from gitops_hive.web.agent_log import readable
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
@@ -155,6 +157,8 @@ async def agent_page(request: web.Request) -> web.Response:
         "inbox": [m.to_json() for m in inbox.messages[-INBOX_SHOWN:]],
         "unread": len(inbox.messages),
         "sent": int(sent) if sent.isdigit() else None,
+        "log_lines": readable(agent["log_tail"]),
+        "raw_log": [escape_unsafe(line) for line in agent["log_tail"]],
     }
     template = "_agent_body.html" if request.query.get("fragment") else "agent.html"
     # xterm.js adds <style> elements: allowed by a nonce of this response, never unsafe-inline.

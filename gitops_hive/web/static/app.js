@@ -32,7 +32,7 @@ function wireConfirms(root) {
 
 function openDetails() {
   const state = {};
-  document.querySelectorAll("details.file").forEach((d) => { state[d.id] = d.open; });
+  document.querySelectorAll("details.file, details.keep-open").forEach((d) => { state[d.id] = d.open; });
   return state;
 }
 
@@ -75,7 +75,7 @@ async function refresh(url) {
     if (slot) slot.replaceWith(node);
   });
   tickAges();
-  document.querySelectorAll("details.file").forEach((d) => { if (d.id in open) d.open = open[d.id]; });
+  document.querySelectorAll("details.file, details.keep-open").forEach((d) => { if (d.id in open) d.open = open[d.id]; });
   wireConfirms(root);
 }
 

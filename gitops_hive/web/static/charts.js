@@ -27,11 +27,32 @@ function pointCount(values) {
   return values.filter((v) => v !== null && v !== undefined).length;
 }
 
+// The index of a series' newest value, or null when it has none.
+function lastIndex(values) {
+  for (let i = values.length - 1; i >= 0; i -= 1) if (values[i] !== null && values[i] !== undefined) return i;
+  return null;
+}
+
+function formatValue(v) {
+  if (v === null || v === undefined) return "–";
+  const size = Math.abs(v);
+  if (size >= 1000 || Number.isInteger(v)) return String(Math.round(v));
+  return String(Number(v.toPrecision(size >= 1 ? 4 : 3)));
+}
+
+// Out of the plot, each legend shows its series' newest value, not a dash.
+function showLatest(plot) {
+  if (!plot.data || (plot.cursor && plot.cursor.idx !== null && plot.cursor.idx !== undefined)) return;
+  const idxs = plot.data.map((values) => lastIndex(values));
+  idxs[0] = Math.max(...idxs.slice(1).filter((i) => i !== null), 0);
+  plot.setLegend({ idxs }, false);
+}
+
 class Telemetry {
   constructor(section) {
     this.section = section;
     this.agent = section.dataset.agent;
-    this.since = "1h";
+    this.since = "data";  // fitted to the agent's own data (a few minutes of it, or days)
     this.plots = {};
     this.loading = null;
     this.again = false;
@@ -80,7 +101,8 @@ class Telemetry {
     const last = s.since_last_turn_s === null ? "no turn yet" : `last turn ${formatAge(s.since_last_turn_s)}`;
     const p = s.duration_p50 === null ? "" : `, duration p50 ${s.duration_p50} s / p95 ${s.duration_p95} s`;
     this.summary.textContent = `${s.turns} turn(s)${p}, ${last}${data.stuck ? " · stuck: a message has waited too long" : ""}`
-      + ` (${data.resolution}, ${data.bucket_s} s buckets)`;
+      + ` (${data.resolution}, ${data.bucket_s} s buckets`
+      + `${this.since === "data" ? `, from ${new Date(data.since * 1000).toLocaleTimeString()}` : ""})`;
     this.summary.classList.toggle("stuck", data.stuck);
     const t = data.series.t;
     data.charts.forEach((chart) => this.draw(chart, t, data.series));
@@ -114,6 +136,9 @@ class Telemetry {
       plot.hiveKey = key;
       this.plots[chart.id] = plot;
     }
+    // The window asked for, from its start: not just the span the points happen to cover.
+    plot.setScale("x", { min: this.last.since, max: this.last.until });
+    showLatest(plot);
     box.dataset.draws = String(Number(box.dataset.draws || 0) + 1);
     box.dataset.series = String(names.length);
     box.dataset.points = String(names.reduce((n, name) => n + pointCount(series[name]), 0));
@@ -123,14 +148,18 @@ class Telemetry {
     return {
       width: Math.max(300, area.clientWidth),
       height: 150,
-      legend: { show: true },
+      legend: { show: true, live: true },
       scales: { x: { time: true } },
       axes: [{ stroke: "#59636e" }, { stroke: "#59636e", size: 56 }],
+      hooks: { setCursor: [showLatest], setData: [showLatest] },
       series: [{}, ...names.map((name, i) => ({
         label: label(name),
         stroke: COLORS[i % COLORS.length],
         width: 1.5,
-        points: { show: true, size: 5 },  // a lone bucket has no line to show it
+        spanGaps: true,  // buckets without a turn do not break the line
+        value: (u, v) => formatValue(v),
+        // A lone sample has no line to show it: a point there, and nowhere else.
+        points: { show: (u, s) => pointCount(u.data[s]) === 1, size: 6 },
       }))],
     };
   }
