@@ -192,7 +192,11 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
     edits = {**SCRIPTED, "agent_connections = 16": "agent_connections = 8"}
     with bench_hive(edits) as hive:
         started = time.perf_counter()
-        populate(hive, agents, running)
+        try:
+            populate(hive, agents, running)
+        except Exception:
+            print((hive.root / "serve.log").read_text()[-6000:])
+            raise
         print(f"populated in {time.perf_counter() - started:.1f} s")
         time.sleep(2)
         listing = [timed(hive.client.agents) for _ in range(rounds)]
@@ -211,7 +215,9 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         rolled = asyncio.run(retention_pass(db_path))
         after = db_bytes(db_path)
         print(f"telemetry: {written:,} raw rows over {days:g} days written; retention rolled")
-        print(f"  up {rolled:,}; hive.db {after / 1e6:.1f} MB (baseline: all kept {kept / 1e6:.1f} MB)")
+        print(
+            f"  up {rolled:,}; hive.db {after / 1e6:.1f} MB (baseline: all kept {kept / 1e6:.1f} MB)"
+        )
         ready, all_running = restart(hive, running)
         print(f"restart -> /api/agents answers     {ready:8.1f} ms")
         print(f"restart -> {running} agents running   {all_running:8.1f} ms")
