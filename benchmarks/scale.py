@@ -215,9 +215,7 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         rolled = asyncio.run(retention_pass(db_path))
         after = db_bytes(db_path)
         print(f"telemetry: {written:,} raw rows over {days:g} days written; retention rolled")
-        print(
-            f"  up {rolled:,}; hive.db {after / 1e6:.1f} MB (baseline: all kept {kept / 1e6:.1f} MB)"
-        )
+        print(f"  up {rolled:,}; hive.db {after / 1e6:.1f} MB (all kept: {kept / 1e6:.1f} MB)")
         ready, all_running = restart(hive, running)
         print(f"restart -> /api/agents answers     {ready:8.1f} ms")
         print(f"restart -> {running} agents running   {all_running:8.1f} ms")
@@ -239,7 +237,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="*", default=[200, 1000])
     parser.add_argument("--quick", action="store_true", help="40 agents, short windows")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(SOFT_OPEN_FILES, hard), hard))
     if args.quick:
         run(40, 4, rounds=5, commits=5, idle=3, days=8)

@@ -28,11 +28,14 @@ MAX_MODEL_NAME = 100
 
 
 class AgentCreator(Protocol):
-    """How new agents are made (the Hive's draft and spawn, which also open their sockets)."""
+    """How new agents are made (the Hive's draft and spawn, which also open their sockets),
+    and the agents listed as the Hive lists them (its listing cache)."""
 
     async def draft(self, name: str) -> dict[str, Any]: ...
 
     async def spawn(self, name: str, source: str = ...) -> Approval: ...
+
+    async def agents(self) -> list[dict[str, Any]]: ...
 
 
 class AgentCalls:
@@ -126,7 +129,7 @@ class AgentCalls:
 
     async def agents(self) -> list[dict[str, Any]]:
         """Every agent, trimmed to what the manager acts on."""
-        return await manager_requests.agents_summary(self.ctx)
+        return manager_requests.agents_summary(await self._creator.agents())
 
     async def pending(self) -> list[dict[str, Any]]:
         """The approvals waiting for the operator."""

@@ -50,6 +50,7 @@ class Hive:
 
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
+        self.listing = listing.ListingCache()  # what agent listings read from git, kept
         self.on_agent_created: list[Callable[[str], Awaitable[None]]] = []
         config = ctx.config
         self.sampler = StatsSampler(ctx.db, ctx.stats, interval=config["telemetry.sample_interval"])
@@ -106,7 +107,7 @@ class Hive:
             stats=writer,
             reads=reads,
         )
-        stack.push_async_callback(_end_tasks, ctx)
+        stack.push_async_callback(ctx.end_tasks)
         writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
         hive = cls(ctx)
         stack.push_async_callback(hive.terminals.end, "the controller is stopping")
@@ -171,6 +172,8 @@ class Hive:
         await record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
+        """The agent's proposed/ refs moved (the watcher, a hook): submit its new head."""
+        self.listing.proposed_moved(name)
         try:
             return await submissions.rescan(self.ctx, name)
         except HiveError as exc:
@@ -187,7 +190,7 @@ class Hive:
     async def draft(self, name: str) -> dict[str, Any]:
         created = await drafting.draft(self.ctx, name)
         await self._created(created)
-        return await listing.agent_view(self.ctx, created)
+        return await listing.agent_view(self.ctx, self.listing, created)
 
     async def spawn(self, name: str, source: str = "spawn") -> Approval:
         created = await drafting.draft(self.ctx, name)
@@ -210,12 +213,17 @@ class Hive:
         await resume(self.ctx, name)
         return await self.rescan(name)
 
-    async def agents(self) -> list[dict[str, Any]]:
-        return await listing.agents_view(self.ctx)
+    async def agents(self, query: listing.AgentQuery | None = None) -> list[dict[str, Any]]:
+        """The agents `query` matches (every one without it), as `agents --json` lists them."""
+        return (await self.agent_page(query)).agents
+
+    async def agent_page(self, query: listing.AgentQuery | None = None) -> listing.AgentPage:
+        """A page of the agents `query` matches, how many matched, counts per status."""
+        return await listing.agents_view(self.ctx, self.listing, query)
 
     async def agent(self, name: str) -> dict[str, Any]:
         await require_agent(self.ctx, name)
-        detail = await listing.agent_view(self.ctx, name)
+        detail = await listing.agent_view(self.ctx, self.listing, name)
         detail["log_tail"] = self.ctx.runtime.logs(name, 50)
         return detail
 
@@ -289,10 +297,3 @@ class Hive:
     async def stats_line(self, name: str, now: float) -> dict[str, Any]:
         """One agent's sparkline, last turn and stuck flag (the overview)."""
         return await stats_view.overview_line(self.ctx, name, now)
-
-
-async def _end_tasks(ctx: HiveContext) -> None:
-    """Cancel the background work the operations started (builds, health gates)."""
-    for task in list(ctx.tasks):
-        task.cancel()
-    await asyncio.gather(*ctx.tasks, return_exceptions=True)

@@ -1,53 +1,194 @@
-"""Agents as `hivectl agents` and the overview list them."""
+"""Agents as `hivectl agents` and the overview list them: status, commits, model; filtered by
+status and name, paged, counted per status. What git tells of an agent is kept until it can
+have changed, so a listing of a thousand agents costs a few queries and a stat per repo."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.proposed_reads import read_proposed, unreadable_reason
 from gitops_hive.approvals.rules import agent_status
-from gitops_hive.context import HiveContext
+from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import HiveError
-from gitops_hive.overrides.effective import model_summary
-from gitops_hive.records import ApprovalStatus
+from gitops_hive.overrides.effective import effective_now, model_fields
+from gitops_hive.overrides.note import Effective
+from gitops_hive.records import AgentRecord
 from gitops_hive.store import queries
+from gitops_hive.store.listing import ApprovalFacts, approval_facts
+
+STATUSES = ("running", "pending", "stopped", "crashed", "failed", "unreadable", "draft")
+MISSES_AT_ONCE = 16  # git reads in flight when a listing finds many agents not yet known
+NO_APPROVALS = ApprovalFacts(None, None)
 
 
-async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
-    """One agent as `agents --json` shows it."""
-    record = await queries.get_agent(ctx.db, name)
-    if record is None:
-        raise HiveError(f"no agent {name}")
-    deployed = await deployed_sha(ctx, name)
-    try:
-        proposed = await read_proposed(ctx, name, repos.read_head)
-    except HiveError:
-        proposed = None
+@dataclass(frozen=True)
+class AgentQuery:
+    """Which agents a listing shows: a status, a part of the name, a page."""
+
+    status: str | None = None
+    name: str | None = None
+    offset: int = 0
+    limit: int | None = None
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> AgentQuery:
+        """From ?status=&name=&offset=&limit=; a bad value is one HiveError naming it."""
+        status = query.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise HiveError(f"status={status!r} is not one of {', '.join(STATUSES)}")
+        return cls(status, query.get("name") or None, _count(query, "offset"), _limit(query))
+
+    def matches(self, view: dict[str, Any]) -> bool:
+        return (self.status is None or view["status"] == self.status) and (
+            self.name is None or self.name.lower() in view["name"]
+        )
+
+
+def _count(query: Mapping[str, str], key: str) -> int:
+    raw = query.get(key, "0") or "0"
+    if not raw.isdigit():
+        raise HiveError(f"{key}={raw!r} is not a whole number of agents")
+    return int(raw)
+
+
+def _limit(query: Mapping[str, str]) -> int | None:
+    if not query.get("limit"):
+        return None  # every agent
+    limit = _count(query, "limit")
+    if limit == 0:
+        raise HiveError("limit=0 lists nothing: give 1 or more, or leave it out for all")
+    return limit
+
+
+@dataclass(frozen=True)
+class AgentPage:
+    """One page of the agents a query matched, how many matched, and counts per status."""
+
+    agents: list[dict[str, Any]]
+    matched: int
+    counts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agents": self.agents, "matched": self.matched, "counts": self.counts}
+
+
+@dataclass(frozen=True)
+class _Applied:
+    stamp: repos.RefStamp
+    deployed: str | None
+    model: Effective
+
+
+class ListingCache:
+    """What listings read from git, kept until it can have changed: an agent's proposed/ head
+    until the watcher or a hook says that repo moved, applied.git's facts (deployed commit,
+    effective model) until the stamp of its refs changes."""
+
+    def __init__(self) -> None:
+        self._proposed: dict[str, str | None] = {}
+        self._moves: Counter[str] = Counter()  # per agent: proposed/ moves seen so far
+        self._applied: dict[str, _Applied] = {}
+
+    def proposed_moved(self, name: str) -> None:
+        """The agent's proposed/ refs moved: read its head again next time."""
+        self._moves[name] += 1
+        self._proposed.pop(name, None)
+
+    async def proposed(self, ctx: HiveContext, name: str) -> str | None:
+        if name in self._proposed:
+            return self._proposed[name]
+        moves = self._moves[name]
+        try:
+            head = await read_proposed(ctx, name, repos.read_head)
+        except HiveError:
+            return None  # unreadable: the agent's status says so; try again next time
+        if self._moves[name] == moves:  # not moved while it was read
+            self._proposed[name] = head
+        return head
+
+    async def applied(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> _Applied:
+        known = self._applied.get(name)
+        if known is not None and known.stamp == stamp:
+            return known
+        # The stamp was taken first: a move while reading leaves a stamp that differs next time.
+        deployed = await deployed_sha(ctx, name)
+        found = _Applied(stamp, deployed, await effective_now(ctx, name, deployed))
+        self._applied[name] = found
+        return found
+
+
+async def _views(
+    ctx: HiveContext, cache: ListingCache, records: list[AgentRecord]
+) -> list[dict[str, Any]]:
+    layout = ctx.layout
+    stamps = await blocking(repos.applied_stamps, [layout.agent(r.name).applied for r in records])
+    approvals = await approval_facts(ctx.db)
+    limit = asyncio.Semaphore(MISSES_AT_ONCE)
+
+    async def view(record: AgentRecord, stamp: repos.RefStamp) -> dict[str, Any]:
+        async with limit:
+            applied = await cache.applied(ctx, record.name, stamp)
+            proposed = await cache.proposed(ctx, record.name)
+        return _view(ctx, record, applied, proposed, approvals.get(record.name, NO_APPROVALS))
+
+    return list(await asyncio.gather(*(view(r, s) for r, s in zip(records, stamps, strict=True))))
+
+
+def _view(
+    ctx: HiveContext,
+    record: AgentRecord,
+    applied: _Applied,
+    proposed: str | None,
+    approvals: ApprovalFacts,
+) -> dict[str, Any]:
+    name = record.name
     reason = unreadable_reason(ctx, name)
-    approvals = await queries.list_approvals(ctx.db, agent=name)
-    pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
     return {
         "name": name,
         "status": agent_status(
-            deployed=deployed,
-            has_pending=pending is not None,
-            last_status=approvals[0].status if approvals else None,
+            deployed=applied.deployed,
+            has_pending=approvals.pending is not None,
+            last_status=approvals.last_status,
             runtime_status=runtime.state.value,
             desired=record.desired,
             unreadable=reason is not None,
         ),
         "reason": reason,
-        "deployed": deployed,
+        "deployed": applied.deployed,
         "proposed": proposed,
-        **await model_summary(ctx, record, deployed),
-        "pending": pending.id if pending else None,
+        **model_fields(applied.model, record),
+        "pending": approvals.pending,
         "auto_submit": record.auto_submit,
         "runtime": runtime.to_json(),
     }
 
 
-async def agents_view(ctx: HiveContext) -> list[dict[str, Any]]:
-    return [await agent_view(ctx, r.name) for r in await queries.list_agents(ctx.db)]
+async def agent_view(ctx: HiveContext, cache: ListingCache, name: str) -> dict[str, Any]:
+    """One agent as `agents --json` shows it."""
+    record = await queries.get_agent(ctx.db, name)
+    if record is None:
+        raise HiveError(f"no agent {name}")
+    return (await _views(ctx, cache, [record]))[0]
+
+
+async def agents_view(
+    ctx: HiveContext, cache: ListingCache, query: AgentQuery | None = None
+) -> AgentPage:
+    """The agents `query` matches (all, by name, without one), one page of them."""
+    query = query or AgentQuery()
+    views = await _views(ctx, cache, await queries.list_agents(ctx.db))
+    counts = Counter(v["status"] for v in views)
+    matched = [v for v in views if query.matches(v)]
+    end = None if query.limit is None else query.offset + query.limit
+    return AgentPage(
+        matched[query.offset : end],
+        len(matched),
+        {status: counts[status] for status in STATUSES},
+    )

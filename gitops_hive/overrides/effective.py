@@ -68,7 +68,8 @@ async def current_model(ctx: HiveContext, name: str) -> str:
     return (await effective_at(ctx, name, deployed)).model
 
 
-async def _effective_now(ctx: HiveContext, name: str, deployed: str | None) -> Effective:
+async def effective_now(ctx: HiveContext, name: str, deployed: str | None) -> Effective:
+    """The effective model of the deployed commit (the hive default for none)."""
     if deployed is None:
         return effective(None, None, ctx.config["default_model"])
     return await effective_at(ctx, name, deployed)
@@ -78,7 +79,11 @@ async def model_summary(
     ctx: HiveContext, record: AgentRecord, deployed: str | None
 ) -> dict[str, Any]:
     """What an agent listing shows of the model, from what the caller has already read."""
-    now = await _effective_now(ctx, record.name, deployed)
+    return model_fields(await effective_now(ctx, record.name, deployed), record)
+
+
+def model_fields(now: Effective, record: AgentRecord) -> dict[str, Any]:
+    """The model as a listing shows it: effective, its source, active or queued."""
     return {
         "model": now.model,
         "model_source": now.source,
@@ -93,7 +98,7 @@ async def model_status(ctx: HiveContext, raw_name: str) -> dict[str, Any]:
     record = await queries.get_agent(ctx.db, name)
     assert record is not None
     deployed = await deployed_sha(ctx, name)
-    now = await _effective_now(ctx, name, deployed)
+    now = await effective_now(ctx, name, deployed)
     switched: dict[str, Any] | None = None
     if now.note_commit is not None:
         applied = ctx.layout.agent(name).applied

@@ -37,6 +37,8 @@ from gitops_hive.repos.opening import (
 )
 from gitops_hive.repos.read_pool import ReadPool
 from gitops_hive.repos.refs import (
+    RefStamp,
+    applied_stamps,
     denied_ref,
     deployed_ref,
     failed_ref,
@@ -59,6 +61,8 @@ __all__ = [
     "TRUNCATED_NOTE",
     "UNCAPPED",
     "ReadPool",
+    "RefStamp",
+    "applied_stamps",
     "commit_exists",
     "commit_summary",
     "commit_with_tree",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,10 +11,13 @@ from pygit2.enums import ObjectType
 
 from gitops_hive.errors import Conflict, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.objects import MAIN, peel_commit, signature
+from gitops_hive.repos.objects import MAIN, MODEL_NOTES_REF, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
 
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
+# What an agent listing reads of applied.git: its main, and the model notes on it.
+_STAMPED = (MAIN, MODEL_NOTES_REF, "packed-refs")
+RefStamp = tuple[tuple[int, int, int] | None, ...]
 
 
 def proposal_ref(approval_id: int) -> str:
@@ -91,3 +95,20 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
     ).encode()
     tag_id = repo.odb.write(ObjectType.TAG, raw)
     repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
+
+
+def applied_stamps(repo_paths: list[Path]) -> list[RefStamp]:
+    """For each applied.git, a value that changes whenever its main or its model notes move:
+    the files of those refs and packed-refs, stat'ed (no libgit2, so cheap for a thousand)."""
+    stamps: list[RefStamp] = []
+    for repo_path in repo_paths:
+        stamp: list[tuple[int, int, int] | None] = []
+        for name in _STAMPED:
+            try:
+                found = os.lstat(repo_path / name)
+            except OSError:
+                stamp.append(None)
+            else:
+                stamp.append((found.st_mtime_ns, found.st_ino, found.st_size))
+        stamps.append(tuple(stamp))
+    return stamps
