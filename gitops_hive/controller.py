@@ -135,7 +135,7 @@ async def run_controller(
         watching.push_async_callback(_stop_watching, watcher, watch_task)
         await watcher.ready.wait()
         await sockets.open_all()
-        await hive.start()
+        await hive.start(wait=False)  # converging goes on while the API answers
         await sockets.open_all()
         web_limits = ListenerLimits.of(config, "dashboard", "limits.web_connections")
         dashboard, url = await _serve_dashboard(

@@ -19,7 +19,7 @@ from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
-from gitops_hive.deploy.recovery import recover
+from gitops_hive.deploy.recovery import converge
 from gitops_hive.deploy.rollback import resume, rollback
 from gitops_hive.deploy.uids import agent_uid
 from gitops_hive.diffs import ProposalDiff
@@ -120,12 +120,13 @@ class Hive:
         stack.push_async_callback(hive.sampler.close)
         return hive
 
-    async def start(self) -> None:
-        """Converge after a restart: adopt, run desired state, resume builds, rescan refs."""
+    async def start(self, wait: bool = True) -> None:
+        """Converge after a restart: adopt, run desired state, resume builds, rescan refs
+        (without `wait`, all but adopting in the background: the controller answers sooner)."""
         await drafting.adopt_orphans(self.ctx)
-        await recover(self.ctx)
-        for name in await self.agent_names():
-            await self.rescan(name)
+        converging = self.ctx.spawn_task(converge(self.ctx, self.rescan))
+        if wait:
+            await converging
 
     async def close(self) -> None:
         """Stop the background work, the agents, the stats writer and the db, in that order."""

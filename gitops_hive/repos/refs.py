@@ -76,6 +76,12 @@ def set_ref(repo_path: Path, name: str, sha: str, message: str) -> None:
     repo.create_reference_direct(name, pygit2.Oid(hex=sha), True, message=message)
 
 
+@translated("list refs")
+def ref_names(repo_path: Path, prefix: str) -> set[str]:
+    """The names of applied.git's refs under `prefix` (e.g. "refs/hive/")."""
+    return {name for name in open_applied(repo_path).references if name.startswith(prefix)}
+
+
 @translated("read a ref")
 def get_ref(repo_path: Path, name: str) -> str | None:
     """The sha a ref of applied.git points at, or None when there is no such ref."""
