@@ -1,14 +1,17 @@
 """Agent listings at size: filtered by status and name, paged, counted per status, and what
-git tells of an agent kept only until it can have changed (real hive, real repos, the real
-dashboard app in process)."""
+git tells of an agent kept only until it can have changed; approval pages highlighted at the
+pin (real hive, real repos, the real dashboard app in process)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from gitops_hive.errors import HiveError
 from gitops_hive.listing import AgentQuery
 from gitops_hive.web.paging import PAGE_SIZE
+from gitops_hive.web.render_pool import RENDER_POOL
 from tests.repo_factory import commit_step
 from tests.test_web import Dash, dash  # noqa: F401  (the dashboard fixture)
 
@@ -101,3 +104,16 @@ async def test_overview_pages_filters_and_counts(dash: Dash) -> None:  # noqa: F
     assert "/agents/d009" in named and "/agents/d010" not in named
     assert "No agent matches this filter." in named
     assert 'data-live="/?name=d00&amp;fragment=1"' in named  # live updates keep the filter
+
+
+async def test_a_pinned_proposal_is_highlighted_before_anyone_looks(dash: Dash) -> None:  # noqa: F811
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n", "tool.py": b"x = 1\n"})
+    head = (await dash.hive.approval(approval))["head"]
+    key = (await dash.hive.diff_base(approval, "deployed"), head, "page")
+    pool = dash.client.app[RENDER_POOL]
+    for _ in range(500):
+        if pool.rendered(key):
+            break
+        await asyncio.sleep(0.01)
+    assert pool.rendered(key)
+    assert "tool.py" in await dash.page(f"/approvals/{approval}")

@@ -17,6 +17,7 @@ from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.paging import Pager
+from gitops_hive.web.prerender import page_diff
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
 from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
@@ -72,8 +73,7 @@ async def approval_page(request: web.Request) -> web.Response:
     page = None
     base_error = None
     try:
-        key = (await hive.diff_base(approval_id, base), approval["head"], "page")
-        page = await pool.page(key, lambda: hive.diff(approval_id, base, "page"))
+        page = await page_diff(hive, pool, approval_id, base, approval["head"])
     except HiveError as exc:
         base_error = exc.message
     diff = page.diff if page else None
