@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= $(CURDIR)/.demo/hive
 
-.PHONY: demo test lint format deps system-deps bench clean
+.PHONY: demo test lint format deps system-deps bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,7 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	@python3 scripts/debian_root.py
 	$(BIN)/pytest
+	$(MAKE) bench-quick
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/commit_to_pending.py
@@ -47,6 +48,21 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/hostile_repo.py
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/python benchmarks/terminal_echo.py
+	$(BIN)/python benchmarks/scale.py
+
+# Every benchmark at a small size, about a minute: `make test` runs it, so none can rot.
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/commit_to_pending.py --quick
+	$(BIN)/python benchmarks/approve_to_running.py --quick
+	$(BIN)/python benchmarks/crash_to_inbox.py --quick
+	$(BIN)/python benchmarks/recv_wakeup.py --quick
+	$(BIN)/python benchmarks/socket_flood.py --quick
+	$(BIN)/python benchmarks/render_diff.py --quick
+	$(BIN)/python benchmarks/huge_proposal.py --quick
+	$(BIN)/python benchmarks/hostile_repo.py --quick
+	$(BIN)/python benchmarks/stats.py --quick
+	$(BIN)/python benchmarks/terminal_echo.py --quick
+	$(BIN)/python benchmarks/scale.py --quick
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

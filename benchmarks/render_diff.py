@@ -230,7 +230,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proposals", type=int, default=10, help="first-view samples")
     parser.add_argument("--rounds", type=int, default=30, help="later-view and patch samples")
+    parser.add_argument("--quick", action="store_true", help="1 proposal each way, 2 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.proposals, args.rounds = 1, 2
     with bench_hive(SCRIPTED) as hive:
         hive.deploy("worker")
         repo = hive.layout.agent("worker").proposed

@@ -8,7 +8,8 @@ same run for each figure:
   reading every agent's refs with the git CLI (`git rev-parse`, proposed and applied);
 - commit -> pending on a running agent (hook ping and inotify), against `git log -1`;
 - a simulated week of telemetry written into hive.db (one TurnEnd per running agent every
-  10 minutes, 8 days), one retention pass, and the file's size, against the same rows kept;
+  10 minutes, 8 days), a retention pass, then a second week and pass: the file's size after
+  each, against both weeks kept;
 - restart to ready (control socket answers `/api/agents`) and to every running agent up
   again, against an empty hive's restart;
 - the controller's idle CPU over a window and its RSS, against a bare interpreter that
@@ -101,31 +102,51 @@ def commit_to_pending(hive: BenchHive, agent: str, commits: int) -> tuple[list[f
     return latencies, git_log
 
 
-def simulate_week(db_path: Path, agents: list[str], days: float) -> int:
-    """Raw stats rows as `days` of TurnEnds would leave them, written straight into hive.db."""
-    now = time.time()
+def simulate(db_path: Path, agents: list[str], start: float, days: float) -> int:
+    """Raw stats rows as `days` of TurnEnds from `start` would leave them, written straight
+    into hive.db (one transaction)."""
     rows = (
-        (agent, ts, f"key{k}", float(k))
+        (agent, start + step * TURN_EVERY, f"key{k}", float(k))
         for agent in agents
         for step in range(int(days * 86400 / TURN_EVERY))
-        for ts in (now - days * 86400 + step * TURN_EVERY,)
         for k in range(STAT_KEYS)
     )
     with sqlite3.connect(db_path) as conn:
-        before = conn.execute("SELECT count(*) FROM stats").fetchone()[0]
         conn.executemany("INSERT INTO stats (agent, ts, key, value) VALUES (?, ?, ?, ?)", rows)
-        return int(conn.execute("SELECT count(*) FROM stats").fetchone()[0] - before)
+    return len(agents) * int(days * 86400 / TURN_EVERY) * STAT_KEYS
 
 
-async def retention_pass(db_path: Path) -> int:
+async def retention_pass(db_path: Path, now: float) -> int:
+    """One pass of the controller's retention (its default windows) as if at `now`."""
     db = await Database.open(db_path)
     try:
         retention = Retention(
             db, raw_retention=WEEK, rollup_retention=90 * 86400, width=300, every=3600
         )
-        return (await retention.run_once()).rolled_up
+        return (await retention.run_once(now)).rolled_up
     finally:
         await db.close()
+
+
+def telemetry(db_path: Path, running: int, days: float) -> None:
+    """A week of telemetry and retention, then a second: the file stops growing once
+    retention frees as many pages as a week writes (rollups aside, kept 90 days)."""
+    agents = [f"a{i:04d}" for i in range(running)]
+    now = time.time()
+    written = simulate(db_path, agents, now - days * 86400, days)
+    grown = db_bytes(db_path)
+    rolled = asyncio.run(retention_pass(db_path, now))
+    first = db_bytes(db_path)
+    written += simulate(db_path, agents, now, 7)
+    without = db_bytes(db_path)  # the baseline: the second week kept with the first
+    rolled += asyncio.run(retention_pass(db_path, now + WEEK))
+    second = db_bytes(db_path)
+    print(f"telemetry: {written:,} raw rows ({days:g} days, then 7 more), {rolled:,} rolled up")
+    print(
+        f"hive.db after the first week + retention {first / 1e6:8.1f} MB (written: {grown / 1e6:.1f})"
+    )
+    print(f"hive.db after the second week + retention {second / 1e6:7.1f} MB")
+    print(f"baseline: both weeks before retention     {without / 1e6:8.1f} MB")
 
 
 def db_bytes(db_path: Path) -> int:
@@ -209,13 +230,7 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         print(summary("commit -> pending (hook + inotify)", latencies))
         print(summary("baseline: git log -1", git_log))
         hive.stop()
-        db_path = hive.root / "hive.db"
-        written = simulate_week(db_path, [f"a{i:04d}" for i in range(running)], days)
-        kept = db_bytes(db_path)
-        rolled = asyncio.run(retention_pass(db_path))
-        after = db_bytes(db_path)
-        print(f"telemetry: {written:,} raw rows over {days:g} days written; retention rolled")
-        print(f"  up {rolled:,}; hive.db {after / 1e6:.1f} MB (all kept: {kept / 1e6:.1f} MB)")
+        telemetry(hive.root / "hive.db", running, days)
         ready, all_running = restart(hive, running)
         print(f"restart -> /api/agents answers     {ready:8.1f} ms")
         print(f"restart -> {running} agents running   {all_running:8.1f} ms")
