@@ -191,6 +191,9 @@ def restart(hive: BenchHive, running: int) -> tuple[float, float]:
         try:
             agents = hive.client.agents()
         except Exception:
+            if hive.process.poll() is not None:
+                tail = (hive.root / "serve.log").read_text()[-2000:]
+                raise RuntimeError(f"serve exited at restart:\n{tail}") from None
             time.sleep(0.01)
             continue
         ready = ready or (time.perf_counter() - started) * 1000

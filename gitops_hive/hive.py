@@ -174,7 +174,6 @@ class Hive:
 
     async def rescan(self, name: str) -> Approval | None:
         """The agent's proposed/ refs moved (the watcher, a hook): submit its new head."""
-        self.listing.proposed_moved(name)
         try:
             return await submissions.rescan(self.ctx, name)
         except HiveError as exc:

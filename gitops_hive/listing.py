@@ -1,6 +1,6 @@
 """Agents as `hivectl agents` and the overview list them: status, commits, model; filtered by
-status and name, paged, counted per status. What git tells of an agent is kept until it can
-have changed, so a listing of a thousand agents costs a few queries and a stat per repo."""
+status and name, paged, counted per status. What git tells of an agent is kept until its refs
+move, so a listing of a thousand agents costs two queries and a few stats per repo."""
 
 from __future__ import annotations
 
@@ -86,55 +86,54 @@ class _Applied:
 
 
 class ListingCache:
-    """What listings read from git, kept until it can have changed: an agent's proposed/ head
-    until the watcher or a hook says that repo moved, applied.git's facts (deployed commit,
-    effective model) until the stamp of its refs changes."""
+    """What listings read from git, kept until the stamp of the refs it came from changes:
+    an agent's proposed/ head (its HEAD, main, packed-refs) and applied.git's facts, the
+    deployed commit and the effective model (its main, model notes, packed-refs)."""
 
     def __init__(self) -> None:
-        self._proposed: dict[str, str | None] = {}
-        self._moves: Counter[str] = Counter()  # per agent: proposed/ moves seen so far
+        self._proposed: dict[str, tuple[repos.RefStamp, str | None]] = {}
         self._applied: dict[str, _Applied] = {}
 
-    def proposed_moved(self, name: str) -> None:
-        """The agent's proposed/ refs moved: read its head again next time."""
-        self._moves[name] += 1
-        self._proposed.pop(name, None)
-
-    async def proposed(self, ctx: HiveContext, name: str) -> str | None:
-        if name in self._proposed:
-            return self._proposed[name]
-        moves = self._moves[name]
+    async def proposed(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> str | None:
+        known = self._proposed.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
         try:
             head = await read_proposed(ctx, name, repos.read_head)
         except HiveError:
-            return None  # unreadable: the agent's status says so; try again next time
-        if self._moves[name] == moves:  # not moved while it was read
-            self._proposed[name] = head
+            return None  # unreadable: the agent's status says so; read again next time
+        # The stamp was taken first: a move while reading leaves a stamp that differs next time.
+        self._proposed[name] = (stamp, head)
         return head
 
     async def applied(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> _Applied:
         known = self._applied.get(name)
         if known is not None and known.stamp == stamp:
             return known
-        # The stamp was taken first: a move while reading leaves a stamp that differs next time.
         deployed = await deployed_sha(ctx, name)
         found = _Applied(stamp, deployed, await effective_now(ctx, name, deployed))
         self._applied[name] = found
         return found
 
 
+def _stamps(ctx: HiveContext, names: list[str]) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
+    agents = [ctx.layout.agent(name) for name in names]
+    applied = repos.ref_stamps([a.applied for a in agents], repos.APPLIED_REFS)
+    proposed = repos.ref_stamps([a.proposed_git for a in agents], repos.PROPOSED_REFS)
+    return list(zip(applied, proposed, strict=True))
+
+
 async def _views(
     ctx: HiveContext, cache: ListingCache, records: list[AgentRecord]
 ) -> list[dict[str, Any]]:
-    layout = ctx.layout
-    stamps = await blocking(repos.applied_stamps, [layout.agent(r.name).applied for r in records])
+    stamps = await blocking(_stamps, ctx, [r.name for r in records])
     approvals = await approval_facts(ctx.db)
     limit = asyncio.Semaphore(MISSES_AT_ONCE)
 
-    async def view(record: AgentRecord, stamp: repos.RefStamp) -> dict[str, Any]:
+    async def view(record: AgentRecord, stamp: tuple[repos.RefStamp, ...]) -> dict[str, Any]:
         async with limit:
-            applied = await cache.applied(ctx, record.name, stamp)
-            proposed = await cache.proposed(ctx, record.name)
+            applied = await cache.applied(ctx, record.name, stamp[0])
+            proposed = await cache.proposed(ctx, record.name, stamp[1])
         return _view(ctx, record, applied, proposed, approvals.get(record.name, NO_APPROVALS))
 
     return list(await asyncio.gather(*(view(r, s) for r, s in zip(records, stamps, strict=True))))

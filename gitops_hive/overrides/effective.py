@@ -21,6 +21,8 @@ from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
 
 HISTORY_LIMIT = 20
+SPEC_MODELS_KEPT = 4096  # commits whose agent.toml model is remembered (oldest dropped)
+_SPEC_MODELS: dict[str, str | None] = {}
 
 
 def allowed_models(ctx: HiveContext) -> tuple[str, ...]:
@@ -28,11 +30,16 @@ def allowed_models(ctx: HiveContext) -> tuple[str, ...]:
 
 
 async def _spec_model(ctx: HiveContext, name: str, sha: str) -> str | None:
+    # A commit never changes, so neither does its agent.toml's model: read once per commit.
+    if sha in _SPEC_MODELS:
+        return _SPEC_MODELS[sha]
     text = await blocking(repos.read_blob, ctx.layout.agent(name).applied, sha, "agent.toml")
-    if text is None:
-        return None
-    spec, _ = validate_spec(text.decode("utf-8", "replace"))
-    return spec.model if spec else None
+    spec, _ = validate_spec(text.decode("utf-8", "replace")) if text is not None else (None, [])
+    model = spec.model if spec else None
+    _SPEC_MODELS[sha] = model
+    while len(_SPEC_MODELS) > SPEC_MODELS_KEPT:
+        del _SPEC_MODELS[next(iter(_SPEC_MODELS))]
+    return model
 
 
 def parsed_note(text: str) -> ModelNote | None:

@@ -37,8 +37,9 @@ from gitops_hive.repos.opening import (
 )
 from gitops_hive.repos.read_pool import ReadPool
 from gitops_hive.repos.refs import (
+    APPLIED_REFS,
+    PROPOSED_REFS,
     RefStamp,
-    applied_stamps,
     denied_ref,
     deployed_ref,
     failed_ref,
@@ -46,6 +47,7 @@ from gitops_hive.repos.refs import (
     proposal_ref,
     read_head,
     ref_names,
+    ref_stamps,
     resolve_commit,
     set_ref,
     write_tag_ref,
@@ -53,17 +55,18 @@ from gitops_hive.repos.refs import (
 from gitops_hive.repos.trees import list_tree, materialize, read_blob
 
 __all__ = [
+    "APPLIED_REFS",
     "DEFAULT_CAPS",
     "HIVE_SIGNATURE",
     "MAIN",
     "MAX_DIFF_FILE_BYTES",
     "MAX_DIFF_FILE_LINES",
     "MAX_DIFF_TOTAL_LINES",
+    "PROPOSED_REFS",
     "TRUNCATED_NOTE",
     "UNCAPPED",
     "ReadPool",
     "RefStamp",
-    "applied_stamps",
     "commit_exists",
     "commit_summary",
     "commit_with_tree",
@@ -89,6 +92,7 @@ __all__ = [
     "read_blob",
     "read_head",
     "ref_names",
+    "ref_stamps",
     "resolve_commit",
     "set_ref",
     "set_repo_config",

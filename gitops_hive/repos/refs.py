@@ -15,8 +15,9 @@ from gitops_hive.repos.objects import MAIN, MODEL_NOTES_REF, peel_commit, signat
 from gitops_hive.repos.opening import open_applied, open_untrusted
 
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
-# What an agent listing reads of applied.git: its main, and the model notes on it.
-_STAMPED = (MAIN, MODEL_NOTES_REF, "packed-refs")
+# What an agent listing reads: applied.git's main and model notes, proposed/'s main.
+APPLIED_REFS = (MAIN, MODEL_NOTES_REF)
+PROPOSED_REFS = ("HEAD", MAIN)
 RefStamp = tuple[tuple[int, int, int] | None, ...]
 
 
@@ -103,15 +104,16 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
     repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
 
 
-def applied_stamps(repo_paths: list[Path]) -> list[RefStamp]:
-    """For each applied.git, a value that changes whenever its main or its model notes move:
-    the files of those refs and packed-refs, stat'ed (no libgit2, so cheap for a thousand)."""
+def ref_stamps(git_dirs: list[Path], names: tuple[str, ...]) -> list[RefStamp]:
+    """For each repo, a value that changes whenever one of the ref files `names` (or
+    packed-refs) moves: those files lstat'ed, no libgit2 and nothing followed, so it is cheap
+    for a thousand repos and harmless on an untrusted one."""
     stamps: list[RefStamp] = []
-    for repo_path in repo_paths:
+    for git_dir in git_dirs:
         stamp: list[tuple[int, int, int] | None] = []
-        for name in _STAMPED:
+        for name in (*names, "packed-refs"):
             try:
-                found = os.lstat(repo_path / name)
+                found = os.lstat(git_dir / name)
             except OSError:
                 stamp.append(None)
             else:
