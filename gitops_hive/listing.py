@@ -93,6 +93,19 @@ class ListingCache:
     def __init__(self) -> None:
         self._proposed: dict[str, tuple[repos.RefStamp, str | None]] = {}
         self._applied: dict[str, _Applied] = {}
+        self._git_dirs: dict[str, tuple[str, str]] = {}
+
+    def known(
+        self, name: str, stamps: tuple[repos.RefStamp, repos.RefStamp]
+    ) -> tuple[_Applied, str | None] | None:
+        """What is kept of the agent, if its refs have not moved since (no await: a listing
+        of a thousand agents mostly finds them all)."""
+        applied, proposed = self._applied.get(name), self._proposed.get(name)
+        if applied is None or proposed is None:
+            return None
+        if applied.stamp != stamps[0] or proposed[0] != stamps[1]:
+            return None
+        return applied, proposed[1]
 
     async def proposed(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> str | None:
         known = self._proposed.get(name)
@@ -115,27 +128,46 @@ class ListingCache:
         self._applied[name] = found
         return found
 
-
-def _stamps(ctx: HiveContext, names: list[str]) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
-    agents = [ctx.layout.agent(name) for name in names]
-    applied = repos.ref_stamps([a.applied for a in agents], repos.APPLIED_REFS)
-    proposed = repos.ref_stamps([a.proposed_git for a in agents], repos.PROPOSED_REFS)
-    return list(zip(applied, proposed, strict=True))
+    def stamps(
+        self, ctx: HiveContext, names: list[str]
+    ) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
+        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref)."""
+        for name in names:
+            if name not in self._git_dirs:  # a name's paths never change: built once
+                agent = ctx.layout.agent(name)
+                self._git_dirs[name] = (str(agent.applied), str(agent.proposed_git))
+        dirs = [self._git_dirs[name] for name in names]
+        applied = repos.ref_stamps([d[0] for d in dirs], repos.APPLIED_REFS)
+        proposed = repos.ref_stamps([d[1] for d in dirs], repos.PROPOSED_REFS)
+        return list(zip(applied, proposed, strict=True))
 
 
 async def _views(
     ctx: HiveContext, cache: ListingCache, records: list[AgentRecord]
 ) -> list[dict[str, Any]]:
-    stamps = await blocking(_stamps, ctx, [r.name for r in records])
+    stamps = await blocking(cache.stamps, ctx, [r.name for r in records])
     approvals = await approval_facts(ctx.db)
     limit = asyncio.Semaphore(MISSES_AT_ONCE)
 
-    async def view(record: AgentRecord, stamp: tuple[repos.RefStamp, ...]) -> dict[str, Any]:
-        async with limit:
-            applied = await cache.applied(ctx, record.name, stamp[0])
-            proposed = await cache.proposed(ctx, record.name, stamp[1])
-        return _view(ctx, record, applied, proposed, approvals.get(record.name, NO_APPROVALS))
+    async def view(
+        record: AgentRecord, stamp: tuple[repos.RefStamp, repos.RefStamp]
+    ) -> dict[str, Any]:
+        found = cache.known(record.name, stamp)
+        if found is None:
+            async with limit:
+                found = (
+                    await cache.applied(ctx, record.name, stamp[0]),
+                    await cache.proposed(ctx, record.name, stamp[1]),
+                )
+        return _view(ctx, record, *found, approvals.get(record.name, NO_APPROVALS))
 
+    known = [cache.known(r.name, s) for r, s in zip(records, stamps, strict=True)]
+    if all(k is not None for k in known):  # no await per agent
+        return [
+            _view(ctx, r, *k, approvals.get(r.name, NO_APPROVALS))
+            for r, k in zip(records, known, strict=True)
+            if k is not None
+        ]
     return list(await asyncio.gather(*(view(r, s) for r, s in zip(records, stamps, strict=True))))
 
 

@@ -17,7 +17,7 @@ from gitops_hive.repos.opening import open_applied, open_untrusted
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
 # What an agent listing reads: applied.git's main and model notes, proposed/'s main.
 APPLIED_REFS = (MAIN, MODEL_NOTES_REF)
-PROPOSED_REFS = ("HEAD", MAIN)
+PROPOSED_REFS = (MAIN,)  # read_head reads main, whatever HEAD names
 RefStamp = tuple[tuple[int, int, int] | None, ...]
 
 
@@ -104,16 +104,17 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
     repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
 
 
-def ref_stamps(git_dirs: list[Path], names: tuple[str, ...]) -> list[RefStamp]:
+def ref_stamps(git_dirs: list[str], names: tuple[str, ...]) -> list[RefStamp]:
     """For each repo, a value that changes whenever one of the ref files `names` (or
     packed-refs) moves: those files lstat'ed, no libgit2 and nothing followed, so it is cheap
     for a thousand repos and harmless on an untrusted one."""
     stamps: list[RefStamp] = []
+    files = (*names, "packed-refs")
     for git_dir in git_dirs:
         stamp: list[tuple[int, int, int] | None] = []
-        for name in (*names, "packed-refs"):
+        for name in files:
             try:
-                found = os.lstat(git_dir / name)
+                found = os.lstat(f"{git_dir}/{name}")  # a str: a thousand repos, no Path joins
             except OSError:
                 stamp.append(None)
             else:
