@@ -19,7 +19,10 @@ from gitops_hive.records import Approval
 from gitops_hive.store import queries
 
 log = logging.getLogger(__name__)
-AGENTS_AT_ONCE = 8  # agents whose repos are read at once; their starts all run together
+AGENTS_AT_ONCE = 8  # agents whose repos are read at once
+# Agents started at once: each waits out its start grace, so enough to overlap those, few
+# enough that a thousand agents' starts leave the API (already answering) threads and CPU.
+STARTS_AT_ONCE = 16
 
 
 async def converge(ctx: HiveContext, rescan: Callable[[str], Awaitable[object]]) -> None:
@@ -48,11 +51,12 @@ async def recover(ctx: HiveContext) -> None:
         if mirror_name(approval) is not None:
             decided[approval.agent].append(approval)
     at_once = asyncio.Semaphore(AGENTS_AT_ONCE)
+    starts = asyncio.Semaphore(STARTS_AT_ONCE)
 
     async def converge(name: str) -> None:
         async with at_once:
             await _mirror_missing(ctx, name, decided[name])
-        async with ctx.build_locks(name):
+        async with starts, ctx.build_locks(name):
             record = await queries.get_agent(ctx.db, name)
             sha = await deployed_sha(ctx, name)
             if record is not None and sha is not None and record.desired == "running":
