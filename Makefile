@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= $(CURDIR)/.demo/hive
 
-.PHONY: demo test lint format deps system-deps bench clean
+.PHONY: demo test lint format deps system-deps bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,7 @@ test: $(STAMP) system-deps lint
 	@python3 scripts/debian_root.py
 	@$(BIN)/python scripts/agent_image.py
 	$(BIN)/pytest
+	$(MAKE) bench-quick
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/commit_to_pending.py
@@ -53,6 +54,26 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/image_build.py
 	$(BIN)/python benchmarks/history_json.py
 	$(BIN)/python benchmarks/log_tail.py
+	$(BIN)/python benchmarks/scale.py
+
+# Every benchmark at a small size, about a minute: `make test` runs it, so none can rot.
+bench-quick: $(STAMP)
+	$(BIN)/python benchmarks/commit_to_pending.py --quick
+	$(BIN)/python benchmarks/approve_to_running.py --quick
+	$(BIN)/python benchmarks/crash_to_inbox.py --quick
+	$(BIN)/python benchmarks/recv_wakeup.py --quick
+	$(BIN)/python benchmarks/socket_flood.py --quick
+	$(BIN)/python benchmarks/render_diff.py --quick
+	$(BIN)/python benchmarks/huge_proposal.py --quick
+	$(BIN)/python benchmarks/hostile_repo.py --quick
+	$(BIN)/python benchmarks/stats.py --quick
+	$(BIN)/python benchmarks/terminal_echo.py --quick
+	$(BIN)/python benchmarks/scale.py --quick
+	$(BIN)/python benchmarks/push_to_draft.py --quick
+	$(BIN)/python benchmarks/draft_to_manager.py --quick
+	$(BIN)/python benchmarks/image_build.py --quick
+	$(BIN)/python benchmarks/history_json.py --quick
+	$(BIN)/python benchmarks/log_tail.py --quick
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -39,7 +39,10 @@ class RefPoller(threading.Thread):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commits", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="5 commits")
     args = parser.parse_args()
+    if args.quick:
+        args.commits = 5
     with bench_hive() as hive:
         hive.deploy("worker")
         proposed = hive.layout.agent("worker").proposed

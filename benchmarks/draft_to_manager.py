@@ -85,7 +85,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--restarts", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="3 drafts, 1 restart (make test)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.restarts = 3, 1
     if os.geteuid() != 0 or not shutil.which("systemd-nspawn"):
         print("skipped: needs root and systemd-nspawn")
         return

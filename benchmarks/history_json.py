@@ -71,7 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proposals", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="10 approvals, 3 rounds (make test)")
     args = parser.parse_args()
+    if args.quick:
+        args.proposals, args.rounds = 10, 3
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
         os.environ["HOME"] = str(Path(tmp) / "home")
         root = Path(tmp) / "hive"

@@ -57,7 +57,9 @@ def per_call(work: Callable[[], object], rounds: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=500)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--quick", action="store_true", help="30 rounds (make test)")
+    args = parser.parse_args()
+    rounds = 30 if args.quick else args.rounds
     lines = tail()
     size = sum(len(line) for line in lines)
     shown = readable(lines)

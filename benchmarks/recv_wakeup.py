@@ -103,7 +103,11 @@ def main() -> None:
     parser.add_argument("--poll-rounds", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--bulk", type=int, default=1000)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="20 rounds, 2 polls, 100 messages")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.poll_rounds, args.bulk = 20, 2, 100
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ identifier renamed across the modules (scattered hunks with context), one module
 new modules added, in several files and languages.
 
 /approvals/ID is fetched over loopback with the operator's bearer token:
-- first view: highlighting and the page; one fresh proposal per sample, since the highlighted
-  rows are kept per (base, head) pinned shas, which never change;
+- first view, 2 s after the pin: the controller highlights a proposal when it is pinned, so
+  this is the page itself; one fresh proposal per sample, the rows being kept per (base, head)
+  pinned shas, which never change; its baseline, the same view at the moment of the pin, waits
+  for the highlighting as every first view did when it was done at view time;
 - later views of the same proposal, unified and side by side (rows kept);
 - the baseline in the same run: the same diff as a plain patch from
   /api/approvals/ID/diff?format=patch (what `hivectl show` prints), so the ratio is what
@@ -32,6 +34,8 @@ from _harness import BenchHive, bench_hive, git, summary
 
 import gitops_hive
 
+# Seconds between the pin and the operator's first view: the page is highlighted at the pin.
+OPERATOR_DELAY = 2.0
 SCRIPTED = {'"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]'}
 CHANGED_LINES = 5000
 PACKAGE = Path(gitops_hive.__file__).resolve().parent
@@ -177,11 +181,17 @@ async def measure(hive: BenchHive, repo: Path, proposals: int, rounds: int) -> N
     async with aiohttp.ClientSession(headers=headers) as session:
         # Untimed: templates compiled, every lexer loaded.
         await fetch(session, f"{base}approvals/{propose(hive, repo, 0)}")
-        first: list[float] = []
-        for revision in range(1, proposals + 1):
+        first: list[float] = []  # an operator who opens the page some seconds after the pin
+        at_pin: list[float] = []  # the baseline: opened at the pin, the highlighting under way
+        for revision in range(1, 2 * proposals + 1):
             approval = propose(hive, repo, revision)
-            ms, _ = await fetch(session, f"{base}approvals/{approval}")
-            first.append(ms)
+            if revision % 2:
+                ms, _ = await fetch(session, f"{base}approvals/{approval}")
+                at_pin.append(ms)
+            else:
+                await asyncio.sleep(OPERATOR_DELAY)
+                ms, _ = await fetch(session, f"{base}approvals/{approval}")
+                first.append(ms)
         page_url = f"{base}approvals/{approval}"
         unified, page = await fetch_many(session, page_url, rounds)
         split, split_page = await fetch_many(session, f"{page_url}?view=split", rounds)
@@ -197,7 +207,8 @@ async def measure(hive: BenchHive, repo: Path, proposals: int, rounds: int) -> N
         f"approval page: {counted} changed lines in {len(files)} files "
         f"({len(shown)} shown in full; {' '.join(kinds)})"
     )
-    print(summary("first view (highlight + page)", first))
+    print(summary(f"first view, {OPERATOR_DELAY:g} s after the pin", first))
+    print(summary("baseline: first view at the pin", at_pin))
     print(summary("later view, unified", unified))
     print(summary("later view, side by side", split))
     print(summary("baseline: plain patch", patch_ms))
@@ -219,7 +230,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--proposals", type=int, default=10, help="first-view samples")
     parser.add_argument("--rounds", type=int, default=30, help="later-view and patch samples")
+    parser.add_argument("--quick", action="store_true", help="1 proposal each way, 2 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.proposals, args.rounds = 1, 2
     with bench_hive(SCRIPTED) as hive:
         hive.deploy("worker")
         repo = hive.layout.agent("worker").proposed

@@ -157,7 +157,10 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_200_000, help="stats rows to query over")
     parser.add_argument("--turns", type=int, default=3000, help="TurnEnds to ingest")
     parser.add_argument("--rounds", type=int, default=20, help="requests per query figure")
+    parser.add_argument("--quick", action="store_true", help="20,000 rows, 200 TurnEnds, 3 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.turns, args.rounds = 20_000, 200, 3
 
     print(f"ingestion: {args.turns} TurnEnds of {ROWS_PER_TURN} rows, as fast as they go")
     results = {}

@@ -30,11 +30,14 @@ HAND_BACK_SLACK = 600.0  # seconds beyond the turn limit a failed turn's message
 
 
 class AgentCreator(Protocol):
-    """How new agents are made (the Hive's draft and spawn, which also open their sockets)."""
+    """How new agents are made (the Hive's draft and spawn, which also open their sockets),
+    and the agents listed as the Hive lists them (its listing cache)."""
 
     async def draft(self, name: str) -> dict[str, Any]: ...
 
     async def spawn(self, name: str, source: str = ...) -> Approval: ...
+
+    async def agents(self) -> list[dict[str, Any]]: ...
 
     async def receive_push(self, report: Any, pusher: str, by_manager: bool = ...) -> list[str]: ...
 
@@ -168,7 +171,7 @@ class AgentCalls:
 
     async def agents(self) -> list[dict[str, Any]]:
         """Every agent, trimmed to what the manager acts on."""
-        return await manager_requests.agents_summary(self.ctx)
+        return manager_requests.agents_summary(await self._creator.agents())
 
     async def pending(self) -> list[dict[str, Any]]:
         """The approvals waiting for the operator."""

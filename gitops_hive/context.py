@@ -62,18 +62,18 @@ class HiveContext:
             max_depth=self.config["limits.max_depth"],
         )
 
+    async def end_tasks(self) -> None:
+        """Cancel the background work the operations started (builds, health gates)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
     def spawn_task(self, work: Awaitable[T]) -> asyncio.Task[T]:
         """Run work in the background, keeping a reference until it ends."""
         task: asyncio.Task[T] = asyncio.ensure_future(work)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
-
-    async def end_tasks(self) -> None:
-        """Cancel the background work the operations started (builds, health gates)."""
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 async def blocking(func: Callable[..., T], *args: Any) -> T:

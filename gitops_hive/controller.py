@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -134,9 +135,6 @@ async def run_controller(
         watch_task = asyncio.create_task(watcher.run())
         watching.push_async_callback(_stop_watching, watcher, watch_task)
         await watcher.ready.wait()
-        await sockets.open_all()
-        await hive.start()
-        await sockets.open_all()
         web_limits = ListenerLimits.of(config, "dashboard", "limits.web_connections")
         dashboard, url = await _serve_dashboard(
             hive, layout, listen or config["web.listen"], web_limits
@@ -147,6 +145,10 @@ async def run_controller(
             make_control_app(hive), layout.control_socket, control_limits
         )
         stack.push_async_callback(runner.cleanup)
+        # The API answers from here; the agents' sockets open, then the hive converges
+        # (desired state, interrupted builds, rescans) in the background.
+        converging = asyncio.create_task(_converge(hive, sockets))
+        stack.push_async_callback(_cancel, converging)
         stack.push_async_callback(watching.aclose)
         log.info(
             "controller ready: root %s, control socket %s, %d agents, open files %d of %d",
@@ -162,6 +164,23 @@ async def run_controller(
             ready.set()
         await stop.wait()
         log.info("stopping")
+
+
+async def _converge(hive: Hive, sockets: AgentSockets) -> None:
+    started = time.monotonic()
+    await sockets.open_all()
+    await hive.start()
+    await sockets.open_all()  # agents adopted at start
+    log.info(
+        "converged in %.1f s: every agent's socket open, desired state running",
+        time.monotonic() - started,
+    )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _stop_watching(watcher: RefWatcher, task: asyncio.Task[None]) -> None:

@@ -20,7 +20,7 @@ from gitops_hive.context import HiveContext
 from gitops_hive.deploy import manager_view
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
-from gitops_hive.deploy.recovery import recover
+from gitops_hive.deploy.recovery import converge
 from gitops_hive.deploy.rollback import resume, rollback
 from gitops_hive.deploy.uids import agent_uid
 from gitops_hive.diffs import ProposalDiff
@@ -52,16 +52,11 @@ class Hive:
 
     def __init__(self, ctx: HiveContext) -> None:
         self.ctx = ctx
+        self.listing = listing.ListingCache()  # what agent listings read from git, kept
         self.on_agent_created: list[Callable[[str], Awaitable[None]]] = []
         config = ctx.config
         self.sampler = StatsSampler(ctx.db, ctx.stats, interval=config["telemetry.sample_interval"])
-        self.retention = Retention(
-            ctx.db,
-            raw_retention=config["telemetry.raw_retention"],
-            rollup_retention=config["telemetry.rollup_retention"],
-            width=config["telemetry.rollup_bucket"],
-            every=RETENTION_EVERY,
-        )
+        self.retention = Retention.from_config(ctx.db, config, RETENTION_EVERY)
         self._components = contextlib.AsyncExitStack()
         self.sessions = OperatorSessions(ctx)  # the dashboard's logins
         self.terminals = TerminalBook(ctx)  # the operator's terminals into the agents
@@ -87,11 +82,7 @@ class Hive:
             for handler in crash_handlers:
                 await handler(report)
 
-        broker = Broker(
-            db,
-            max_body_bytes=config["limits.message_bytes"],
-            max_inbox=config["limits.inbox_depth"],
-        )
+        broker = Broker.from_config(db, config)
         writer = StatsWriter(db)
         writer.start()
         stack.push_async_callback(writer.close)
@@ -123,12 +114,13 @@ class Hive:
         stack.push_async_callback(hive.sampler.close)
         return hive
 
-    async def start(self) -> None:
-        """Converge after a restart: adopt, run desired state, resume builds, rescan refs."""
+    async def start(self, wait: bool = True) -> None:
+        """Converge after a restart: adopt, run desired state, resume builds, rescan refs
+        (without `wait`, all but adopting in the background: the controller answers sooner)."""
         await drafting.adopt_orphans(self.ctx)
-        await recover(self.ctx)
-        for name in await self.agent_names():
-            await self.rescan(name)
+        converging = self.ctx.spawn_task(converge(self.ctx, self.rescan))
+        if wait:
+            await converging
 
     async def close(self) -> None:
         """Stop the background work, the agents, the stats writer and the db, in that order."""
@@ -175,6 +167,7 @@ class Hive:
         await record_crash(self.ctx, report)
 
     async def rescan(self, name: str) -> Approval | None:
+        """The agent's proposed/ refs moved (the watcher, a hook): submit its new head."""
         try:
             return await submissions.rescan(self.ctx, name)
         except HiveError as exc:
@@ -191,7 +184,7 @@ class Hive:
     async def draft(self, name: str) -> dict[str, Any]:
         created = await drafting.draft(self.ctx, name)
         await self._created(created)
-        return await listing.agent_view(self.ctx, created)
+        return await listing.agent_view(self.ctx, self.listing, created)
 
     async def spawn(self, name: str, source: str = "spawn") -> Approval:
         created = await drafting.draft(self.ctx, name)
@@ -218,12 +211,17 @@ class Hive:
         await resume(self.ctx, name)
         return await self.rescan(name)
 
-    async def agents(self) -> list[dict[str, Any]]:
-        return await listing.agents_view(self.ctx)
+    async def agents(self, query: listing.AgentQuery | None = None) -> list[dict[str, Any]]:
+        """The agents `query` matches (every one without it), as `agents --json` lists them."""
+        return (await self.agent_page(query)).agents
+
+    async def agent_page(self, query: listing.AgentQuery | None = None) -> listing.AgentPage:
+        """A page of the agents `query` matches, how many matched, counts per status."""
+        return await listing.agents_view(self.ctx, self.listing, query)
 
     async def agent(self, name: str) -> dict[str, Any]:
         await require_agent(self.ctx, name)
-        detail = await listing.agent_view(self.ctx, name)
+        detail = await listing.agent_view(self.ctx, self.listing, name)
         detail["log_tail"] = self.ctx.runtime.logs(name, 50)
         return detail
 

@@ -1,42 +1,203 @@
-"""Agents as `hivectl agents` and the overview list them."""
+"""Agents as `hivectl agents` and the overview list them: status, commits, model; filtered by
+status and name, paged, counted per status. What git tells of an agent is kept until its refs
+move, so a listing of a thousand agents costs two queries and a few stats per repo."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.proposed_reads import read_proposed, unreadable_reason
 from gitops_hive.approvals.rules import agent_status
-from gitops_hive.context import HiveContext
+from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import HiveError
-from gitops_hive.overrides.effective import model_summary
-from gitops_hive.records import ApprovalStatus
+from gitops_hive.overrides.effective import effective_now, model_fields
+from gitops_hive.overrides.note import Effective
+from gitops_hive.records import AgentRecord
 from gitops_hive.store import queries
+from gitops_hive.store.listing import ApprovalFacts, approval_facts
 from gitops_hive.telemetry.failing import failing_reason
 
+STATUSES = (
+    "running",
+    "failing",
+    "pending",
+    "stopped",
+    "crashed",
+    "failed",
+    "unreadable",
+    "draft",
+)
+MISSES_AT_ONCE = 16  # git reads in flight when a listing finds many agents not yet known
+NO_APPROVALS = ApprovalFacts(None, None)
 
-async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
-    """One agent as `agents --json` shows it."""
-    record = await queries.get_agent(ctx.db, name)
-    if record is None:
-        raise HiveError(f"no agent {name}")
-    deployed = await deployed_sha(ctx, name)
-    try:
-        proposed = await read_proposed(ctx, name, repos.read_head)
-    except HiveError:
-        proposed = None
+
+@dataclass(frozen=True)
+class AgentQuery:
+    """Which agents a listing shows: a status, a part of the name, a page."""
+
+    status: str | None = None
+    name: str | None = None
+    offset: int = 0
+    limit: int | None = None
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> AgentQuery:
+        """From ?status=&name=&offset=&limit=; a bad value is one HiveError naming it."""
+        status = query.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise HiveError(f"status={status!r} is not one of {', '.join(STATUSES)}")
+        return cls(status, query.get("name") or None, _count(query, "offset"), _limit(query))
+
+    def matches(self, view: dict[str, Any]) -> bool:
+        return (self.status is None or view["status"] == self.status) and (
+            self.name is None or self.name.lower() in view["name"]
+        )
+
+
+def _count(query: Mapping[str, str], key: str) -> int:
+    raw = query.get(key, "0") or "0"
+    if not raw.isdigit():
+        raise HiveError(f"{key}={raw!r} is not a whole number of agents")
+    return int(raw)
+
+
+def _limit(query: Mapping[str, str]) -> int | None:
+    if not query.get("limit"):
+        return None  # every agent
+    limit = _count(query, "limit")
+    if limit == 0:
+        raise HiveError("limit=0 lists nothing: give 1 or more, or leave it out for all")
+    return limit
+
+
+@dataclass(frozen=True)
+class AgentPage:
+    """One page of the agents a query matched, how many matched, and counts per status."""
+
+    agents: list[dict[str, Any]]
+    matched: int
+    counts: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"agents": self.agents, "matched": self.matched, "counts": self.counts}
+
+
+@dataclass(frozen=True)
+class _Applied:
+    stamp: repos.RefStamp
+    deployed: str | None
+    model: Effective
+
+
+class ListingCache:
+    """What listings read from git, kept until the stamp of the refs it came from changes:
+    an agent's proposed/ head (its HEAD, main, packed-refs) and applied.git's facts, the
+    deployed commit and the effective model (its main, model notes, packed-refs)."""
+
+    def __init__(self) -> None:
+        self._proposed: dict[str, tuple[repos.RefStamp, str | None]] = {}
+        self._applied: dict[str, _Applied] = {}
+        self._git_dirs: dict[str, tuple[str, str]] = {}
+
+    def known(
+        self, name: str, stamps: tuple[repos.RefStamp, repos.RefStamp]
+    ) -> tuple[_Applied, str | None] | None:
+        """What is kept of the agent, if its refs have not moved since (no await: a listing
+        of a thousand agents mostly finds them all)."""
+        applied, proposed = self._applied.get(name), self._proposed.get(name)
+        if applied is None or proposed is None:
+            return None
+        if applied.stamp != stamps[0] or proposed[0] != stamps[1]:
+            return None
+        return applied, proposed[1]
+
+    async def proposed(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> str | None:
+        known = self._proposed.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        try:
+            head = await read_proposed(ctx, name, repos.read_head)
+        except HiveError:
+            return None  # unreadable: the agent's status says so; read again next time
+        # The stamp was taken first: a move while reading leaves a stamp that differs next time.
+        self._proposed[name] = (stamp, head)
+        return head
+
+    async def applied(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> _Applied:
+        known = self._applied.get(name)
+        if known is not None and known.stamp == stamp:
+            return known
+        deployed = await deployed_sha(ctx, name)
+        found = _Applied(stamp, deployed, await effective_now(ctx, name, deployed))
+        self._applied[name] = found
+        return found
+
+    def stamps(
+        self, ctx: HiveContext, names: list[str]
+    ) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
+        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref)."""
+        for name in names:
+            if name not in self._git_dirs:  # a name's paths never change: built once
+                agent = ctx.layout.agent(name)
+                self._git_dirs[name] = (str(agent.applied), str(agent.proposed_git))
+        dirs = [self._git_dirs[name] for name in names]
+        applied = repos.ref_stamps([d[0] for d in dirs], repos.APPLIED_REFS)
+        proposed = repos.ref_stamps([d[1] for d in dirs], repos.PROPOSED_REFS)
+        return list(zip(applied, proposed, strict=True))
+
+
+async def _views(
+    ctx: HiveContext, cache: ListingCache, records: list[AgentRecord]
+) -> list[dict[str, Any]]:
+    stamps = await blocking(cache.stamps, ctx, [r.name for r in records])
+    approvals = await approval_facts(ctx.db)
+    limit = asyncio.Semaphore(MISSES_AT_ONCE)
+
+    async def view(
+        record: AgentRecord, stamp: tuple[repos.RefStamp, repos.RefStamp]
+    ) -> dict[str, Any]:
+        found = cache.known(record.name, stamp)
+        if found is None:
+            async with limit:
+                found = (
+                    await cache.applied(ctx, record.name, stamp[0]),
+                    await cache.proposed(ctx, record.name, stamp[1]),
+                )
+        return _view(ctx, record, *found, approvals.get(record.name, NO_APPROVALS))
+
+    known = [cache.known(r.name, s) for r, s in zip(records, stamps, strict=True)]
+    if all(k is not None for k in known):  # no await per agent
+        return [
+            _view(ctx, r, *k, approvals.get(r.name, NO_APPROVALS))
+            for r, k in zip(records, known, strict=True)
+            if k is not None
+        ]
+    return list(await asyncio.gather(*(view(r, s) for r, s in zip(records, stamps, strict=True))))
+
+
+def _view(
+    ctx: HiveContext,
+    record: AgentRecord,
+    applied: _Applied,
+    proposed: str | None,
+    approvals: ApprovalFacts,
+) -> dict[str, Any]:
+    name = record.name
     reason = unreadable_reason(ctx, name)
-    approvals = await queries.list_approvals(ctx.db, agent=name)
-    pending = next((a for a in approvals if a.status is ApprovalStatus.PENDING), None)
     runtime = ctx.runtime.status(name)
     failing = failing_reason(ctx, name)
     return {
         "name": name,
         "status": agent_status(
-            deployed=deployed,
-            has_pending=pending is not None,
-            last_status=approvals[0].status if approvals else None,
+            deployed=applied.deployed,
+            has_pending=approvals.pending is not None,
+            last_status=approvals.last_status,
             runtime_status=runtime.state.value,
             desired=record.desired,
             unreadable=reason is not None,
@@ -44,14 +205,34 @@ async def agent_view(ctx: HiveContext, name: str) -> dict[str, Any]:
         ),
         "reason": reason,  # why proposed/ cannot be read
         "failing": failing,  # why its turns fail
-        "deployed": deployed,
+        "deployed": applied.deployed,
         "proposed": proposed,
-        **await model_summary(ctx, record, deployed),
-        "pending": pending.id if pending else None,
+        **model_fields(applied.model, record),
+        "pending": approvals.pending,
         "auto_submit": record.auto_submit,
         "runtime": runtime.to_json(),
     }
 
 
-async def agents_view(ctx: HiveContext) -> list[dict[str, Any]]:
-    return [await agent_view(ctx, r.name) for r in await queries.list_agents(ctx.db)]
+async def agent_view(ctx: HiveContext, cache: ListingCache, name: str) -> dict[str, Any]:
+    """One agent as `agents --json` shows it."""
+    record = await queries.get_agent(ctx.db, name)
+    if record is None:
+        raise HiveError(f"no agent {name}")
+    return (await _views(ctx, cache, [record]))[0]
+
+
+async def agents_view(
+    ctx: HiveContext, cache: ListingCache, query: AgentQuery | None = None
+) -> AgentPage:
+    """The agents `query` matches (all, by name, without one), one page of them."""
+    query = query or AgentQuery()
+    views = await _views(ctx, cache, await queries.list_agents(ctx.db))
+    counts = Counter(v["status"] for v in views)
+    matched = [v for v in views if query.matches(v)]
+    end = None if query.limit is None else query.offset + query.limit
+    return AgentPage(
+        matched[query.offset : end],
+        len(matched),
+        {status: counts[status] for status in STATUSES},
+    )

@@ -21,6 +21,7 @@ from gitops_hive.repos import ReadPool
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 from tests.conftest import make_root
+from tests.repo_factory import git
 
 
 @pytest.fixture
@@ -118,6 +119,10 @@ async def test_a_read_that_hangs_leaves_the_dashboard_answering(
         return read_head(git_dir)
 
     monkeypatch.setattr(repos, "read_head", hangs_for_worker)
+    # The listing reads a repo again only once its refs moved: the manager commits.
+    work = slow_hive.agent_layout("worker").proposed
+    (work / "prompt.md").write_text("# worker\n\nA second thought.\n")
+    git(work, "commit", "-qam", "second thought")
     guard = Guard(read_token(slow_hive.ctx.layout.token), sessions=slow_hive.sessions)
     client: Client = await aiohttp_client(make_web_app(slow_hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops_hive import listing
 from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.approvals import submit
 from gitops_hive.context import HiveContext
@@ -68,8 +67,8 @@ async def spawn_commit(ctx: HiveContext, caller: str, raw_name: Any, raw_ref: An
     return await submit.submit(ctx, name, ref, source=f"manager {caller}")
 
 
-async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:
-    """Every agent, trimmed to what the manager acts on."""
+def agents_summary(agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every agent as listed, trimmed to what the manager acts on."""
     keys = (
         "name",
         "status",
@@ -80,4 +79,4 @@ async def agents_summary(ctx: HiveContext) -> list[dict[str, Any]]:
         "model_state",
         "pending",
     )
-    return [{k: a[k] for k in keys} for a in await listing.agents_view(ctx)]
+    return [{k: a[k] for k in keys} for a in agents]

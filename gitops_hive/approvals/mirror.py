@@ -39,6 +39,17 @@ async def mirror_ref(ctx: HiveContext, approval: Approval) -> None:
         )
 
 
+def mirror_name(approval: Approval) -> str | None:
+    """The ref that mirrors the approval once decided (None: not decided, nothing mirrored)."""
+    names = {
+        ApprovalStatus.DEPLOYED: repos.deployed_ref,
+        ApprovalStatus.FAILED: repos.failed_ref,
+        ApprovalStatus.DENIED: repos.denied_ref,
+    }
+    name = names.get(approval.status)
+    return name(approval.id) if name else None
+
+
 async def mirror_decided(ctx: HiveContext, approval_id: int) -> None:
     """Mirror the approval as it stands in the db now."""
     await mirror_ref(ctx, await get_approval(ctx, approval_id))

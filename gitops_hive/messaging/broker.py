@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gitops_hive.config import HiveConfig
 from gitops_hive.errors import HiveError, LimitExceeded
 from gitops_hive.protocol import MAX_WAIT_SECONDS
 from gitops_hive.records import Message
@@ -61,6 +62,15 @@ class Broker:
         self._closing = False
         # Told the name of every inbox that changed (telemetry samples its depth).
         self.on_wake: list[Callable[[str], None]] = []
+
+    @classmethod
+    def from_config(cls, db: Database, config: HiveConfig) -> Broker:
+        """A broker with hive.toml's message size and inbox depth limits."""
+        return cls(
+            db,
+            max_body_bytes=config["limits.message_bytes"],
+            max_inbox=config["limits.inbox_depth"],
+        )
 
     def close(self) -> None:
         """Release every parked recv with what it has (nothing): the controller is stopping."""

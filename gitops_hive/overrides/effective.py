@@ -21,6 +21,8 @@ from gitops_hive.spec import validate_spec
 from gitops_hive.store import queries
 
 HISTORY_LIMIT = 20
+SPEC_MODELS_KEPT = 4096  # commits whose agent.toml model is remembered (oldest dropped)
+_SPEC_MODELS: dict[str, str | None] = {}
 
 
 def allowed_models(ctx: HiveContext) -> tuple[str, ...]:
@@ -28,11 +30,16 @@ def allowed_models(ctx: HiveContext) -> tuple[str, ...]:
 
 
 async def _spec_model(ctx: HiveContext, name: str, sha: str) -> str | None:
+    # A commit never changes, so neither does its agent.toml's model: read once per commit.
+    if sha in _SPEC_MODELS:
+        return _SPEC_MODELS[sha]
     text = await blocking(repos.read_blob, ctx.layout.agent(name).applied, sha, "agent.toml")
-    if text is None:
-        return None
-    spec, _ = validate_spec(text.decode("utf-8", "replace"))
-    return spec.model if spec else None
+    spec, _ = validate_spec(text.decode("utf-8", "replace")) if text is not None else (None, [])
+    model = spec.model if spec else None
+    _SPEC_MODELS[sha] = model
+    while len(_SPEC_MODELS) > SPEC_MODELS_KEPT:
+        del _SPEC_MODELS[next(iter(_SPEC_MODELS))]
+    return model
 
 
 def parsed_note(text: str) -> ModelNote | None:
@@ -68,7 +75,8 @@ async def current_model(ctx: HiveContext, name: str) -> str:
     return (await effective_at(ctx, name, deployed)).model
 
 
-async def _effective_now(ctx: HiveContext, name: str, deployed: str | None) -> Effective:
+async def effective_now(ctx: HiveContext, name: str, deployed: str | None) -> Effective:
+    """The effective model of the deployed commit (the hive default for none)."""
     if deployed is None:
         return effective(None, None, ctx.config["default_model"])
     return await effective_at(ctx, name, deployed)
@@ -78,7 +86,11 @@ async def model_summary(
     ctx: HiveContext, record: AgentRecord, deployed: str | None
 ) -> dict[str, Any]:
     """What an agent listing shows of the model, from what the caller has already read."""
-    now = await _effective_now(ctx, record.name, deployed)
+    return model_fields(await effective_now(ctx, record.name, deployed), record)
+
+
+def model_fields(now: Effective, record: AgentRecord) -> dict[str, Any]:
+    """The model as a listing shows it: effective, its source, active or queued."""
     return {
         "model": now.model,
         "model_source": now.source,
@@ -93,7 +105,7 @@ async def model_status(ctx: HiveContext, raw_name: str) -> dict[str, Any]:
     record = await queries.get_agent(ctx.db, name)
     assert record is not None
     deployed = await deployed_sha(ctx, name)
-    now = await _effective_now(ctx, name, deployed)
+    now = await effective_now(ctx, name, deployed)
     switched: dict[str, Any] | None = None
     if now.note_commit is not None:
         applied = ctx.layout.agent(name).applied

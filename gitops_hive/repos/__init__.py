@@ -45,12 +45,17 @@ from gitops_hive.repos.pushed import (
 )
 from gitops_hive.repos.read_pool import ReadPool
 from gitops_hive.repos.refs import (
+    APPLIED_REFS,
+    PROPOSED_REFS,
+    RefStamp,
     denied_ref,
     deployed_ref,
     failed_ref,
     get_ref,
     proposal_ref,
     read_head,
+    ref_names,
+    ref_stamps,
     resolve_commit,
     set_ref,
     write_tag_ref,
@@ -58,15 +63,18 @@ from gitops_hive.repos.refs import (
 from gitops_hive.repos.trees import list_tree, materialize, read_blob
 
 __all__ = [
+    "APPLIED_REFS",
     "DEFAULT_CAPS",
     "HIVE_SIGNATURE",
     "MAIN",
     "MAX_DIFF_FILE_BYTES",
     "MAX_DIFF_FILE_LINES",
     "MAX_DIFF_TOTAL_LINES",
+    "PROPOSED_REFS",
     "TRUNCATED_NOTE",
     "UNCAPPED",
     "ReadPool",
+    "RefStamp",
     "add_to_proposed",
     "check_out_main",
     "commit_exists",
@@ -97,6 +105,8 @@ __all__ = [
     "range_fingerprints",
     "read_blob",
     "read_head",
+    "ref_names",
+    "ref_stamps",
     "resolve_commit",
     "set_ref",
     "set_repo_config",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -10,10 +11,14 @@ from pygit2.enums import ObjectType
 
 from gitops_hive.errors import Conflict, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.objects import MAIN, peel_commit, signature
+from gitops_hive.repos.objects import MAIN, MODEL_NOTES_REF, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
 
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
+# What an agent listing reads: applied.git's main and model notes, proposed/'s main.
+APPLIED_REFS = (MAIN, MODEL_NOTES_REF)
+PROPOSED_REFS = (MAIN,)  # read_head reads main, whatever HEAD names
+RefStamp = tuple[tuple[int, int, int] | None, ...]
 
 
 def proposal_ref(approval_id: int) -> str:
@@ -72,6 +77,12 @@ def set_ref(repo_path: Path, name: str, sha: str, message: str) -> None:
     repo.create_reference_direct(name, pygit2.Oid(hex=sha), True, message=message)
 
 
+@translated("list refs")
+def ref_names(repo_path: Path, prefix: str) -> set[str]:
+    """The names of applied.git's refs under `prefix` (e.g. "refs/hive/")."""
+    return {name for name in open_applied(repo_path).references if name.startswith(prefix)}
+
+
 @translated("read a ref")
 def get_ref(repo_path: Path, name: str) -> str | None:
     """The sha a ref of applied.git points at, or None when there is no such ref."""
@@ -91,3 +102,22 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
     ).encode()
     tag_id = repo.odb.write(ObjectType.TAG, raw)
     repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
+
+
+def ref_stamps(git_dirs: list[str], names: tuple[str, ...]) -> list[RefStamp]:
+    """For each repo, a value that changes whenever one of the ref files `names` (or
+    packed-refs) moves: those files lstat'ed, no libgit2 and nothing followed, so it is cheap
+    for a thousand repos and harmless on an untrusted one."""
+    stamps: list[RefStamp] = []
+    files = (*names, "packed-refs")
+    for git_dir in git_dirs:
+        stamp: list[tuple[int, int, int] | None] = []
+        for name in files:
+            try:
+                found = os.lstat(f"{git_dir}/{name}")  # a str: a thousand repos, no Path joins
+            except OSError:
+                stamp.append(None)
+            else:
+                stamp.append((found.st_mtime_ns, found.st_ino, found.st_size))
+        stamps.append(tuple(stamp))
+    return stamps

@@ -213,10 +213,11 @@ class Database:
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         """Read committed rows (a separate connection: never sees a write in flight)."""
-        cursor = await self._reader.execute(sql, tuple(params))
-        return list(await cursor.fetchall())
+        # Run and read in one call on the reader's thread: a statement left open between two
+        # awaits holds its snapshot, and another coroutine's read run meanwhile would get
+        # that older snapshot, missing what was committed since.
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        cursor = await self._reader.execute(sql, tuple(params))
-        row: aiosqlite.Row | None = await cursor.fetchone()
-        return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from gitops_hive.config import HiveConfig
 from gitops_hive.records import Bucket, Rollup, StatRow
 from gitops_hive.store import Database
 from gitops_hive.store import stats as store
@@ -64,6 +65,17 @@ class Retention:
         self.every = every
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_config(cls, db: Database, config: HiveConfig, every: float) -> Retention:
+        """The retention hive.toml's [telemetry] asks for, a pass every `every` seconds."""
+        return cls(
+            db,
+            raw_retention=config["telemetry.raw_retention"],
+            rollup_retention=config["telemetry.rollup_retention"],
+            width=config["telemetry.rollup_bucket"],
+            every=every,
+        )
 
     def cutoff(self, now: float) -> float:
         """Raw rows before this go: raw_retention ago, down to a whole bucket."""

@@ -26,11 +26,15 @@ class AgentSockets:
         self.hive = hive
         self.config = config
         self._runners: dict[str, web.AppRunner] = {}
+        self._opening = asyncio.Lock()
 
     async def open(self, name: str) -> None:
         """Serve `name`'s socket (idempotent)."""
-        if name in self._runners:
-            return
+        async with self._opening:  # open_all at start and a new agent's may meet
+            if name not in self._runners:
+                await self._open(name)
+
+    async def _open(self, name: str) -> None:
         agent = self.hive.agent_layout(name)
         uid = await self.hive.agent_uid(name)
         agent.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

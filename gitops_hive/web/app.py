@@ -16,6 +16,7 @@ from gitops_hive.web.events import add_event_routes
 from gitops_hive.web.jsonhttp import errors_middleware
 from gitops_hive.web.page_errors import page_errors
 from gitops_hive.web.pages import add_page_routes
+from gitops_hive.web.prerender import add_prerendering
 from gitops_hive.web.render_pool import add_render_pool
 from gitops_hive.web.security import GUARD_KEY, Guard, make_middlewares
 from gitops_hive.web.terminal_api import add_terminal_routes
@@ -52,6 +53,7 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     env.filters["short"] = _short
     env.filters["ago"] = _ago
     add_render_pool(app)
+    add_prerendering(app)
     add_page_routes(app)
     add_action_routes(app)
     add_event_routes(app)

@@ -12,6 +12,7 @@ from aiohttp import web
 from gitops_hive.diffs import render_patch, render_stat
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
+from gitops_hive.listing import AgentQuery
 from gitops_hive.messaging.rules import require_text
 from gitops_hive.telemetry.views import parse_query
 from gitops_hive.web.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
@@ -47,7 +48,14 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def list_agents(request: web.Request) -> web.Response:
-    return json_reply(await _hive(request).agents())
+    """?status=S, ?name=PART, ?offset=N, ?limit=N: the agents that match, that page of them."""
+    return json_reply(await _hive(request).agents(AgentQuery.parse(request.query)))
+
+
+async def agent_page(request: web.Request) -> web.Response:
+    """The same query, answered with how many matched and the counts per status."""
+    page = await _hive(request).agent_page(AgentQuery.parse(request.query))
+    return json_reply(page.to_json())
 
 
 async def create_agent(request: web.Request) -> web.Response:
@@ -226,6 +234,7 @@ def add_api_routes(app: web.Application) -> None:
     """Mount every /api/ route on `app`."""
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/agents", list_agents)
+    app.router.add_get("/api/agent-page", agent_page)
     app.router.add_post("/api/agents", create_agent)
     app.router.add_get("/api/agents/{name}", get_agent)
     app.router.add_get("/api/agents/{name}/history", agent_history)

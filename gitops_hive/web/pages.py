@@ -5,17 +5,21 @@ from __future__ import annotations
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
 
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
+from gitops_hive.listing import STATUSES, AgentQuery
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.text import escape_unsafe
 from gitops_hive.web.agent_log import readable
 from gitops_hive.web.control_api import HIVE_KEY
+from gitops_hive.web.paging import Pager
+from gitops_hive.web.prerender import page_diff
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
 from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
@@ -32,16 +36,25 @@ def _common(request: web.Request) -> dict[str, Any]:
 
 async def overview(request: web.Request) -> web.Response:
     hive = request.app[HIVE_KEY]
-    agents = await hive.agents()
-    running = [a for a in agents if a["status"] != "draft"]
+    shown = AgentQuery.parse({k: request.query.get(k, "") for k in ("status", "name")})
+    matched = await hive.agent_page(shown)
+    deployed = [a for a in matched.agents if a["status"] != "draft"]
+    drafts = [a for a in matched.agents if a["status"] == "draft"]
+    running = Pager.of(request, "offset", deployed)
     now = time.time()
+    filters = {"status": shown.status or "", "name": shown.name or ""}
     context = {
         **_common(request),
         "pending": await hive.pending(),
         "running": running,
-        "telemetry": {a["name"]: await hive.stats_line(a["name"], now) for a in running},
-        "drafts": [a for a in agents if a["status"] == "draft"],
+        "telemetry": {a["name"]: await hive.stats_line(a["name"], now) for a in running.rows},
+        "drafts": Pager.of(request, "drafts_offset", drafts),
         **await _questions(request),
+        "counts": matched.counts,
+        "total": sum(matched.counts.values()),
+        "filters": filters,
+        "statuses": STATUSES,
+        "live_url": "/?" + urlencode({**request.query, "fragment": "1"}),
     }
     template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
     return aiohttp_jinja2.render_template(template, request, context)
@@ -82,8 +95,7 @@ async def approval_page(request: web.Request) -> web.Response:
     page = None
     base_error = None
     try:
-        key = (await hive.diff_base(approval_id, base), approval["head"], "page")
-        page = await pool.page(key, lambda: hive.diff(approval_id, base, "page"))
+        page = await page_diff(hive, pool, approval_id, base, approval["head"])
     except HiveError as exc:
         base_error = exc.message
     diff = page.diff if page else None

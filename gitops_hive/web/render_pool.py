@@ -49,6 +49,16 @@ class RenderPool:
         # A viewer who leaves does not cancel the render the next one will want.
         return await asyncio.shield(future)
 
+    def rendered(self, key: Hashable) -> bool:
+        """Whether the rows of the diff `key` names are kept, ready."""
+        future = self._pages.get(key)
+        return (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and (future.exception() is None)
+        )
+
     async def _render(self, make_diff: Callable[[], Awaitable[ProposalDiff]]) -> PageDiff:
         return await self.run(page_views, await make_diff())
 

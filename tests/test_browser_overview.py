@@ -1,0 +1,47 @@
+"""The overview at size in headless Chromium (Debian's), against a real controller: counts
+per status, the filter by status and name, the pager; drafts made through `hivectl draft`."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import BrowserContext
+
+from tests.conftest import ServedHive
+from tests.test_browser import Watched, browser  # noqa: F401  (the Chromium fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+
+def test_filter_the_overview_by_status_and_name(
+    served: ServedHive,
+    browser: BrowserContext,  # noqa: F811
+) -> None:
+    served.deploy("worker")
+    for name in ("scout-a", "scout-b", "miner"):
+        served.cli("draft", name)
+    watched = Watched(browser)
+    page = watched.page
+    base = watched.log_in(served)
+    counts = page.inner_text("#status-counts")
+    assert "all 4" in counts and "running 1" in counts and "draft 3" in counts
+
+    page.fill("#agent-filter input[name=name]", "scout")
+    page.click("#agent-filter button[type=submit]")
+    page.wait_for_url(f"{base}?status=&name=scout")
+    assert page.locator("#drafts tbody tr").all_inner_texts()[0].startswith("scout-a")
+    assert page.locator("#drafts tbody tr").count() == 2
+    assert page.locator("#agents").count() == 0  # worker is not a scout
+    assert "No agent matches this filter." in page.inner_text("main")
+
+    page.select_option("#agent-filter select[name=status]", "running")
+    page.fill("#agent-filter input[name=name]", "")
+    page.click("#agent-filter button[type=submit]")
+    page.wait_for_url(f"{base}?status=running&name=")
+    assert page.locator("#agents tbody tr").all_inner_texts()[0].startswith("worker")
+    assert page.locator("#drafts").count() == 0
+    assert "1–1 of 1 agents" in page.inner_text("#agents-pager")
+
+    page.click("#status-counts a:has-text('draft 3')")
+    page.wait_for_url(f"{base}?status=draft&name=")
+    assert page.locator("#drafts tbody tr").count() == 3
+    assert watched.problems == []
