@@ -25,13 +25,13 @@ from gitops_hive.telemetry.failing import failing_reason
 
 STATUSES = (
     "running",
-    "failing",
     "pending",
     "stopped",
     "crashed",
     "failed",
     "unreadable",
     "draft",
+    "failing",
 )
 MISSES_AT_ONCE = 16  # git reads in flight when a listing finds many agents not yet known
 NO_APPROVALS = ApprovalFacts(None, None)
