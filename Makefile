@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix gitops_hive tests benchmarks scripts
 
 test: $(STAMP) system-deps lint
-	@python3 scripts/debian_root.py
+	@$(BIN)/python scripts/debian_root.py
 	@$(BIN)/python scripts/agent_image.py
 	$(BIN)/pytest
 	$(MAKE) bench-quick

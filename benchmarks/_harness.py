@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,39 @@ class BenchHive:
 
     def pending(self, agent: str) -> dict[str, Any] | None:
         return next((p for p in self.client.pending() if p["agent"] == agent), None)
+
+    def approve_prompt_change(
+        self, agent: str, label: str, timeout: float = 60
+    ) -> tuple[float, float]:
+        """Commit a prompt change to `agent`, wait until it is pending, approve it: the approve
+        call and approve -> the new harness ready, in ms."""
+        proposed = self.layout.agent(agent).proposed
+        with (proposed / "prompt.md").open("a") as handle:
+            handle.write(f"\n{label}.\n")
+        git(proposed, "commit", "-qam", label)
+        sha = git(proposed, "rev-parse", "HEAD")
+        while (pending := self.pending(agent)) is None or pending["head"] != sha:
+            time.sleep(0.005)
+        log = self.layout.agent(agent).log
+        offset = log.stat().st_size
+        with ThreadPoolExecutor(1) as pool:
+            started = time.perf_counter()
+            harness = pool.submit(ready_at, log, sha, offset)
+            result = self.client.approve(pending["id"], sha)
+            call = (time.perf_counter() - started) * 1000
+            assert result["status"] == "deployed", result
+            ready = (harness.result(timeout=timeout) - started) * 1000
+        return call, ready
+
+
+def ready_at(log: Path, sha: str, since: int) -> float:
+    """When the agent started from `sha` said its harness is ready (polled every 2 ms)."""
+    while True:
+        text = log.read_bytes()[since:].decode("utf-8", "replace")
+        start = text.find(f"--- start {sha}")
+        if start >= 0 and "harness ready" in text[start:]:
+            return time.perf_counter()
+        time.sleep(0.002)
 
 
 @contextlib.contextmanager

@@ -15,22 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import tomlkit
-from _harness import bench_hive, git, summary
-
-
-def ready_at(log: Path, sha: str, since: int) -> float:
-    """When the agent started from `sha` said its harness is ready (polled every 2 ms)."""
-    while True:
-        text = log.read_bytes()[since:].decode("utf-8", "replace")
-        start = text.find(f"--- start {sha}")
-        if start >= 0 and "harness ready" in text[start:]:
-            return time.perf_counter()
-        time.sleep(0.002)
+from _harness import bench_hive, summary
 
 
 def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float], float]:
@@ -39,25 +26,12 @@ def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float], float]:
         config = tomlkit.parse(hive.layout.config.read_text())
         grace = float(config["runtime"]["start_grace"])  # type: ignore[index,arg-type]
         hive.deploy("worker")
-        proposed = hive.layout.agent("worker").proposed
         samples: list[float] = []
         ready: list[float] = []
-        log = hive.layout.agent("worker").log
         for i in range(rounds):
-            with (proposed / "prompt.md").open("a") as handle:
-                handle.write(f"\nRound {i}.\n")
-            git(proposed, "commit", "-qam", f"round {i}")
-            sha = git(proposed, "rev-parse", "HEAD")
-            while (pending := hive.pending("worker")) is None or pending["head"] != sha:
-                time.sleep(0.005)
-            offset = log.stat().st_size
-            with ThreadPoolExecutor(1) as pool:
-                started = time.perf_counter()
-                harness = pool.submit(ready_at, log, sha, offset)
-                result = hive.client.approve(pending["id"], sha)
-                samples.append((time.perf_counter() - started) * 1000)
-                ready.append((harness.result(timeout=60) - started) * 1000)
-            assert result["status"] == "deployed", result
+            call, took = hive.approve_prompt_change("worker", f"Round {i}")
+            samples.append(call)
+            ready.append(took)
     return samples, ready, grace
 
 

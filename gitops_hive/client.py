@@ -82,6 +82,12 @@ class ControlClient:
 
     # The transport: every call goes through _request, which maps failures to HiveErrors.
 
+    def _unavailable(self) -> ControllerUnavailable:
+        return ControllerUnavailable(
+            f"no controller is running for {self.root}: start one with "
+            f"`hivectl --root {self.root} serve`"
+        )
+
     def _request(self, method: str, path: str, body: JSONObject | None) -> Any:
         conn = _UnixConnection(self.socket_path, self.timeout)
         try:
@@ -91,10 +97,7 @@ class ControlClient:
             response = conn.getresponse()
             raw = response.read()
         except (FileNotFoundError, ConnectionRefusedError):
-            raise ControllerUnavailable(
-                f"no controller is running for {self.root}: start one with "
-                f"`hivectl --root {self.root} serve`"
-            ) from None
+            raise self._unavailable() from None
         except TimeoutError:
             raise HiveError(f"the controller did not answer within {self.timeout:g}s") from None
         finally:
@@ -213,10 +216,7 @@ class ControlClient:
                 conn.request("GET", "/api/events")
                 response = conn.getresponse()
             except (FileNotFoundError, ConnectionRefusedError):
-                raise ControllerUnavailable(
-                    f"no controller is running for {self.root}: start one with "
-                    f"`hivectl --root {self.root} serve`"
-                ) from None
+                raise self._unavailable() from None
             response.readline()  # "retry:": the server subscribed before sending it
             yield _notices(response)
         finally:

@@ -14,32 +14,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gitops_hive.runtime.debian import host_mirror, host_suite  # noqa: E402
+
 DEST = ROOT / ".cache" / "debian-systemd"
 LOG = ROOT / ".cache" / "debootstrap.log"
-
-
-def suite() -> str | None:
-    for line in Path("/etc/os-release").read_text().splitlines():
-        if line.startswith("VERSION_CODENAME="):
-            return line.split("=", 1)[1].strip('"') or None
-    return None
-
-
-def mirror() -> str | None:
-    """The first Debian archive named in apt's sources (deb822 or one-line style)."""
-    texts = [p.read_text() for p in sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))]
-    legacy = Path("/etc/apt/sources.list")
-    if legacy.exists():
-        texts.append(legacy.read_text())
-    for text in texts:
-        for line in text.splitlines():
-            words = line.split()
-            if words[:1] not in (["URIs:"], ["deb"]):
-                continue
-            for word in words[1:]:
-                if "://" in word and word.rstrip("/").endswith("/debian"):
-                    return word
-    return None
 
 
 def mounts_under(path: Path) -> list[Path]:
@@ -68,7 +48,7 @@ def main() -> int:
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
         print("note: the D-Bus tests need root and debootstrap; they will skip", file=sys.stderr)
         return 0
-    where, codename = mirror(), suite()
+    where, codename = host_mirror(), host_suite()
     if where is None or codename is None:
         print(
             "error: no Debian mirror or suite in apt's sources to debootstrap from", file=sys.stderr

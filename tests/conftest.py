@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,6 +34,35 @@ FAST_CONFIG = {
     # tests of the turn harness put it back with `harness_root`.
     '"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]',
 }
+
+
+# Tests that touch what the host has one of (containers and their uid ranges, nft tables and
+# bridges, mounts, a booted systemd, the open-files limit under a flood) run one at a time, in
+# one xdist worker; the rest (tmp roots, loopback ports of their own) spread over the others.
+HOST_WIDE_FILES = {
+    "test_agents_view.py",
+    "test_container_network.py",
+    "test_e2e_flood.py",
+    "test_e2e_health.py",
+    "test_image_recipe.py",
+    "test_images.py",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A short base for tmp paths (xdist adds popen-gwN/ to each): an agent's socket path must
+    stay within the 107 bytes a unix socket allows, and the default base is long."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="hv", dir="/tmp")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        host_wide = item.path.name in HOST_WIDE_FILES or item.path.name.startswith("test_nspawn")
+        if host_wide or item.get_closest_marker("nspawn") or item.get_closest_marker("dbus"):
+            item.add_marker(pytest.mark.xdist_group("host"))
+        else:  # a module's tests stay together: some share one controller, in order
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,8 @@ def debian_root() -> Path:
     if (CACHE / "lib" / "systemd" / "systemd").exists():
         return CACHE
     need("debootstrap")
-    problem = f"no booted root at {CACHE}: `python3 scripts/debian_root.py` (run by make test)"
+    made_by = "`.venv/bin/python scripts/debian_root.py` (run by make test)"
+    problem = f"no booted root at {CACHE}: {made_by}"
     if os.environ.get("CI"):
         pytest.fail(problem)
     pytest.skip(problem)
@@ -198,6 +199,7 @@ def shell(script: str) -> ShellLauncher:
     return ShellLauncher(lambda launch: script.replace("SHA", launch.sha))
 
 
+@pytest.mark.timeout(180)  # two crash cycles and a stop of a unit systemd may still be failing
 async def test_the_unit_runtime_applies_reports_and_restarts(
     booted: str, bus: SystemdBus, tmp_path: Path
 ) -> None:
