@@ -35,7 +35,8 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	@$(BIN)/python scripts/debian_root.py
 	@$(BIN)/python scripts/agent_image.py
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup -m 'not host'
+	$(BIN)/pytest -m host
 	$(MAKE) bench-quick
 
 bench: $(STAMP)

@@ -37,16 +37,19 @@ FAST_CONFIG = {
 
 
 # Tests that touch what the host has one of (containers and their uid ranges, nft tables and
-# bridges, mounts, a booted systemd, the open-files limit under a flood) run one at a time, in
-# one xdist worker; the rest (tmp roots, loopback ports of their own) spread over the others.
-HOST_WIDE_FILES = {
+# bridges, mounts, a booted systemd, the open-files limit under a flood), and those whose
+# timing a busy machine upsets (a browser, a terminal's PTY), are marked `host`: `make test`
+# runs them one at a time after the rest, which run on two xdist workers.
+HOST_FILES = {
     "test_agents_view.py",
     "test_container_network.py",
     "test_e2e_flood.py",
     "test_e2e_health.py",
     "test_image_recipe.py",
     "test_images.py",
+    "test_terminal.py",
 }
+HOST_PREFIXES = ("test_nspawn", "test_browser", "test_systemd")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,13 +59,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.basetemp = tempfile.mkdtemp(prefix="hv", dir="/tmp")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        host_wide = item.path.name in HOST_WIDE_FILES or item.path.name.startswith("test_nspawn")
-        if host_wide or item.get_closest_marker("nspawn") or item.get_closest_marker("dbus"):
-            item.add_marker(pytest.mark.xdist_group("host"))
-        else:  # a module's tests stay together: some share one controller, in order
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
+        name = item.path.name
+        marked = item.get_closest_marker("nspawn") or item.get_closest_marker("dbus")
+        if name in HOST_FILES or name.startswith(HOST_PREFIXES) or marked:
+            item.add_marker(pytest.mark.host)
+        item.add_marker(pytest.mark.xdist_group(name))  # a module's tests stay together
 
 
 @pytest.fixture(autouse=True)
