@@ -199,7 +199,6 @@ def shell(script: str) -> ShellLauncher:
     return ShellLauncher(lambda launch: script.replace("SHA", launch.sha))
 
 
-@pytest.mark.timeout(180)  # two crash cycles and a stop of a unit systemd may still be failing
 async def test_the_unit_runtime_applies_reports_and_restarts(
     booted: str, bus: SystemdBus, tmp_path: Path
 ) -> None:

@@ -91,7 +91,8 @@ async def compact(state: Path, argv: list[str], limit: int) -> Compaction:
         return unchanged(f"cannot run {argv[0]!r}: {exc.strerror}")
     prompt = compact_prompt(old.decode("utf-8", "replace"), limit).encode()
     try:
-        out, _ = await asyncio.wait_for(process.communicate(prompt), COMPACT_TIMEOUT)
+        async with asyncio.timeout(COMPACT_TIMEOUT):
+            out, _ = await process.communicate(prompt)
     except TimeoutError:
         process.kill()
         await process.wait()

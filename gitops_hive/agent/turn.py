@@ -134,7 +134,8 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
 
     timed_out = False
     try:
-        await asyncio.wait_for(asyncio.gather(pump(), process.wait()), turn_limit)
+        async with asyncio.timeout(turn_limit):
+            await asyncio.gather(pump(), process.wait())
     except TimeoutError:
         log.warning("turn ran over %.0fs; killing the agent CLI", turn_limit)
         timed_out = True

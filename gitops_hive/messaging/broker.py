@@ -146,7 +146,8 @@ class Broker:
                 if found or remaining <= 0 or self._closing:
                     return found
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await event.wait()
         finally:
             self._waiters[agent].discard(event)
             if not self._waiters[agent]:

@@ -109,7 +109,8 @@ class ReadPool:
         self._jobs.put(job)
         try:
             await job.started.wait()  # no limit while queued: hung workers are replaced
-            result: T = await asyncio.wait_for(asyncio.shield(job.future), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                result: T = await asyncio.shield(job.future)
             return result
         except TimeoutError:
             with job.lock:

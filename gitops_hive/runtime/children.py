@@ -183,7 +183,8 @@ class ChildRuntime:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.process.pid, signal.SIGTERM)
             try:
-                await asyncio.wait_for(self._wait_child(child), STOP_TIMEOUT)
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self._wait_child(child)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.process.pid, signal.SIGKILL)
@@ -194,7 +195,8 @@ class ChildRuntime:
         slot = self._slot(launch.agent)
         child = await self._spawn(launch)
         try:
-            code = await asyncio.wait_for(self._wait_child(child), self.start_grace)
+            async with asyncio.timeout(self.start_grace):
+                code = await self._wait_child(child)
         except TimeoutError:
             code = None
         if code is not None:

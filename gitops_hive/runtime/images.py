@@ -283,7 +283,8 @@ async def _run(argv: list[str], what: str, progress: Progress) -> None:
         with contextlib.suppress(ProcessLookupError):
             process.terminate()
         try:
-            await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await asyncio.shield(process.wait())
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()

@@ -75,7 +75,8 @@ class SystemdBus:
     ) -> tuple[Any, ...]:
         """One method call; a D-Bus error becomes SystemdError."""
         message = new_method_call(address, method, signature, body)
-        reply = await asyncio.wait_for(self.router.send_and_get_reply(message), CALL_TIMEOUT)
+        async with asyncio.timeout(CALL_TIMEOUT):
+            reply = await self.router.send_and_get_reply(message)
         if reply.header.message_type is MessageType.error:
             name = reply.header.fields.get(HeaderFields.error_name, "error")
             text = reply.body[0] if reply.body else ""
@@ -138,7 +139,8 @@ class SystemdBus:
             with contextlib.suppress(SystemdError):  # a failed unit stays loaded until reset
                 await self.call(SYSTEMD, "ResetFailedUnit", "s", (name,))
             try:
-                await asyncio.wait_for(queue.get(), CALL_TIMEOUT)
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    await queue.get()
             except TimeoutError:
                 raise SystemdError(f"{name} was not unloaded within {CALL_TIMEOUT:g}s") from None
 

@@ -118,7 +118,8 @@ class PtyProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, sig)
             try:
-                await asyncio.wait_for(self.process.wait(), HANGUP_GRACE)
+                async with asyncio.timeout(HANGUP_GRACE):
+                    await self.process.wait()
                 break
             except TimeoutError:
                 continue

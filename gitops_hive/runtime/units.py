@@ -130,7 +130,8 @@ class UnitRuntime:
             unit.failed.get_nowait()
         await self._start(launch)
         try:
-            failed = await asyncio.wait_for(unit.failed.get(), self.start_grace)
+            async with asyncio.timeout(self.start_grace):
+                failed = await unit.failed.get()
         except TimeoutError:
             failed = None
         if failed is not None:
@@ -211,9 +212,13 @@ class UnitRuntime:
         tasks = [t for u in self._units.values() for t in (u.restart, u.watcher) if t]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT)
+            if stuck:
+                logger.warning("%d unit watch task(s) did not end when cancelled", len(stuck))
         await self.launcher.close()
         try:  # a bus peer that went away must not hold the controller's shutdown
-            await asyncio.wait_for(self._stack.aclose(), CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._stack.aclose()
         except TimeoutError:
             logger.warning("the system bus connection did not close within %gs", CLOSE_TIMEOUT)

@@ -64,7 +64,8 @@ class StatsWriter:
         while not self._closing:
             await self._has_rows.wait()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._full.wait()
             try:
                 await self.flush()
             except Exception:

@@ -65,7 +65,8 @@ class StatsSampler:
         while True:
             everything = False
             try:
-                await asyncio.wait_for(self._wake.wait(), max(0.0, due - loop.time()))
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    await self._wake.wait()
             except TimeoutError:
                 everything = True
                 due = loop.time() + self.interval
