@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= $(CURDIR)/.demo/hive
 
-.PHONY: demo test lint format deps system-deps bench bench-quick clean
+.PHONY: demo test test-machine test-screen lint format deps system-deps bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,46 +35,29 @@ format: $(STAMP)
 test: $(STAMP) system-deps lint
 	@$(BIN)/python scripts/debian_root.py
 	@$(BIN)/python scripts/agent_image.py
-	$(BIN)/pytest -n 2 --dist loadgroup -m 'not host'
-	$(BIN)/pytest -m host
-	$(MAKE) bench-quick
+	$(BIN)/pytest -n 2 --dist loadfile -m 'not host'
+	$(MAKE) -j2 --output-sync=target test-machine test-screen
+	$(MAKE) -j2 --output-sync=target bench-quick
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/commit_to_pending.py
-	$(BIN)/python benchmarks/approve_to_running.py
-	$(BIN)/python benchmarks/crash_to_inbox.py
-	$(BIN)/python benchmarks/recv_wakeup.py
-	$(BIN)/python benchmarks/socket_flood.py
-	$(BIN)/python benchmarks/render_diff.py
-	$(BIN)/python benchmarks/huge_proposal.py
-	$(BIN)/python benchmarks/hostile_repo.py
-	$(BIN)/python benchmarks/stats.py
-	$(BIN)/python benchmarks/terminal_echo.py
-	$(BIN)/python benchmarks/push_to_draft.py
-	$(BIN)/python benchmarks/draft_to_manager.py
-	$(BIN)/python benchmarks/image_build.py
-	$(BIN)/python benchmarks/history_json.py
-	$(BIN)/python benchmarks/log_tail.py
-	$(BIN)/python benchmarks/scale.py
+# The host tests (tests/conftest.py marks them): each kind one test at a time, beside the other.
+test-machine test-screen: test-%: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -m $*
 
-# Every benchmark at a small size, about a minute: `make test` runs it, so none can rot.
-bench-quick: $(STAMP)
-	$(BIN)/python benchmarks/commit_to_pending.py --quick
-	$(BIN)/python benchmarks/approve_to_running.py --quick
-	$(BIN)/python benchmarks/crash_to_inbox.py --quick
-	$(BIN)/python benchmarks/recv_wakeup.py --quick
-	$(BIN)/python benchmarks/socket_flood.py --quick
-	$(BIN)/python benchmarks/render_diff.py --quick
-	$(BIN)/python benchmarks/huge_proposal.py --quick
-	$(BIN)/python benchmarks/hostile_repo.py --quick
-	$(BIN)/python benchmarks/stats.py --quick
-	$(BIN)/python benchmarks/terminal_echo.py --quick
-	$(BIN)/python benchmarks/scale.py --quick
-	$(BIN)/python benchmarks/push_to_draft.py --quick
-	$(BIN)/python benchmarks/draft_to_manager.py --quick
-	$(BIN)/python benchmarks/image_build.py --quick
-	$(BIN)/python benchmarks/history_json.py --quick
-	$(BIN)/python benchmarks/log_tail.py --quick
+# Every script in benchmarks/ (but the _helpers): `make bench` runs each at full size, one
+# after the other.
+BENCHMARKS := $(sort $(basename $(notdir $(filter-out benchmarks/_%,$(wildcard benchmarks/*.py)))))
+
+bench: $(addprefix bench/,$(BENCHMARKS))
+
+bench/%: $(STAMP)
+	$(BIN)/python benchmarks/$*.py
+
+# Every benchmark at a small size, so none can rot: `make test` runs it two at a time
+# (`-j2`), each one's output kept together.
+bench-quick: $(addprefix bench-quick/,$(BENCHMARKS))
+
+bench-quick/%: $(STAMP)
+	$(BIN)/python benchmarks/$*.py --quick
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

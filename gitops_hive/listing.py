@@ -13,7 +13,7 @@ from typing import Any
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha
 from gitops_hive.approvals.proposed_reads import read_proposed, unreadable_reason
-from gitops_hive.approvals.rules import agent_status
+from gitops_hive.approvals.rules import AGENT_STATUSES, agent_status
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import HiveError
 from gitops_hive.overrides.effective import effective_now, model_fields
@@ -23,16 +23,6 @@ from gitops_hive.store import queries
 from gitops_hive.store.listing import ApprovalFacts, approval_facts
 from gitops_hive.telemetry.failing import failing_reason
 
-STATUSES = (
-    "running",
-    "pending",
-    "stopped",
-    "crashed",
-    "failed",
-    "unreadable",
-    "draft",
-    "failing",
-)
 MISSES_AT_ONCE = 16  # git reads in flight when a listing finds many agents not yet known
 NO_APPROVALS = ApprovalFacts(None, None)
 
@@ -50,8 +40,8 @@ class AgentQuery:
     def parse(cls, query: Mapping[str, str]) -> AgentQuery:
         """From ?status=&name=&offset=&limit=; a bad value is one HiveError naming it."""
         status = query.get("status") or None
-        if status is not None and status not in STATUSES:
-            raise HiveError(f"status={status!r} is not one of {', '.join(STATUSES)}")
+        if status is not None and status not in AGENT_STATUSES:
+            raise HiveError(f"status={status!r} is not one of {', '.join(AGENT_STATUSES)}")
         return cls(status, query.get("name") or None, _count(query, "offset"), _limit(query))
 
     def matches(self, view: dict[str, Any]) -> bool:
@@ -234,5 +224,5 @@ async def agents_view(
     return AgentPage(
         matched[query.offset : end],
         len(matched),
-        {status: counts[status] for status in STATUSES},
+        {status: counts[status] for status in AGENT_STATUSES},
     )

@@ -37,19 +37,32 @@ FAST_CONFIG = {
 
 
 # Tests that touch what the host has one of (containers and their uid ranges, nft tables and
-# bridges, mounts, a booted systemd, the open-files limit under a flood), and those whose
-# timing a busy machine upsets (a browser, a terminal's PTY), are marked `host`: `make test`
-# runs them one at a time after the rest, which run on two xdist workers.
-HOST_FILES = {
+# bridges, mounts, a booted systemd, the open-files limit under a flood) are marked `machine`;
+# those whose timing a busy machine upsets (a browser, a terminal's PTY) `screen`; both
+# `host`. `make test` runs the rest on two xdist workers, then the two kinds side by side,
+# each one test at a time.
+MACHINE_FILES = {
     "test_agents_view.py",
     "test_container_network.py",
     "test_e2e_flood.py",
     "test_e2e_health.py",
     "test_image_recipe.py",
     "test_images.py",
-    "test_terminal.py",
 }
-HOST_PREFIXES = ("test_nspawn", "test_browser", "test_systemd")
+MACHINE_PREFIXES = ("test_nspawn", "test_systemd")
+SCREEN_FILES = {"test_terminal.py"}
+SCREEN_PREFIXES = ("test_browser",)
+
+
+def host_kind(item: pytest.Item) -> str | None:
+    """`machine`, `screen`, or None for a test that may run beside any other."""
+    name = item.path.name
+    if name in SCREEN_FILES or name.startswith(SCREEN_PREFIXES):
+        return "screen"
+    marked = item.get_closest_marker("nspawn") or item.get_closest_marker("dbus")
+    if name in MACHINE_FILES or name.startswith(MACHINE_PREFIXES) or marked:
+        return "machine"
+    return None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,11 +75,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        name = item.path.name
-        marked = item.get_closest_marker("nspawn") or item.get_closest_marker("dbus")
-        if name in HOST_FILES or name.startswith(HOST_PREFIXES) or marked:
+        kind = host_kind(item)
+        if kind is not None:
             item.add_marker(pytest.mark.host)
-        item.add_marker(pytest.mark.xdist_group(name))  # a module's tests stay together
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(autouse=True)

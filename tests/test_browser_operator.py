@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.conftest import ServedHive, make_root, serving
 from tests.repo_factory import commit_step
@@ -130,7 +131,11 @@ def test_send_a_message_with_enter_and_it_lands_in_the_inbox(
     page.fill("#send-body", "index the docs")
     before = len(watched.dialogs)
     page.press("#send-body", "Enter")
-    page.wait_for_selector("#sent-note")
+    try:
+        page.wait_for_selector("#sent-note")
+    except PlaywrightTimeout:
+        said = f"{page.url} ({watched.dialogs[before:]}): {page.inner_text('body')[:600]}"
+        raise AssertionError(f"no sent note at {said}") from None
     assert watched.dialogs[before:] == [
         "confirm: Send to worker as operator: “index the docs”? It lands in worker's inbox at once."
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -158,3 +159,19 @@ async def test_the_mcp_tools_listed_are_the_servers_tools_both_ways(tmp_path: Pa
     named = set(re.findall(r"`([a-z_]+)`", paragraph))
     assert tools <= named, tools - named
     assert {n for n in named if n.startswith(("request_", "list_"))} <= tools
+
+
+def test_every_make_target_the_docs_name_exists() -> None:
+    """`make X` in README or docs/: make itself knows the target (a dry run plans it)."""
+    texts = [DOCS.parent / "README.md", *DOCS.glob("*.md")]
+    command = re.compile(r"(?:`|^)make ([a-z][\w-]*)", re.MULTILINE)  # in code, not prose
+    named = {target for doc in texts for target in command.findall(doc.read_text())}
+    assert {"test", "demo", "bench"} <= named
+    unknown = [
+        target
+        for target in sorted(named)
+        if subprocess.run(
+            ["make", "-n", "-C", str(DOCS.parent), target], capture_output=True
+        ).returncode
+    ]
+    assert unknown == []

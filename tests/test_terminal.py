@@ -394,20 +394,29 @@ def test_hivectl_shell_on_a_terminal_is_raw_and_follows_its_size(served: ServedH
         local = await PtyProcess.spawn(command, cols=80, rows=24)
         seen = b""
 
-        async def until(needle: bytes) -> None:
+        async def until(needle: bytes, poke: bytes = b"") -> None:
+            """Read until `needle` shows, typing `poke` again each half second it does not."""
             nonlocal seen
-            while needle not in seen:
-                chunk = await local.read()
-                assert chunk, f"hivectl shell ended before {needle!r}: {seen!r}"
-                seen += chunk
+            try:
+                async with asyncio.timeout(30):
+                    while needle not in seen:
+                        if poke:
+                            await local.write(poke)
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(0.5 if poke else None):
+                                chunk = await local.read()
+                                assert chunk, f"hivectl shell ended before {needle!r}: {seen!r}"
+                                seen += chunk
+            except TimeoutError:
+                raise AssertionError(f"no {needle!r} within 30 s: {seen!r}") from None
 
         try:
             await until(b"NOT isolated")  # connected, in raw mode from here on
             await local.write(b"echo $((6*7))\r")  # raw mode: the remote line editor echoes
             await until(b"42\r\n")
-            local.resize(111, 33)  # SIGWINCH to hivectl, which tells the session
-            await local.write(b"stty size\r")
-            await until(b"33 111")
+            # SIGWINCH to hivectl, which tells the session; a keystroke may overtake it
+            local.resize(111, 33)
+            await until(b"33 111", poke=b"stty size\r")
             await local.write(b"exit\r")
             await until(b"[session ended: the shell exited]")
         finally:

@@ -93,6 +93,19 @@ def should_auto_submit(
     )
 
 
+# Every status `agent_status` gives, in the order the overview counts them.
+AGENT_STATUSES = (
+    "running",
+    "pending",
+    "stopped",
+    "crashed",
+    "failed",
+    "unreadable",
+    "draft",
+    "failing",
+)
+
+
 def agent_status(
     *,
     deployed: str | None,
@@ -103,9 +116,8 @@ def agent_status(
     unreadable: bool = False,
     failing: bool = False,
 ) -> str:
-    """draft | pending | running | failing | stopped | crashed | failed | unreadable
-    (proposed/ cannot be read; whatever runs keeps running). failing: it runs, but its last
-    turn failed."""
+    """One of AGENT_STATUSES. unreadable: proposed/ cannot be read (whatever runs keeps
+    running); failing: it runs, but its last turn failed."""
     if unreadable:
         return "unreadable"
     if deployed is None:

@@ -14,7 +14,7 @@ from gitops_hive.approvals.risks import network_review, network_warnings, packag
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import DiffCaps, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
-from gitops_hive.overrides.effective import model_change
+from gitops_hive.overrides.effective import EffectiveSeen, model_change
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.spec import SPEC_FILE, AgentSpec, validate_spec
 from gitops_hive.store import queries
@@ -30,8 +30,9 @@ MAX_PATH_CHARS = 4096
 
 async def pending_view(ctx: HiveContext) -> list[dict[str, Any]]:
     approvals = await queries.list_approvals(ctx.db, statuses=(ApprovalStatus.PENDING,))
+    seen: EffectiveSeen = {}
     return [
-        {**a.to_json(), "model_change": await model_change(ctx, a)}
+        {**a.to_json(), "model_change": await model_change(ctx, a, seen)}
         for a in sorted(approvals, key=lambda a: a.id)
     ]
 
@@ -45,7 +46,8 @@ async def history_view(
     approvals = await queries.list_approvals(ctx.db, agent=name)
     if not with_model:
         return [a.to_json() for a in approvals]
-    return [{**a.to_json(), "model_change": await model_change(ctx, a)} for a in approvals]
+    seen: EffectiveSeen = {}
+    return [{**a.to_json(), "model_change": await model_change(ctx, a, seen)} for a in approvals]
 
 
 async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:

@@ -140,10 +140,24 @@ async def model_history(ctx: HiveContext, raw_name: str) -> list[dict[str, Any]]
     return [{"at": c.when, "message": c.message, "notes_commit": c.notes_commit} for c in changes]
 
 
-async def model_change(ctx: HiveContext, approval: Approval) -> dict[str, Any] | None:
-    """What approving would do to the model: from, to, and whether a note says so."""
-    after = await effective_at(ctx, approval.agent, approval.head, approval.model_note)
-    before = await effective_at(ctx, approval.agent, approval.base) if approval.base else None
+EffectiveSeen = dict[tuple[str, str, str | None], Effective]  # (agent, sha, pinned note)
+
+
+async def model_change(
+    ctx: HiveContext, approval: Approval, seen: EffectiveSeen | None = None
+) -> dict[str, Any] | None:
+    """What approving would do to the model: from, to, and whether a note says so. `seen`
+    keeps what one view already read (one approval's base is often the last one's head)."""
+    known: EffectiveSeen = {} if seen is None else seen
+
+    async def at(sha: str, pinned: str | None = None) -> Effective:
+        key = (approval.agent, sha, pinned)
+        if key not in known:
+            known[key] = await effective_at(ctx, approval.agent, sha, pinned)
+        return known[key]
+
+    after = await at(approval.head, approval.model_note)
+    before = await at(approval.base) if approval.base else None
     if before is not None and before.model == after.model and approval.model_note is None:
         return None
     return {

@@ -10,9 +10,10 @@ from urllib.parse import urlencode
 import aiohttp_jinja2
 from aiohttp import web
 
+from gitops_hive.approvals.rules import AGENT_STATUSES
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
-from gitops_hive.listing import STATUSES, AgentQuery
+from gitops_hive.listing import AgentQuery
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.text import escape_unsafe
@@ -53,7 +54,7 @@ async def overview(request: web.Request) -> web.Response:
         "counts": matched.counts,
         "total": sum(matched.counts.values()),
         "filters": filters,
-        "statuses": STATUSES,
+        "statuses": AGENT_STATUSES,
         "live_url": "/?" + urlencode({**request.query, "fragment": "1"}),
     }
     template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
