@@ -12,16 +12,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
+from aiohttp.test_utils import TestClient
 
+from gitops_hive import repos
+from gitops_hive.config import load_config
+from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.runtime import debian
 from gitops_hive.runtime.images import ImageCache
+from gitops_hive.web.app import make_web_app
+from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
 
 HIVECTL = [sys.executable, "-m", "gitops_hive"]
 IMAGE_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "images"
@@ -273,3 +279,39 @@ def need_nspawn() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"nspawn tests {problem}; `make test` as root installs it")
         pytest.skip(problem)
+
+
+Review = tuple[Hive, TestClient[Any, Any], dict[str, str]]
+
+
+async def logged_in_dashboard(
+    hive: Hive, aiohttp_client: Any
+) -> tuple[TestClient[Any, Any], dict[str, str]]:
+    """The real dashboard of an open `hive` on loopback, and the operator's auth header."""
+    guard = Guard(read_token(HiveLayout(hive.root).token), sessions=hive.sessions)
+    client = await aiohttp_client(make_web_app(hive, guard))
+    guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
+    return client, {"Authorization": f"Bearer {guard.token}"}
+
+
+@pytest.fixture
+async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
+    """A process hive opened in the test's own loop, and its dashboard, logged in."""
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+    hive = await Hive.open(layout, load_config(layout.config))
+    await hive.start()
+    try:
+        client, auth = await logged_in_dashboard(hive, aiohttp_client)
+        yield hive, client, auth
+    finally:
+        await hive.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A fresh Chromium profile (tests/chromium.py); never a downloaded browser."""
+    from tests.chromium import chromium_context  # playwright loads only for browser tests
+
+    with chromium_context(tmp_path / "profile") as context:
+        yield context

@@ -14,86 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 
+from tests.chromium import Watched
 from tests.conftest import ServedHive, make_root, serving
 from tests.repo_factory import GIT_ENV, commit_step, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "screenshot-approval.png"
-# Reports CSP violations to the console too (an init script is not itself subject to CSP).
-CSP_REPORTER = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
-});
-"""
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    """A fresh Chromium profile; never a downloaded browser."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs it as root")
-        pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
-
-
-class Watched:
-    """A page with its console errors, page errors, dialogs and requested URLs recorded."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.problems: list[str] = []
-        self.dialogs: list[str] = []
-        self.requests: list[str] = []
-        context.add_init_script(CSP_REPORTER)
-        context.on("request", lambda request: self.requests.append(request.url))
-        self.page: Page = context.new_page()
-        self.page.on("console", self._console)
-        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("dialog", self._dialog)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type in ("error", "warning"):
-            self.problems.append(f"{message.type}: {message.text}")
-
-    def _dialog(self, dialog: Dialog) -> None:
-        self.dialogs.append(f"{dialog.type}: {dialog.message}")
-        dialog.accept()
-
-    def log_in(self, served: ServedHive) -> str:
-        """Open `hivectl token`'s URL; return the dashboard's base URL."""
-        login = served.cli("token").stdout.strip()
-        base = served.layout.dashboard_url.read_text().strip()
-        assert login.startswith(f"{base}login#token="), login
-        self.page.goto(login)
-        self.page.wait_for_url(base)
-        return base
 
 
 def test_review_a_commit_live_and_approve_it(served: ServedHive, browser: BrowserContext) -> None:

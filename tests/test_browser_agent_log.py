@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
+from tests.chromium import Watched
 from tests.conftest import ServedHive
-from tests.test_browser import AGENT_SCREENSHOT, Watched, browser, turns_of, wait_js
+from tests.test_browser import AGENT_SCREENSHOT, turns_of, wait_js
 from tests.test_browser_terminal import PROMPT, SCREEN, type_line
 from tests.test_failing_turns import missing_cli_hive
 from tests.test_harness import deploy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["browser", "missing_cli_hive"]  # fixtures, used by name
+__all__ = ["missing_cli_hive"]  # a fixture, used by name
 
 # Distinct pixel columns of a canvas drawn in these colours: a line covers many, dots a few.
 COLUMNS_IN = """

@@ -15,16 +15,16 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import aiohttp
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from tests.chromium import Watched, chromium_context
 from tests.conftest import ServedHive, make_root, serving
 from tests.repo_factory import commit_step
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Watched
+from tests.test_browser import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 SCREENSHOT = ROOT / "docs" / "screenshot-overview.png"
@@ -49,23 +49,9 @@ def hive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHive]:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """One Chromium profile for the module; never a downloaded browser."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs it as root")
-        pytest.skip(f"{CHROMIUM} is missing (apt install chromium)")
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("profile")),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            context.close()
+    """One Chromium profile for the module."""
+    with chromium_context(tmp_path_factory.mktemp("profile")) as context:
+        yield context
 
 
 @pytest.fixture

@@ -6,15 +6,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import BrowserContext
 
+from tests.chromium import Watched
 from tests.conftest import ServedHive
-from tests.test_browser import Watched, browser  # noqa: F401  (the Chromium fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def test_filter_the_overview_by_status_and_name(
     served: ServedHive,
-    browser: BrowserContext,  # noqa: F811
+    browser: BrowserContext,
 ) -> None:
     served.deploy("worker")
     for name in ("scout-a", "scout-b", "miner"):

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page
 
+from tests.chromium import Watched
 from tests.conftest import ServedHive, make_root, serving
-from tests.test_browser import ROOT, Watched, browser
+from tests.test_browser import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
-__all__ = ["browser"]  # the fixture, used by name
 SCREENSHOT = ROOT / "docs" / "screenshot-terminal.png"
 SCREEN = "#terminal-screen .xterm-rows"
 PROMPT = re.compile(r"[$#]")  # a shell's prompt, root's or not

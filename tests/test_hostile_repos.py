@@ -27,9 +27,7 @@ from gitops_hive import repos
 from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
-from gitops_hive.web.app import make_web_app
-from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
-from tests.conftest import make_root
+from tests.conftest import logged_in_dashboard, make_root
 from tests.repo_factory import GIT_ENV, git
 
 SECRET = "host secret: never in applied.git"
@@ -189,10 +187,7 @@ async def test_a_hostile_entry_makes_only_its_agent_unreadable(
     try:
         async with asyncio.timeout(20):  # no read blocks (the pytest timeout is the backstop)
             await hive.start()
-            guard = Guard(read_token(layout.token), sessions=hive.sessions)
-            client = await aiohttp_client(make_web_app(hive, guard))
-            guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
-            auth = {"Authorization": f"Bearer {guard.token}"}
+            client, auth = await logged_in_dashboard(hive, aiohttp_client)
 
             async def agents() -> dict[str, Any]:
                 response = await client.get("/api/agents", headers=auth)

@@ -3,38 +3,9 @@ runtime (which isolates nothing) and the host's network (a risk under any runtim
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-from aiohttp.test_utils import TestClient
-
-from gitops_hive import repos
-from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
-from gitops_hive.layout import HiveLayout
-from gitops_hive.web.app import make_web_app
-from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
-from tests.conftest import make_root
+from tests.conftest import Review
 from tests.repo_factory import git
-
-Review = tuple[Hive, TestClient[Any, Any], dict[str, str]]
-
-
-@pytest.fixture
-async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
-    layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, load_config(layout.config))
-    await hive.start()
-    guard = Guard(read_token(layout.token), sessions=hive.sessions)
-    client = await aiohttp_client(make_web_app(hive, guard))
-    guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
-    try:
-        yield hive, client, {"Authorization": f"Bearer {guard.token}"}
-    finally:
-        await hive.close()
 
 
 async def proposal(hive: Hive, name: str, network: str | None) -> int:

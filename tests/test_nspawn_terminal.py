@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext
 
+from tests.chromium import Watched
 from tests.conftest import ServedHive
-from tests.test_browser import Watched, browser
 from tests.test_browser_terminal import SCREEN, open_terminal, type_line
 from tests.test_nspawn import base_of, log_of, nspawn_hive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn, pytest.mark.browser]
-__all__ = ["browser", "nspawn_hive"]  # the fixtures, used by name
+__all__ = ["nspawn_hive"]  # a fixture, used by name
 MARKER = "sleep 7919"
 
 
