@@ -39,14 +39,19 @@ def commit(repo: Path, path: str | None = None) -> None:
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
 
 
+def hooked_repo(tmp_path: Path, notify: Path) -> Path:
+    """A proposed/ repo of agent `worker` whose hooks ping `notify`."""
+    repo = tmp_path / "proposed"
+    make_repo(repo, "worker")
+    install_hooks(repo / ".git", "worker", notify)
+    return repo
+
+
 def test_a_commit_pings_with_the_agents_name(
     tmp_path: Path, listening: tuple[Path, socket.socket]
 ) -> None:
     path, sock = listening
-    repo = tmp_path / "proposed"
-    make_repo(repo, "worker")
-    install_hooks(repo / ".git", "worker", path)
-    commit(repo)
+    commit(hooked_repo(tmp_path, path))
     names = {agent_of_datagram(sock.recv(512)) for _ in range(2)}  # both hooks ping
     assert names == {"worker"}
 
@@ -55,9 +60,7 @@ def test_without_logger_python3_pings(
     tmp_path: Path, listening: tuple[Path, socket.socket]
 ) -> None:
     path, sock = listening
-    repo = tmp_path / "proposed"
-    make_repo(repo, "worker")
-    install_hooks(repo / ".git", "worker", path)
+    repo = hooked_repo(tmp_path, path)
     bin_dir = tmp_path / "bin"  # what the hooks use, logger left out
     bin_dir.mkdir()
     for tool in ("git", "sh", "cat"):
@@ -70,9 +73,7 @@ def test_without_logger_python3_pings(
 
 
 def test_nobody_listening_never_fails_the_commit(tmp_path: Path) -> None:
-    repo = tmp_path / "proposed"
-    make_repo(repo, "worker")
-    install_hooks(repo / ".git", "worker", tmp_path / "gone.sock")
+    repo = hooked_repo(tmp_path, tmp_path / "gone.sock")
     commit(repo)
     assert git(repo, "log", "-1", "--format=%s") == "change"
 
