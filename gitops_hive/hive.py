@@ -37,6 +37,7 @@ from gitops_hive.runtime.registry import make_image_cache, make_runtime
 from gitops_hive.sessions import OperatorSessions
 from gitops_hive.store import Database, queries
 from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.telemetry import failing
 from gitops_hive.telemetry import views as stats_view
 from gitops_hive.telemetry.retention import Retention
 from gitops_hive.telemetry.sampler import StatsSampler
@@ -118,6 +119,7 @@ class Hive:
         """Converge after a restart: adopt, run desired state, resume builds, rescan refs
         (without `wait`, all but adopting in the background: the controller answers sooner)."""
         await drafting.adopt_orphans(self.ctx)
+        await failing.restore_failing(self.ctx)
         converging = self.ctx.spawn_task(converge(self.ctx, self.rescan))
         if wait:
             await converging

@@ -23,6 +23,7 @@ from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.protocol import TurnEnd
 from gitops_hive.store import queries
+from gitops_hive.telemetry import failing
 from gitops_hive.web.agent_api import make_agent_app
 from tests.conftest import SCRIPTED_CLI, ServedHive, make_root, serving
 from tests.test_harness import deploy, stats
@@ -273,3 +274,32 @@ def test_a_missing_agent_cli_shows_failing_keeps_the_message_and_recovers(
     assert stats(served.root, "worker")["exit:ok"] == 1
     log = served.layout.agent("worker").log.read_text()
     assert "they go back to the inbox; next try in 2s" in log
+
+
+async def test_failing_is_shown_again_after_a_restart_and_a_recovery_stays_cleared(
+    tmp_path: Path,
+) -> None:
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+
+    async def opened() -> Hive:
+        hive = await Hive.open(layout, load_config(layout.config))
+        await hive.start()
+        return hive
+
+    hive = await opened()
+    try:
+        for name in ("worker", "other", "quiet"):
+            await hive.draft(name)
+        await failing.mark_failing(hive.ctx, "worker", "a turn failed with exit status 2")
+        await failing.mark_failing(hive.ctx, "worker", "agent CLI 'claude' not found")
+        await failing.mark_failing(hive.ctx, "other", "agent CLI 'claude' not found")
+        await failing.record_turn(hive.ctx, "other", 0, "")
+    finally:
+        await hive.close()
+    hive = await opened()
+    try:
+        reasons = {n: failing.failing_reason(hive.ctx, n) for n in ("worker", "other", "quiet")}
+        assert reasons == {"worker": "agent CLI 'claude' not found", "other": None, "quiet": None}
+    finally:
+        await hive.close()

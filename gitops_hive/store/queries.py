@@ -260,10 +260,24 @@ async def list_events(db: Database, agent: str | None = None, limit: int = 100) 
     rows = await db.fetchall(
         f"SELECT * FROM events {where} ORDER BY id DESC LIMIT ?", [*params, limit]
     )
-    return [
-        Event(id=r["id"], ts=r["ts"], agent=r["agent"], kind=r["kind"], data=json.loads(r["data"]))
-        for r in rows
-    ]
+    return [_event(r) for r in rows]
+
+
+async def last_event_of(db: Database, kinds: tuple[str, ...]) -> list[Event]:
+    """Per agent, its newest event of one of `kinds`."""
+    marks = ", ".join("?" * len(kinds))
+    rows = await db.fetchall(
+        f"SELECT * FROM events WHERE id IN (SELECT MAX(id) FROM events WHERE kind IN ({marks})"
+        " AND agent IS NOT NULL GROUP BY agent)",
+        kinds,
+    )
+    return [_event(r) for r in rows]
+
+
+def _event(r: aiosqlite.Row) -> Event:
+    return Event(
+        id=r["id"], ts=r["ts"], agent=r["agent"], kind=r["kind"], data=json.loads(r["data"])
+    )
 
 
 # uid bases (nspawn)

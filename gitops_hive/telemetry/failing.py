@@ -11,6 +11,7 @@ from typing import Any
 from gitops_hive.context import HiveContext
 from gitops_hive.errors import HiveError
 from gitops_hive.outcomes import Outcome, record_outcome
+from gitops_hive.store import queries
 from gitops_hive.text import UNSHOWABLE
 
 FAILING = "agent_failing"  # the event when an agent's turns start failing (or fail otherwise)
@@ -37,6 +38,15 @@ def returned_ids(body: Mapping[str, Any]) -> list[int]:
     if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in raw):
         raise HiveError("returned must list message ids (whole numbers above 0)")
     return list(raw)
+
+
+async def restore_failing(ctx: HiveContext) -> None:
+    """After a restart, an agent whose last turn event says failing shows failing again
+    (the events hold it; the status itself lives in memory)."""
+    for event in await queries.last_event_of(ctx.db, (FAILING, RECOVERED)):
+        reason = event.data.get("reason")
+        if event.kind == FAILING and event.agent and isinstance(reason, str):
+            ctx.turn_problems.setdefault(event.agent, reason)
 
 
 def failing_reason(ctx: HiveContext, name: str) -> str | None:
