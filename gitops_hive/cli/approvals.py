@@ -82,10 +82,7 @@ def echo_changes(approval: dict[str, Any]) -> None:
     """What changes, in words, and the risks first."""
     for warning in approval.get("warnings", []):
         if warning["code"] == "carries_denied":
-            echo(
-                f"WARNING carries work denied in #{warning['approval']} ({warning['reason']}): "
-                f"{len(warning['commits'])} of its commits or changes"
-            )
+            echo(f"WARNING {warning['message']}")
     for risk in approval.get("risks", []):
         echo(f"RISK {risk['code']}: {risk['detail']}")
     changes = approval.get("changes")

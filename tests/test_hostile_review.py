@@ -1,0 +1,116 @@
+"""A hostile manager's specs against the review: what the page and `hivectl show` say must be
+what runs, however the spec is spelled."""
+
+from __future__ import annotations
+
+import pytest
+
+from gitops_hive.approvals.changes import MASK, env_changes, spec_risks, wider_bash
+from gitops_hive.spec import AgentSpec, validate_spec
+from tests.repo_factory import git
+from tests.test_web import Dash, dash  # noqa: F401  (the real app on a real hive)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        # `?` and `[...]` are literal to the agent CLI: only `*` matches more.
+        (("Bash(npm run ?)",), ("Bash(npm run *)",)),
+        (("Bash([a-z]*)",), ("Bash(rm -rf /)",)),
+        (("Bash(git [!x]*)",), ("Bash(git push *)",)),
+        (("Bash(git log *)",), ("Bash(git log:*)",)),
+    ],
+)
+def test_a_pattern_an_fnmatch_reading_would_call_covered_is_flagged_wider(
+    before: tuple[str, ...], after: tuple[str, ...]
+) -> None:
+    assert wider_bash(before, after) == list(after)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (("Bash(git *)",), ("Bash(git [x]*)",)),
+        (("Bash(git:*)",), ("Bash(git *)",)),
+        (("Bash(git * --oneline)",), ("Bash(git log * --oneline)",)),
+    ],
+)
+def test_a_narrower_pattern_stays_unflagged(
+    before: tuple[str, ...], after: tuple[str, ...]
+) -> None:
+    assert wider_bash(before, after) == []
+
+
+@pytest.mark.parametrize("package", ["grep-", "coreutils-"])
+def test_a_package_name_apt_reads_as_a_removal_is_refused(package: str) -> None:
+    spec, problems = validate_spec(
+        f'description = "x"\n[container]\npackages = ["jq", "{package}"]\n'
+    )
+    assert spec is None and len(problems) == 1
+    assert problems[0].key == "container.packages" and problems[0].line == 3
+    assert "remov" in problems[0].message and repr(package) in problems[0].message
+
+
+def test_names_ending_in_plus_are_debian_names() -> None:
+    spec, problems = validate_spec('description = "x"\n[container]\npackages = ["g++", "jq"]\n')
+    assert problems == [] and spec is not None and spec.packages == ("g++", "jq")
+
+
+@pytest.mark.parametrize("key", ["LD_AUDIT", "LD_BIND_NOW", "LD_DEBUG_OUTPUT"])
+def test_every_loader_variable_is_reserved(key: str) -> None:
+    _, problems = validate_spec(f'description = "x"\n[container]\nenv = {{ {key} = "/x.so" }}\n')
+    assert len(problems) == 1 and "reserved" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "NODE_OPTIONS",
+        "BASH_ENV",
+        "PYTHONSTARTUP",
+        "GIT_SSH_COMMAND",
+        "GIT_ASKPASS",
+        "HTTPS_PROXY",
+        "ANTHROPIC_BASE_URL",
+        "GCONV_PATH",
+    ],
+)
+def test_a_variable_that_runs_code_is_a_risk_shown_unmasked(key: str) -> None:
+    before = AgentSpec(description="w")
+    after = AgentSpec(description="w", env={key: "/hive/config/evil"})
+    risks = spec_risks(before, after)
+    assert [r.code for r in risks] == ["env_runs_code"]
+    assert "/hive/config/evil" in risks[0].detail
+    assert env_changes({}, after.env)["added"] == {key: "/hive/config/evil"}
+    assert spec_risks(after, after) == []  # unchanged: nothing new
+
+
+@pytest.mark.parametrize("key", ["DB_PASS", "MYSQL_PWD", "GITHUB_PAT", "SENTRY_DSN", "PASS"])
+def test_values_of_keys_that_look_secret_are_masked(key: str) -> None:
+    assert env_changes({}, {key: "hunter2"})["added"] == {key: MASK}
+
+
+async def test_denied_grants_squashed_into_other_work_are_named(dash: Dash) -> None:  # noqa: F811
+    first = await dash.proposal("worker", {"prompt.md": b"one\n"})
+    head = (await dash.hive.approval(first))["head"]
+    await dash.hive.approve(first, head, "test", wait=True)
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    spec = (repo / "agent.toml").read_text()
+    wider = spec.replace("allow = []", 'allow = ["Bash(rg *)", "WebFetch"]')
+    (repo / "agent.toml").write_text(wider)
+    git(repo, "commit", "-qam", "Install ripgrep")
+    denied = await dash.hive.submit("worker", None, source="test")
+    await dash.hive.deny(denied.id, "no new tools this week", "operator")
+    # Dropped from history, then granted again inside an unrelated-looking commit.
+    git(repo, "reset", "-q", "--hard", head)
+    (repo / "agent.toml").write_text(spec.replace("allow = []", 'allow = ["WebFetch"]'))
+    (repo / "CHANGELOG.md").write_text("- started\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Keep a changelog")
+    carrying = await dash.hive.submit("worker", None, source="test")
+    view = await dash.hive.approval(carrying.id)
+    (warning,) = [w for w in view["warnings"] if w["code"] == "carries_denied"]
+    assert warning["approval"] == denied.id and warning["grants"] == ["tool WebFetch"]
+    assert "tool WebFetch" in warning["message"]
+    page = await dash.page(f"/approvals/{carrying.id}")
+    assert f'id="carries-denied-{denied.id}"' in page and "tool WebFetch" in page
