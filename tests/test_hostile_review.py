@@ -12,33 +12,22 @@ from tests.test_web import Dash, dash  # noqa: F401  (the real app on a real hiv
 
 
 @pytest.mark.parametrize(
-    ("before", "after"),
+    ("before", "after", "wider"),
     [
         # `?` and `[...]` are literal to the agent CLI: only `*` matches more.
-        (("Bash(npm run ?)",), ("Bash(npm run *)",)),
-        (("Bash([a-z]*)",), ("Bash(rm -rf /)",)),
-        (("Bash(git [!x]*)",), ("Bash(git push *)",)),
-        (("Bash(git log *)",), ("Bash(git log:*)",)),
+        (("Bash(npm run ?)",), ("Bash(npm run *)",), True),
+        (("Bash([a-z]*)",), ("Bash(rm -rf /)",), True),
+        (("Bash(git [!x]*)",), ("Bash(git push *)",), True),
+        (("Bash(git log *)",), ("Bash(git log:*)",), True),
+        (("Bash(git *)",), ("Bash(git [x]*)",), False),
+        (("Bash(git:*)",), ("Bash(git *)",), False),
+        (("Bash(git * --oneline)",), ("Bash(git log * --oneline)",), False),
     ],
 )
-def test_a_pattern_an_fnmatch_reading_would_call_covered_is_flagged_wider(
-    before: tuple[str, ...], after: tuple[str, ...]
+def test_only_a_star_widens_a_bash_pattern(
+    before: tuple[str, ...], after: tuple[str, ...], wider: bool
 ) -> None:
-    assert wider_bash(before, after) == list(after)
-
-
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        (("Bash(git *)",), ("Bash(git [x]*)",)),
-        (("Bash(git:*)",), ("Bash(git *)",)),
-        (("Bash(git * --oneline)",), ("Bash(git log * --oneline)",)),
-    ],
-)
-def test_a_narrower_pattern_stays_unflagged(
-    before: tuple[str, ...], after: tuple[str, ...]
-) -> None:
-    assert wider_bash(before, after) == []
+    assert wider_bash(before, after) == (list(after) if wider else [])
 
 
 @pytest.mark.parametrize("package", ["grep-", "coreutils-"])
@@ -114,3 +103,20 @@ async def test_denied_grants_squashed_into_other_work_are_named(dash: Dash) -> N
     assert "tool WebFetch" in warning["message"]
     page = await dash.page(f"/approvals/{carrying.id}")
     assert f'id="carries-denied-{denied.id}"' in page and "tool WebFetch" in page
+
+
+async def test_hidden_characters_in_what_the_manager_wrote_show_on_the_page(
+    dash: Dash,  # noqa: F811
+) -> None:
+    # A right-to-left override makes "Fix typo\u202e ,nekot eht tnes" read backwards, and a
+    # zero-width space hides inside a value: the page shows both as escapes.
+    spec = b'description = "w"\n[container]\nenv = { MODE = "fa\xe2\x80\x8bst" }\n'
+    approval_id = await dash.proposal(
+        "worker", {"agent.toml": spec}, message="Fix typo\u202e ,nekot eht tnes\n\nbody\x1b[2K"
+    )
+    page = await dash.page(f"/approvals/{approval_id}")
+    for hidden in ("\u202e", "\u200b", "\x1b"):
+        assert hidden not in page
+    assert "Fix typo\\u202e ,nekot eht tnes" in page and "fa\\u200bst" in page
+    assert "body\\x1b[2K" in page
+    assert "\\u202e" in await dash.page("/")  # the pending list's summary too
