@@ -10,7 +10,12 @@ from gitops_hive.agents import get_approval, require_agent
 from gitops_hive.approvals.changes import spec_changes, spec_risks
 from gitops_hive.approvals.denied import carried_denials
 from gitops_hive.approvals.pinned_specs import spec_at
-from gitops_hive.approvals.risks import network_review, network_warnings, package_warnings
+from gitops_hive.approvals.risks import (
+    bind_warnings,
+    network_review,
+    network_warnings,
+    package_warnings,
+)
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import DiffCaps, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
@@ -63,6 +68,7 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     network = None if spec is None else network_review(spec.network, kind)
     risks = [] if spec is None else network_warnings(spec.network)
     risks += [] if spec is None else package_warnings(spec.packages, kind)
+    risks += [] if spec is None else bind_warnings(spec.binds)
     return {
         **approval.to_json(),
         "log": approval.log,
