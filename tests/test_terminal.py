@@ -415,3 +415,15 @@ def test_hivectl_shell_on_a_terminal_is_raw_and_follows_its_size(served: ServedH
         return seen
 
     assert b"NOT isolated" in asyncio.run(drive())
+
+
+@pytest.mark.parametrize("cols", ["²", "9" * 5000, "-3", "1e3"])
+async def test_a_size_that_is_no_number_opens_the_default_size(term: Term, cols: str) -> None:
+    _, ticket = await term.ticket()
+    ws = await term.client.ws_connect(
+        f"/api/agents/worker/terminal/ws?ticket={ticket['ticket']}&cols={cols}&rows=30",
+        headers={"Authorization": term.auth["Authorization"]},
+    )
+    await ws.send_bytes(b"stty size\r")
+    await read_until(ws, b"30 80")
+    await ws.close()
