@@ -12,6 +12,7 @@ from gitops_hive.cli.common import client_of, echo, print_json, short, table, wh
 from gitops_hive.client import DiffBase, DiffFormat
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
+from gitops_hive.numbers import whole_number
 
 
 def echo_approval(approval: dict[str, Any], verb: str) -> None:
@@ -28,10 +29,10 @@ def echo_approval(approval: dict[str, Any], verb: str) -> None:
 
 
 def _approval_arg(value: str) -> int:
-    raw = value.lstrip("#")
-    if not raw.isdecimal():
-        raise HiveError(f"approval id {value!r} is not a number: see `hivectl pending`")
-    return int(raw)
+    number = whole_number(value)
+    if number is None:
+        raise HiveError(f"approval id {value[:40]!r} is not a number: see `hivectl pending`")
+    return number
 
 
 @click.command()
