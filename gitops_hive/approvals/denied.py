@@ -15,7 +15,7 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.records import Approval, ApprovalStatus
 from gitops_hive.store import queries
 
-MAX_RANGE = 500  # commits of a range compared; a proposal past this is flagged by its head alone
+MAX_RANGE = 500  # commits of a range compared; past this a denied head in the range still counts
 MAX_DENIED = 50  # the most recent denials an agent's proposal is checked against
 
 
@@ -40,6 +40,8 @@ async def carried_denials(ctx: HiveContext, approval: Approval) -> list[dict[str
             repos.range_fingerprints, applied, refused.base, refused.head, MAX_RANGE
         )
         shared = (set(theirs) & set(mine)) or {s for s, p in theirs.items() if p and p in patches}
+        if not shared and await _brings_back(applied, approval, refused.head):
+            shared = {refused.head}  # past the commits compared, but in this range all the same
         again = sorted(grants & await _grants(applied, refused))
         if shared or again:
             what = f"{len(shared)} of its commits or the same changes" if shared else ""
@@ -55,6 +57,14 @@ async def carried_denials(ctx: HiveContext, approval: Approval) -> list[dict[str
                 }
             )
     return warnings
+
+
+async def _brings_back(applied: Path, approval: Approval, denied_head: str) -> bool:
+    """Whether the denied head is in this proposal's history and not already deployed."""
+    if not await blocking(repos.is_ancestor, applied, denied_head, approval.head):
+        return False
+    base = approval.base
+    return base is None or not await blocking(repos.is_ancestor, applied, denied_head, base)
 
 
 async def _grants(applied: Path, approval: Approval) -> set[str]:
