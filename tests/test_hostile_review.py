@@ -3,6 +3,8 @@ what runs, however the spec is spelled."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gitops_hive.approvals import denied
@@ -153,3 +155,28 @@ async def test_a_denied_head_buried_under_more_commits_than_the_range_compares_i
     carrying = await dash.hive.submit("worker", None, source="test")
     warnings = (await dash.hive.approval(carrying.id))["warnings"]
     assert [w["approval"] for w in warnings if w["code"] == "carries_denied"] == [refused.id]
+
+
+async def test_a_giant_commit_message_or_author_is_cut_with_its_size_said(
+    dash: Dash,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    await dash.hive.draft("worker")
+    repo = dash.hive.ctx.layout.agent("worker").proposed
+    message = tmp_path / "message"
+    message.write_text("Fix a typo\n\n" + "padding " * 250_000)  # 2 MB
+    (repo / "prompt.md").write_text("changed\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", f"user.name={'N' * 5000}", "commit", "-q", "-F", str(message))
+    approval = await dash.hive.submit("worker", None, source="test")
+    (newest, *_) = (await dash.hive.approval(approval.id))["commits"]
+    assert len(newest["message"]) < 20_000 and newest["message"].startswith("Fix a typo")
+    assert "message cut: 2000012 bytes" in newest["message"]
+    assert len(newest["author"]) < 400
+    assert len(await dash.page(f"/approvals/{approval.id}")) < 200_000
+
+
+async def test_a_giant_subject_line_is_cut_where_lists_show_it(dash: Dash) -> None:  # noqa: F811
+    approval_id = await dash.proposal("worker", {"prompt.md": b"x\n"}, message="S" * 100_000)
+    (pending,) = await dash.hive.pending()
+    assert pending["id"] == approval_id and len(pending["summary"]) <= 201
