@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.approvals import denied
-from gitops_hive.approvals.changes import MASK, env_changes, spec_risks, wider_bash
+from gitops_hive.approvals.changes import MASK, env_changes, spec_changes, spec_risks, wider_bash
+from gitops_hive.cli.approvals import echo_changes
 from gitops_hive.spec import AgentSpec, validate_spec
 from tests.repo_factory import git
 from tests.test_web import Dash, dash  # noqa: F401  (the real app on a real hive)
@@ -180,3 +181,15 @@ async def test_a_giant_subject_line_is_cut_where_lists_show_it(dash: Dash) -> No
     approval_id = await dash.proposal("worker", {"prompt.md": b"x\n"}, message="S" * 100_000)
     (pending,) = await dash.hive.pending()
     assert pending["id"] == approval_id and len(pending["summary"]) <= 201
+
+
+def test_a_value_with_a_newline_cannot_print_a_line_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = AgentSpec(description="w")
+    after = AgentSpec(description="w", env={"MODE": "fast\nRISK none: all clear"})
+    approval = {"changes": spec_changes(before, after, (1, 1)), "risks": [], "warnings": []}
+    echo_changes(approval)
+    printed = capsys.readouterr().out
+    assert "  env + MODE=fast\\x0aRISK none: all clear\n" in printed
+    assert not any(line.startswith("RISK") for line in printed.splitlines())

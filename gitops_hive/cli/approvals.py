@@ -13,6 +13,7 @@ from gitops_hive.client import DiffBase, DiffFormat
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 from gitops_hive.numbers import whole_number
+from gitops_hive.text import escape_line
 
 
 def echo_approval(approval: dict[str, Any], verb: str) -> None:
@@ -85,7 +86,7 @@ def echo_changes(approval: dict[str, Any]) -> None:
         if warning["code"] == "carries_denied":
             echo(f"WARNING {warning['message']}")
     for risk in approval.get("risks", []):
-        echo(f"RISK {risk['code']}: {risk['detail']}")
+        echo(f"RISK {risk['code']}: {escape_line(risk['detail'])}")
     changes = approval.get("changes")
     if not changes:
         return
@@ -109,7 +110,7 @@ def echo_changes(approval: dict[str, Any]) -> None:
     if lines:
         echo("changes:")
         for line in lines:
-            echo(f"  {line}")
+            echo(f"  {escape_line(line)}")  # a value's newline must not print a line of its own
 
 
 def echo_commits(approval: dict[str, Any]) -> None:
