@@ -207,9 +207,17 @@ def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(("container.env", f"variable {key!r} is reserved for the controller"))
     for bind in values.get("container.binds", []):
         parts = bind.split("/")
-        if not bind.startswith("/") or ".." in parts or bind.rstrip("/") in ("", "/state"):
+        if (
+            not bind.startswith("/")
+            or ".." in parts
+            or bind.rstrip("/") in ("", "/state")
+            or not bind.isprintable()
+        ):
             found.append(
-                ("container.binds", f"bind {bind!r} must be an absolute path without '..'")
+                (
+                    "container.binds",
+                    f"bind {bind!r} must be an absolute path without '..' or controls",
+                )
             )
     packages = values.get("container.packages", [])
     for package in packages:

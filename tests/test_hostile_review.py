@@ -193,3 +193,8 @@ def test_a_value_with_a_newline_cannot_print_a_line_of_its_own(
     printed = capsys.readouterr().out
     assert "  env + MODE=fast\\x0aRISK none: all clear\n" in printed
     assert not any(line.startswith("RISK") for line in printed.splitlines())
+
+
+def test_a_container_path_with_a_control_character_is_refused() -> None:
+    _, problems = validate_spec('description = "x"\n[container]\nbinds = ["/data\\nRISK none"]\n')
+    assert len(problems) == 1 and problems[0].key == "container.binds"

@@ -84,7 +84,7 @@ def echo_changes(approval: dict[str, Any]) -> None:
     """What changes, in words, and the risks first."""
     for warning in approval.get("warnings", []):
         if warning["code"] == "carries_denied":
-            echo(f"WARNING {warning['message']}")
+            echo(f"WARNING {escape_line(warning['message'])}")
     for risk in approval.get("risks", []):
         echo(f"RISK {risk['code']}: {escape_line(risk['detail'])}")
     changes = approval.get("changes")
@@ -179,7 +179,7 @@ def show(
         echo(f"network: {network['mode']}: {network['summary']}")
     for warning in approval.get("warnings", []):
         if warning["code"] != "carries_denied":  # printed with the changes, on top
-            echo(f"WARNING ({warning['code']}): {warning['message']}")
+            echo(f"WARNING ({warning['code']}): {escape_line(warning['message'])}")
     if approval["rewrites_history"]:
         echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"
