@@ -19,6 +19,7 @@ from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
 from gitops_hive.init_root import tighten
 from gitops_hive.layout import HiveLayout
+from gitops_hive.numbers import whole_number
 from gitops_hive.watcher import RefWatcher, open_notify_socket
 from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
@@ -63,9 +64,10 @@ def parse_listen(value: str) -> tuple[str, int]:
     """HOST:PORT (IPv6 in brackets) to a (host, port) pair."""
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    number = whole_number(port, 65535)
+    if not sep or not host or number is None:
         raise ConfigError(f"--listen {value!r} is not HOST:PORT (e.g. 127.0.0.1:8470)")
-    return host, int(port)
+    return host, number
 
 
 async def _serve_dashboard(

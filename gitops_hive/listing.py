@@ -16,6 +16,7 @@ from gitops_hive.approvals.proposed_reads import read_proposed, unreadable_reaso
 from gitops_hive.approvals.rules import AGENT_STATUSES, agent_status
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import HiveError
+from gitops_hive.numbers import whole_number
 from gitops_hive.overrides.effective import effective_now, model_fields
 from gitops_hive.overrides.note import Effective
 from gitops_hive.records import AgentRecord
@@ -52,9 +53,10 @@ class AgentQuery:
 
 def _count(query: Mapping[str, str], key: str) -> int:
     raw = query.get(key, "0") or "0"
-    if not raw.isdigit():
-        raise HiveError(f"{key}={raw!r} is not a whole number of agents")
-    return int(raw)
+    count = whole_number(raw)
+    if count is None:
+        raise HiveError(f"{key}={raw[:40]!r} is not a whole number of agents")
+    return count
 
 
 def _limit(query: Mapping[str, str]) -> int | None:

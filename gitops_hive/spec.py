@@ -15,11 +15,12 @@ from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
 
 SPEC_FILE = "agent.toml"
-# A Debian package name (policy 5.6.1): what apt-get is handed, so never an option.
-PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# A Debian package name (policy 5.6.1): what apt-get is handed, so never an option; never
+# ending in "-" either, which apt-get install reads as "remove this package".
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]*[a-z0-9+.]")
 MAX_PACKAGES = 100
 ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
-RESERVED_ENV_PREFIXES = ("HIVE_",)
+RESERVED_ENV_PREFIXES = ("HIVE_", "LD_")  # LD_*: the dynamic loader's (LD_AUDIT loads code)
 RESERVED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH"})
 
 
@@ -206,13 +207,29 @@ def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             found.append(("container.env", f"variable {key!r} is reserved for the controller"))
     for bind in values.get("container.binds", []):
         parts = bind.split("/")
-        if not bind.startswith("/") or ".." in parts or bind.rstrip("/") in ("", "/state"):
+        if (
+            not bind.startswith("/")
+            or ".." in parts
+            or bind.rstrip("/") in ("", "/state")
+            or not bind.isprintable()
+        ):
             found.append(
-                ("container.binds", f"bind {bind!r} must be an absolute path without '..'")
+                (
+                    "container.binds",
+                    f"bind {bind!r} must be an absolute path without '..' or controls",
+                )
             )
     packages = values.get("container.packages", [])
     for package in packages:
-        if not PACKAGE_NAME.fullmatch(package):
+        if package.endswith("-") and PACKAGE_NAME.fullmatch(package[:-1]):
+            found.append(
+                (
+                    "container.packages",
+                    f"{package!r} ends in '-', which apt reads as removing {package[:-1]!r}; "
+                    "list only packages to install",
+                )
+            )
+        elif not PACKAGE_NAME.fullmatch(package):
             found.append(
                 ("container.packages", f'{package!r} is not a Debian package name, e.g. "jq"')
             )

@@ -11,6 +11,9 @@ _BIDI_CLASS = "".join(sorted(BIDI))
 UNSHOWABLE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI_CLASS}]")
 # The same but tab and newline: what may not reach a terminal from text with lines.
 TERMINAL_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CLASS}]")
+# Characters that take no room: a name or a value may hide one between its visible letters.
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+PAGE_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI_CLASS}{''.join(sorted(ZERO_WIDTH))}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -26,3 +29,9 @@ def escape_unsafe(text: str) -> str:
 def escape_line(text: str) -> str:
     """`text` for one line of output (a file name): every control, newline included, escaped."""
     return UNSHOWABLE.sub(_escape, text)
+
+
+def escape_hidden(text: str) -> str:
+    """`text` for a page: controls (not tab or newline), bidi marks and zero-width characters
+    as escapes, so what a reader sees is every character there is, in its order."""
+    return PAGE_UNSAFE.sub(_escape, text)

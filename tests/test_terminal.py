@@ -51,6 +51,24 @@ def test_osc52_and_paste_markers_are_cut_even_split_across_reads() -> None:
         assert out == b"abcde", size
 
 
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b"\x1b]052;c;aGk=\x07",  # a terminal reads the number 052 as 52
+        b"\x1b]" + b"0" * 300 + b"52;c;aGk=\x07",
+        b"\xc2\x9d0052;c;aGk=\xc2\x9c",
+        b"\xc2\x9b201~",  # CSI as its 8-bit (C1) code
+        b"\xc2\x9b200~",
+    ],
+)
+def test_every_spelling_of_osc52_and_the_paste_markers_is_cut(hostile: bytes) -> None:
+    stream = b"a" + hostile + b"b\x1b]0;title\x07c"
+    for size in (1, 2, 3, 7, len(stream)):
+        split = OutputFilter()
+        out = b"".join(split.feed(stream[i : i + size]) for i in range(0, len(stream), size))
+        assert out == b"ab\x1b]0;title\x07c", size
+
+
 def test_other_escapes_pass_and_a_held_prefix_comes_out_later() -> None:
     f = OutputFilter()
     assert f.feed(b"\x1b[1mbold\x1b[0m\x1b") == b"\x1b[1mbold\x1b[0m"
@@ -424,3 +442,15 @@ def test_hivectl_shell_on_a_terminal_is_raw_and_follows_its_size(served: ServedH
         return seen
 
     assert b"NOT isolated" in asyncio.run(drive())
+
+
+@pytest.mark.parametrize("cols", ["²", "9" * 5000, "-3", "1e3"])
+async def test_a_size_that_is_no_number_opens_the_default_size(term: Term, cols: str) -> None:
+    _, ticket = await term.ticket()
+    ws = await term.client.ws_connect(
+        f"/api/agents/worker/terminal/ws?ticket={ticket['ticket']}&cols={cols}&rows=30",
+        headers={"Authorization": term.auth["Authorization"]},
+    )
+    await ws.send_bytes(b"stty size\r")
+    await read_until(ws, b"30 80")
+    await ws.close()

@@ -193,7 +193,11 @@ def build_server(client: AgentClient, offered: Collection[str] | None = None) ->
     async def ask_operator(
         question: Annotated[str, Field(description="One clear question for the human operator")],
         options: Annotated[
-            list[str] | None, Field(description="Answers to offer, if the choice is closed")
+            list[str] | None,
+            Field(
+                description="Answers to offer, if the choice is closed (at most 10, each "
+                "one line under 200 characters)"
+            ),
         ] = None,
     ) -> Question:
         """Manager only. Ask the human operator; the answer arrives later in your inbox as a

@@ -3,15 +3,26 @@ and the changes a reviewer must not miss flagged as risks. Pure: no I/O."""
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from gitops_hive.spec import AgentSpec
 
-SECRET_KEY = re.compile(r"(?i)secret|token|passw|credential|private|auth|cookie|session|key")
+SECRET_KEY = re.compile(
+    r"(?i)secret|token|pass(?:w|$|_)|pwd|credential|private|auth|cookie|session|key|dsn"
+    r"|(?:^|_)pat(?:$|_)"
+)
 MASK = "•••"
+# Variables that make programs in the container load or run code, or send their traffic or
+# trust elsewhere: a change to one can do what the allow-list forbids. Never masked (their
+# values are paths, commands and addresses), always a risk.
+RUNS_CODE = re.compile(
+    r"PYTHON\w*|NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|BASH_ENV|ENV|SHELLOPTS|BASHOPTS"
+    r"|PROMPT_COMMAND|PS4|PERL5OPT|PERL5LIB|PERLLIB|RUBYOPT|RUBYLIB|GCONV_PATH|LOCPATH"
+    r"|GIT_\w*|\w*_ASKPASS|SHELL|EDITOR|VISUAL|\w*PAGER|LESSOPEN|LESSCLOSE|BROWSER"
+    r"|\w*_PROXY|SSL_CERT_\w*|\w*_CA_BUNDLE|ANTHROPIC_BASE_URL|\w*_BASE_URL|XDG_\w*"
+)
 BASH = "Bash"
 
 
@@ -34,7 +45,7 @@ def _sets(before: tuple[str, ...], after: tuple[str, ...]) -> dict[str, list[str
 
 
 def _shown(key: str, value: str) -> str:
-    return MASK if SECRET_KEY.search(key) else value
+    return MASK if SECRET_KEY.search(key) and not RUNS_CODE.fullmatch(key) else value
 
 
 def env_changes(before: dict[str, str], after: dict[str, str]) -> dict[str, Any]:
@@ -61,6 +72,14 @@ def _bash_pattern(entry: str) -> str | None:
     return None
 
 
+def _covers(old: str, new: str) -> bool:
+    """Whether every command the pattern `new` matches, `old` matches too. `*` is the CLI's
+    only wildcard (`?` and `[` are literal there), so each `*` of `new` must fall inside a
+    `*` of `old`: read `new` as text, `old` as a pattern whose `*` alone is special."""
+    regex = ".*".join(re.escape(part) for part in old.split("*"))
+    return re.fullmatch(regex, new, re.DOTALL) is not None
+
+
 def wider_bash(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
     """New Bash entries that match commands no earlier entry matched."""
     old = [p for p in map(_bash_pattern, before) if p is not None]
@@ -69,7 +88,7 @@ def wider_bash(before: tuple[str, ...], after: tuple[str, ...]) -> list[str]:
         pattern = _bash_pattern(entry)
         if pattern is None or entry in before:
             continue
-        covered = any(fnmatch.fnmatchcase(pattern, o) for o in old)
+        covered = any(_covers(o, pattern) for o in old)
         if pattern.strip() in ("*", "") or not covered:
             wider.append(entry)
     return wider
@@ -95,7 +114,8 @@ def spec_changes(
 
 
 def spec_risks(before: AgentSpec | None, after: AgentSpec | None) -> list[Risk]:
-    """What a reviewer must not miss: wider Bash, new tools, new packages, new mounts."""
+    """What a reviewer must not miss: wider Bash, new tools, variables that run code, new
+    packages, network and mounts."""
     old = before or AgentSpec(description="")
     new = after or AgentSpec(description="")
     risks = [
@@ -106,6 +126,11 @@ def spec_risks(before: AgentSpec | None, after: AgentSpec | None) -> list[Risk]:
         Risk("tool_added", f"{entry} is a tool the agent could not use before")
         for entry in new.tools_allow
         if entry not in old.tools_allow and _bash_pattern(entry) is None
+    ]
+    risks += [
+        Risk("env_runs_code", f"{key}={_shown(key, value)} changes what programs load or reach")
+        for key, value in new.env.items()
+        if RUNS_CODE.fullmatch(key) and old.env.get(key) != value
     ]
     added = [p for p in new.packages if p not in old.packages]
     if added:
@@ -124,3 +149,18 @@ def spec_risks(before: AgentSpec | None, after: AgentSpec | None) -> list[Risk]:
             )
         )
     return risks
+
+
+def spec_additions(before: AgentSpec | None, after: AgentSpec | None) -> set[str]:
+    """What a change grants, item by item ("tool Write", "package jq", "env KEY", ...): the
+    same grant in two proposals is the same change, however it was committed."""
+    old = before or AgentSpec(description="")
+    new = after or AgentSpec(description="")
+    found = {f"tool {t}" for t in new.tools_allow if t not in old.tools_allow}
+    found |= {f"package {p}" for p in new.packages if p not in old.packages}
+    found |= {f"env {k}" for k, v in new.env.items() if old.env.get(k) != v}
+    found |= {f"container path {b}" for b in new.binds if b not in old.binds}
+    found |= {f"may message {r}" for r in new.recipients if r not in old.recipients}
+    if new.network is not old.network:
+        found.add(f"network {new.network.value}")
+    return found

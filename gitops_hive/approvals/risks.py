@@ -74,3 +74,17 @@ def package_warnings(packages: tuple[str, ...], runtime_kind: str) -> list[Revie
             'the host, or run the hive with runtime.kind = "nspawn"',
         )
     ]
+
+
+def bind_warnings(binds: tuple[str, ...]) -> list[ReviewWarning]:
+    """The warning a head with `[container] binds` carries: no runtime mounts them yet, so
+    the review must not let them pass for storage that persists."""
+    if not binds:
+        return []
+    return [
+        ReviewWarning(
+            "binds_ignored",
+            f"[container] binds ({', '.join(binds)}) are not mounted by any runtime yet: "
+            "what the agent writes there is lost at the next deploy; only /state persists",
+        )
+    ]

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from gitops_hive import repos
 from gitops_hive.agents import get_approval, require_agent
 from gitops_hive.approvals.changes import spec_changes, spec_risks
 from gitops_hive.approvals.denied import carried_denials
-from gitops_hive.approvals.risks import network_review, network_warnings, package_warnings
+from gitops_hive.approvals.pinned_specs import spec_at
+from gitops_hive.approvals.risks import (
+    bind_warnings,
+    network_review,
+    network_warnings,
+    package_warnings,
+)
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.diffs import DiffCaps, ProposalDiff
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.overrides.effective import EffectiveSeen, model_change
 from gitops_hive.records import ApprovalStatus
-from gitops_hive.spec import SPEC_FILE, AgentSpec, validate_spec
 from gitops_hive.store import queries
 
 BASES = ("deployed", "approved", "previous")
@@ -58,14 +62,15 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     commits, total = await blocking(
         repos.list_commits, applied, approval.base, approval.head, MAX_COMMITS_SHOWN
     )
-    before = await _spec_at(applied, approval.base)
-    after = await _spec_at(applied, approval.head)
+    before = await spec_at(applied, approval.base)
+    after = await spec_at(applied, approval.head)
     prompt = (before[1], after[1])
     spec = after[0] if approval.valid else None
     kind = ctx.config["runtime.kind"]
     network = None if spec is None else network_review(spec.network, kind)
     risks = [] if spec is None else network_warnings(spec.network)
     risks += [] if spec is None else package_warnings(spec.packages, kind)
+    risks += [] if spec is None else bind_warnings(spec.binds)
     return {
         **approval.to_json(),
         "log": approval.log,
@@ -81,16 +86,6 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
             *await carried_denials(ctx, approval),
         ],
     }
-
-
-async def _spec_at(applied: Path, sha: str | None) -> tuple[AgentSpec | None, int | None]:
-    """agent.toml (None if missing or invalid) and prompt.md's size at `sha` (None: no sha)."""
-    if sha is None:
-        return None, None
-    text = await blocking(repos.read_blob, applied, sha, SPEC_FILE)
-    prompt = await blocking(repos.read_blob, applied, sha, "prompt.md")
-    spec = validate_spec(text.decode("utf-8", "replace"))[0] if text is not None else None
-    return spec, len(prompt) if prompt is not None else 0
 
 
 async def resolve_base(ctx: HiveContext, approval_id: int, base: str) -> str | None:

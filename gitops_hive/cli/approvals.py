@@ -12,6 +12,8 @@ from gitops_hive.cli.common import client_of, echo, print_json, short, table, wh
 from gitops_hive.client import DiffBase, DiffFormat
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
+from gitops_hive.numbers import whole_number
+from gitops_hive.text import escape_line
 
 
 def echo_approval(approval: dict[str, Any], verb: str) -> None:
@@ -28,10 +30,10 @@ def echo_approval(approval: dict[str, Any], verb: str) -> None:
 
 
 def _approval_arg(value: str) -> int:
-    raw = value.lstrip("#")
-    if not raw.isdecimal():
-        raise HiveError(f"approval id {value!r} is not a number: see `hivectl pending`")
-    return int(raw)
+    number = whole_number(value)
+    if number is None:
+        raise HiveError(f"approval id {value[:40]!r} is not a number: see `hivectl pending`")
+    return number
 
 
 @click.command()
@@ -82,12 +84,9 @@ def echo_changes(approval: dict[str, Any]) -> None:
     """What changes, in words, and the risks first."""
     for warning in approval.get("warnings", []):
         if warning["code"] == "carries_denied":
-            echo(
-                f"WARNING carries work denied in #{warning['approval']} ({warning['reason']}): "
-                f"{len(warning['commits'])} of its commits or changes"
-            )
+            echo(f"WARNING {escape_line(warning['message'])}")
     for risk in approval.get("risks", []):
-        echo(f"RISK {risk['code']}: {risk['detail']}")
+        echo(f"RISK {risk['code']}: {escape_line(risk['detail'])}")
     changes = approval.get("changes")
     if not changes:
         return
@@ -111,7 +110,7 @@ def echo_changes(approval: dict[str, Any]) -> None:
     if lines:
         echo("changes:")
         for line in lines:
-            echo(f"  {line}")
+            echo(f"  {escape_line(line)}")  # a value's newline must not print a line of its own
 
 
 def echo_commits(approval: dict[str, Any]) -> None:
@@ -180,7 +179,7 @@ def show(
         echo(f"network: {network['mode']}: {network['summary']}")
     for warning in approval.get("warnings", []):
         if warning["code"] != "carries_denied":  # printed with the changes, on top
-            echo(f"WARNING ({warning['code']}): {warning['message']}")
+            echo(f"WARNING ({warning['code']}): {escape_line(warning['message'])}")
     if approval["rewrites_history"]:
         echo(
             "WARNING: this proposal is not a descendant of the deployed commit (history rewritten)"

@@ -7,6 +7,7 @@ import click
 from gitops_hive.cli.common import client_of, echo, print_json, table, when
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
+from gitops_hive.numbers import whole_number
 from gitops_hive.protocol import MAX_WAIT_SECONDS
 
 
@@ -92,10 +93,10 @@ def questions(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 @click.pass_context
 def answer(ctx: click.Context, question_id: str, text: str) -> None:
     """Answer question ID; the answer lands in the asker's inbox."""
-    number = question_id.lstrip("#")
-    if not number.isdecimal():
-        raise HiveError(f"question id {question_id!r} is not a number: `hivectl questions`")
-    result = client_of(ctx).answer(int(number), text)
+    number = whole_number(question_id)
+    if number is None:
+        raise HiveError(f"question id {question_id[:40]!r} is not a number: `hivectl questions`")
+    result = client_of(ctx).answer(number, text)
     echo(f"question #{number} answered; the answer is in {result['asker']}'s inbox")
 
 

@@ -10,18 +10,32 @@ from gitops_hive.messaging.rules import require_text
 from gitops_hive.protocol import OPERATOR
 from gitops_hive.records import Question
 from gitops_hive.store import inbox
+from gitops_hive.text import UNSHOWABLE
 
 MAX_QUESTION_CHARS = 4000
 MAX_OPTIONS = 10
+MAX_OPTION_CHARS = 200  # an option is a button's label
 
 
 def _options(raw: Any) -> list[str]:
+    """Each option a button's label: short, one line, nothing hidden."""
     if raw is None:
         return []
     if not isinstance(raw, list) or not all(isinstance(o, str) and o.strip() for o in raw):
         raise HiveError("options must be a list of non-empty strings")
     if len(raw) > MAX_OPTIONS:
         raise HiveError(f"at most {MAX_OPTIONS} options (got {len(raw)})")
+    for number, option in enumerate(raw, start=1):
+        if len(option) > MAX_OPTION_CHARS:
+            raise HiveError(
+                f"option {number} is {len(option)} characters; keep each under "
+                f"{MAX_OPTION_CHARS} and put the detail in the question"
+            )
+        if UNSHOWABLE.search(option):
+            raise HiveError(
+                f"option {number} holds a control character or a bidi mark; give each "
+                "option as plain one-line text"
+            )
     return list(raw)
 
 

@@ -13,6 +13,10 @@ from gitops_hive.repos.failures import translated
 from gitops_hive.repos.objects import peel_commit, signature
 from gitops_hive.repos.opening import open_applied
 
+MAX_MESSAGE_BYTES = 16 * 1024  # of a commit message shown in review; the rest is counted
+MAX_PERSON_BYTES = 160  # of an author's or committer's name, and of the email
+MAX_SUMMARY_CHARS = 200  # of a commit's first line, where a list shows it
+
 
 @translated("compare the history of two commits")
 def is_ancestor(repo_path: Path, ancestor: str, sha: str) -> bool:
@@ -56,16 +60,29 @@ def commit_with_tree(repo_path: Path, tree_of: str, parent: str, message: str) -
 
 @translated("read a commit's message")
 def commit_summary(repo_path: Path, sha: str) -> str:
-    """The first line of a commit's message."""
+    """The first line of a commit's message, cut to MAX_SUMMARY_CHARS."""
     repo = open_applied(repo_path)
-    message = peel_commit(repo, sha).message
-    return message.strip().splitlines()[0] if message.strip() else ""
+    raw = peel_commit(repo, sha).raw_message[:MAX_MESSAGE_BYTES]
+    message = raw.decode("utf-8", "replace").strip()
+    first = message.splitlines()[0] if message else ""
+    return first[:MAX_SUMMARY_CHARS] + ("…" if len(first) > MAX_SUMMARY_CHARS else "")
+
+
+def _cut(raw: bytes, most: int) -> str:
+    return raw[:most].decode("utf-8", "replace") + ("…" if len(raw) > most else "")
 
 
 def _person(who: pygit2.Signature) -> str:
-    name = who.raw_name.decode("utf-8", "replace")
-    email = who.raw_email.decode("utf-8", "replace")
-    return f"{name} <{email}>"
+    name = _cut(who.raw_name, MAX_PERSON_BYTES)
+    return f"{name} <{_cut(who.raw_email, MAX_PERSON_BYTES)}>"
+
+
+def _message(raw: bytes) -> str:
+    """A commit message for review: whole, or its start and how large it is."""
+    if len(raw) <= MAX_MESSAGE_BYTES:
+        return raw.decode("utf-8", "replace")
+    shown = raw[:MAX_MESSAGE_BYTES].decode("utf-8", "replace")
+    return f"{shown}\n[message cut: {len(raw)} bytes, the first {MAX_MESSAGE_BYTES} shown]\n"
 
 
 @translated("list the commits of a proposal")
@@ -89,7 +106,7 @@ def list_commits(
                     author=_person(commit.author),
                     committer=_person(commit.committer),
                     date=float(commit.author.time),
-                    message=commit.raw_message.decode("utf-8", "replace"),
+                    message=_message(commit.raw_message),
                     parents=tuple(str(p) for p in commit.parent_ids),
                 )
             )

@@ -51,6 +51,7 @@ def read_history(
     # missing object) must not leave a commit in dst whose objects are missing, since a
     # later copy stops at any object dst already has.
     found: Found = {}
+    _require_commit(src, dst_repo, sha, label)
     queue: deque[pygit2.Oid] = deque([pygit2.Oid(hex=sha)])
     while queue:
         oid = queue.popleft()
@@ -81,6 +82,25 @@ def read_history(
         found[oid] = (obj_type, data, children)
         queue.extend(children)
     return found
+
+
+def _require_commit(
+    src: pygit2.Repository, dst_repo: pygit2.Repository, sha: str, label: Path
+) -> None:
+    """Refuse a sha that names a tree, a blob or a tag: only a commit is an agent's state."""
+    oid = pygit2.Oid(hex=sha)
+    for repo in (dst_repo, src):
+        try:
+            kind, _ = repo.odb.read_header(oid)
+        except KeyError:
+            continue
+        if kind != ObjectType.COMMIT:
+            raise HiveError(
+                f"{sha[:12]} is a {ObjectType(kind).name.lower()}, not a commit: give a "
+                "commit (a branch, HEAD or a commit's sha)"
+            )
+        return
+    raise HiveError(f"object {sha} missing from {label}: the repo is incomplete")
 
 
 def write_children_first(dst_repo: pygit2.Repository, found: Found) -> None:

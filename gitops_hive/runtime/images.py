@@ -34,6 +34,7 @@ LAYER_DROPS = ("var/lib/apt/lists", "var/cache/apt", "var/log", "etc/resolv.conf
 BUILD_ENV = "DEBIAN_FRONTEND=noninteractive"
 STOP_TIMEOUT = 10.0  # for a cancelled build step to end before it is killed
 STAGING = ".staging"  # a build's folder until it is renamed into the cache
+APT_EXACT_NAMES = "-o APT::Cmd::Pattern-Only=true"  # a name is a name, never a regex or glob
 
 
 @dataclass(frozen=True)
@@ -192,10 +193,8 @@ class ImageCache:
             folder.mkdir()
         lists = base / "var" / "lib" / "apt" / "lists"
         stale = time.time() - lists.stat().st_mtime > LISTS_FRESH
-        names = " ".join(packages)  # validated package names (spec.PACKAGE_NAME)
-        script = ("apt-get -q update && " if stale else "") + (
-            f"apt-get install -q -y --no-install-recommends {names}"
-        )
+        names = " ".join(packages)
+        script = ("apt-get -q update && " if stale else "") + install_script(packages)
         progress(f"image: apt-get install {names}")
         mount = (
             f"mount -t overlay overlay -o lowerdir={base},upperdir={upper},workdir={work} "
@@ -229,6 +228,16 @@ class _Held:
     async def __aexit__(self, *exc: object) -> None:
         assert self._context is not None
         self._context.__exit__(None, None, None)
+
+
+def install_script(packages: Sequence[str], *, simulate: bool = False) -> str:
+    """apt-get install of exactly these validated names (spec.PACKAGE_NAME): apt would
+    otherwise take a name it cannot find ("x.term") as a regular expression and install
+    every package it matches; `simulate`: only say what it would do."""
+    flags = "-s " if simulate else ""
+    return f"apt-get install {flags}-q -y --no-install-recommends {APT_EXACT_NAMES} " + " ".join(
+        packages
+    )
 
 
 def _drop(root: Path, relatives: Sequence[str]) -> None:

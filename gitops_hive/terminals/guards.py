@@ -12,23 +12,28 @@ from __future__ import annotations
 import re
 
 ESC = b"\x1b"
-# OSC 52 (clipboard), with the 7-bit or the (UTF-8 encoded) 8-bit introducer.
-_OSC52 = (b"\x1b]52;", b"\xc2\x9d52;")
-_PASTE = (b"\x1b[200~", b"\x1b[201~")
-_PATTERNS = _OSC52 + _PASTE
-_FIND = re.compile(b"|".join(re.escape(p) for p in _PATTERNS))
+# OSC 52 (clipboard) and the bracketed-paste markers, each introduced by ESC or by its 8-bit
+# C1 code (UTF-8 encoded); a terminal reads OSC 052 (any zeros) as 52.
+_OSC = rb"(?:\x1b\]|\xc2\x9d)"
+_CSI = rb"(?:\x1b\[|\xc2\x9b)"
+_FIND = re.compile(_OSC + rb"0*52;|" + _CSI + rb"20[01]~")
+# The end of a read that may be the start of one of those: held for the next read.
+_PARTIAL = re.compile(rb"(?:\x1b|\xc2|" + _OSC + rb"0*(?:52?)?|" + _CSI + rb"(?:20?[01]?)?)\Z")
+_ZEROS = re.compile(rb"0+")
+MAX_HELD = 64  # a longer held run of zeros is kept as one zero: the number it makes is the same
 _OSC_END = re.compile(rb"\x07|\x1b\\|\xc2\x9c")
 MAX_SWALLOW = 1 << 20  # an unterminated OSC 52 longer than this ends anyway
 
 
-def _held_tail(data: bytes) -> int:
-    """How many bytes at the end of `data` could start a pattern (kept for the next read)."""
-    longest = 0
-    for pattern in _PATTERNS:
-        for size in range(1, len(pattern)):
-            if size > longest and data.endswith(pattern[:size]):
-                longest = size
-    return longest
+def _held_tail(data: bytes) -> tuple[int, bytes]:
+    """Where the end of `data` that could start a pattern begins, and the bytes to hold."""
+    found = _PARTIAL.search(data)
+    if found is None:
+        return len(data), b""
+    held = found.group()
+    if len(held) > MAX_HELD:
+        held = _ZEROS.sub(b"0", held, count=1)
+    return found.start(), held
 
 
 class OutputFilter:
@@ -60,13 +65,12 @@ class OutputFilter:
             found = _FIND.search(buf, at)
             if found is None:
                 rest = buf[at:]
-                held = _held_tail(rest)
-                out += rest[: len(rest) - held]
-                self._carry = rest[len(rest) - held :]
+                start, self._carry = _held_tail(rest)
+                out += rest[:start]
                 return bytes(out)
             out += buf[at : found.start()]
             at = found.end()
-            if found.group() in _OSC52:
+            if found.group().endswith(b";"):  # OSC 52: its payload goes too
                 self._swallowing = 1
         return bytes(out)
 

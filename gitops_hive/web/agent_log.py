@@ -124,7 +124,7 @@ def readable(lines: Iterable[str]) -> list[LogLine]:
         if stripped.startswith("{"):
             try:
                 event = json.loads(stripped)
-            except ValueError:
+            except (ValueError, RecursionError):  # the agent wrote it: nested past the parser
                 event = None
         if isinstance(event, dict) and isinstance(event.get("type"), str):
             out.extend(_event_lines(event))  # an event with nothing to show shows nothing

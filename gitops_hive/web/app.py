@@ -7,9 +7,11 @@ from pathlib import Path
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from gitops_hive.durations import format_duration
 from gitops_hive.hive import Hive
+from gitops_hive.text import escape_hidden
 from gitops_hive.web.actions import add_action_routes
 from gitops_hive.web.control_api import HIVE_KEY, add_api_routes
 from gitops_hive.web.events import add_event_routes
@@ -38,6 +40,14 @@ def _ago(seconds: float | None) -> str:
     return f"{format_duration(seconds)} ago" if seconds is not None else "never"
 
 
+def _visible(value: object) -> object:
+    """Every `{{ }}` of a page: hidden characters shown as escapes, never obeyed (a commit
+    message, an env value or a question may carry a bidi override or a zero-width space)."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape_hidden(value)
+    return value
+
+
 def make_web_app(hive: Hive, guard: Guard) -> web.Application:
     """The TCP app: every route but /login and /static needs the operator token."""
     app = web.Application(middlewares=[*make_middlewares(guard), errors_middleware, page_errors])
@@ -49,6 +59,7 @@ def make_web_app(hive: Hive, guard: Guard) -> web.Application:
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
+    env.finalize = _visible
     env.filters["when"] = _when
     env.filters["short"] = _short
     env.filters["ago"] = _ago

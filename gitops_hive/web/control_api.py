@@ -14,6 +14,7 @@ from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.listing import AgentQuery
 from gitops_hive.messaging.rules import require_text
+from gitops_hive.numbers import whole_number
 from gitops_hive.telemetry.views import parse_query
 from gitops_hive.web.jsonhttp import errors_middleware, json_body, json_reply, peer_uid
 
@@ -32,11 +33,16 @@ def who(request: web.Request) -> str:
         return f"uid {uid} (hivectl)"
 
 
+def _whole_number(request: web.Request, what: str, advice: str) -> int:
+    raw = request.match_info["id"]
+    found = whole_number(raw)
+    if found is None:
+        raise HiveError(f"{what} id {raw[:40]!r} is not a number: {advice}")
+    return found
+
+
 def _approval_id(request: web.Request) -> int:
-    raw = request.match_info["id"].lstrip("#")
-    if not raw.isdigit():
-        raise HiveError(f"approval id {raw!r} is not a number")
-    return int(raw)
+    return _whole_number(request, "approval", "`hivectl pending` lists the open ones")
 
 
 def _hive(request: web.Request) -> Hive:
@@ -209,11 +215,9 @@ async def list_questions(request: web.Request) -> web.Response:
 
 
 async def answer_question(request: web.Request) -> web.Response:
-    raw = request.match_info["id"].lstrip("#")
-    if not raw.isdigit():
-        raise HiveError(f"question id {raw!r} is not a number")
+    question_id = _whole_number(request, "question", "`hivectl questions` lists the open ones")
     body = await json_body(request)
-    answered = await _hive(request).answer(int(raw), body.get("answer"), who(request))
+    answered = await _hive(request).answer(question_id, body.get("answer"), who(request))
     return json_reply(answered.to_json())
 
 

@@ -71,7 +71,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         )
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also a number past int's 4300 digits
         raise HiveError("request body is not JSON") from None
     except web.HTTPRequestEntityTooLarge:
         raise LimitExceeded(

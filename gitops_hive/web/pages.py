@@ -14,6 +14,7 @@ from gitops_hive.approvals.rules import AGENT_STATUSES
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
 from gitops_hive.listing import AgentQuery
+from gitops_hive.numbers import whole_number
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.text import escape_unsafe
@@ -75,10 +76,10 @@ async def _questions(request: web.Request) -> dict[str, Any]:
 
 
 def _approval_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
+    found = whole_number(request.match_info["id"])
+    if found is None:
         raise web.HTTPNotFound(text="no such approval\n")
-    return int(raw)
+    return found
 
 
 async def approval_page(request: web.Request) -> web.Response:
@@ -139,14 +140,14 @@ async def deny_form(request: web.Request) -> web.Response:
 
 
 async def answer_form(request: web.Request) -> web.Response:
-    raw = request.match_info["id"]
-    if not raw.isdigit():
+    question_id = whole_number(request.match_info["id"])
+    if question_id is None:
         raise web.HTTPNotFound(text="no such question\n")
     data = await request.post()
     # A pressed option button sends `option`; Enter in the text field sends only `answer`.
     sent = [*data.getall("option", []), *data.getall("answer", [])]
     answer = next((str(v) for v in sent if str(v).strip()), "")
-    await request.app[HIVE_KEY].answer(int(raw), answer, WEB_OPERATOR)
+    await request.app[HIVE_KEY].answer(question_id, answer, WEB_OPERATOR)
     raise web.HTTPSeeOther("/")
 
 
@@ -169,7 +170,7 @@ async def agent_page(request: web.Request) -> web.Response:
         "model": await hive.model(agent["name"]),
         "inbox": [m.to_json() for m in inbox.messages[-INBOX_SHOWN:]],
         "unread": len(inbox.messages),
-        "sent": int(sent) if sent.isdigit() else None,
+        "sent": whole_number(sent),
         "log_lines": readable(agent["log_tail"]),
         "raw_log": [escape_unsafe(line) for line in agent["log_tail"]],
     }

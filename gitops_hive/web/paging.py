@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from gitops_hive.errors import HiveError
+from gitops_hive.numbers import whole_number
 
 PAGE_SIZE = 50  # rows a dashboard table shows at once
 
@@ -27,9 +28,10 @@ class Pager:
     def of(cls, request: web.Request, key: str, everything: list[dict[str, Any]]) -> Pager:
         """The page of `everything` that ?`key`=N starts, the request's other parameters kept."""
         raw = request.query.get(key, "0") or "0"
-        if not raw.isdigit():
-            raise HiveError(f"{key}={raw!r} is not a whole number of rows")
-        first = min(int(raw), max(0, len(everything) - 1))
+        start = whole_number(raw)
+        if start is None:
+            raise HiveError(f"{key}={raw[:40]!r} is not a whole number of rows")
+        first = min(start, max(0, len(everything) - 1))
 
         def link(start: int) -> str:
             query = {k: v for k, v in request.query.items() if k not in (key, "fragment")}

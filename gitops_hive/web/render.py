@@ -16,9 +16,8 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.util import ClassNotFound
 
 from gitops_hive.diffs import DiffLine, FileDiff, ProposalDiff
-from gitops_hive.text import BIDI
+from gitops_hive.text import BIDI, ZERO_WIDTH
 
-ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
 HIDDEN = BIDI | ZERO_WIDTH
 FORMATTER = HtmlFormatter(nowrap=True, classprefix="")
 MAX_HIGHLIGHT_CHARS = 512 * 1024

@@ -31,11 +31,12 @@ def login_of(request: web.Request) -> str | None:
 
 
 def _size(raw: object, default: int) -> int:
-    return (
-        max(1, min(int(raw), 1000))
-        if isinstance(raw, int | str) and str(raw).isdigit()
-        else default
-    )
+    """A terminal dimension from the client, 1 to 1000; anything but a short run of ASCII
+    digits ("²" is a digit to str.isdigit, not to int) is the default."""
+    text = str(raw) if isinstance(raw, int | str) else ""
+    if not (text.isascii() and text.isdecimal()) or len(text) > 6:
+        return default
+    return max(1, min(int(text), 1000))
 
 
 async def ticket(request: web.Request) -> web.Response:
