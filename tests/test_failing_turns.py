@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -63,6 +64,25 @@ async def test_a_cli_that_fails_before_answering_hands_the_messages_back(tmp_pat
     assert end.exit_code == 1
     assert end.error == f"agent CLI {sys.executable!r} exited with status 1"
     assert end.returned == (7, 9)
+
+
+async def test_a_turn_stopped_midway_ends_its_cli(tmp_path: Path) -> None:
+    pid_file = tmp_path / "cli.pid"
+    script = [
+        sys.executable,
+        "-c",
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+    ]
+    turn = asyncio.create_task(run_turn(setup_with(script, tmp_path), MESSAGES, 120))
+    async with asyncio.timeout(30):
+        while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110 - another process writes it
+            await asyncio.sleep(0.05)
+    pid = int(pid_file.read_text())
+    turn.cancel()  # the harness stops
+    with pytest.raises(asyncio.CancelledError):
+        await turn
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)
 
 
 async def test_a_cli_that_failed_after_answering_keeps_the_messages_read(tmp_path: Path) -> None:

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitops_hive.agent.reaping import end_process
+
 log = logging.getLogger("gitops_hive.agent.harness")
 NOTES_FILE = "notes.md"
 ARCHIVE_DIR = "notes-archive"
@@ -94,9 +96,11 @@ async def compact(state: Path, argv: list[str], limit: int) -> Compaction:
         async with asyncio.timeout(COMPACT_TIMEOUT):
             out, _ = await process.communicate(prompt)
     except TimeoutError:
-        process.kill()
-        await process.wait()
+        await end_process(process)
         return unchanged(f"the session ran over {COMPACT_TIMEOUT:.0f}s")
+    except asyncio.CancelledError:
+        await end_process(process)
+        raise
     if process.returncode != 0:
         return unchanged(f"the session exited with status {process.returncode}")
     new = out.strip() + b"\n"

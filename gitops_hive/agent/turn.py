@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_hive.agent.compaction import NOTES_FILE, compact, notes_size
+from gitops_hive.agent.reaping import end_process
 from gitops_hive.agent.tally import Tally, received_kinds
 from gitops_hive.protocol import TurnEnd
 
@@ -139,8 +140,10 @@ async def run_turn(setup: AgentSetup, messages: list[dict[str, Any]], turn_limit
     except TimeoutError:
         log.warning("turn ran over %.0fs; killing the agent CLI", turn_limit)
         timed_out = True
-        process.kill()
-        await process.wait()
+        await end_process(process)
+    except asyncio.CancelledError:  # the harness stops: the CLI must not outlive the turn
+        await end_process(process)
+        raise
     notes = setup.state / NOTES_FILE
     exit_code = process.returncode if process.returncode is not None else -1
     error = ""
