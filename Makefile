@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_ROOT ?= $(CURDIR)/.demo/hive
 
-.PHONY: demo test test-machine test-screen lint format deps system-deps bench bench-quick clean
+.PHONY: demo test test-rest test-machine test-screen images lint format deps system-deps bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,25 @@ format: $(STAMP)
 	$(BIN)/ruff format gitops_hive tests benchmarks scripts
 	$(BIN)/ruff check --fix gitops_hive tests benchmarks scripts
 
+# Three steps, each two jobs at a time (one job's output printed whole when it ends): the tests
+# not marked host while the container images build, then the two kinds of host tests, then
+# every benchmark at a small size.
 test: $(STAMP) system-deps lint
-	@$(BIN)/python scripts/debian_root.py
-	@$(BIN)/python scripts/agent_image.py
-	$(BIN)/pytest -n 2 --dist loadfile -m 'not host'
+	$(MAKE) -j2 --output-sync=target test-rest images
 	$(MAKE) -j2 --output-sync=target test-machine test-screen
 	$(MAKE) -j2 --output-sync=target bench-quick
 
-# The host tests (tests/conftest.py marks them): each kind one test at a time, beside the other.
+# Every test not marked host (tests/conftest.py marks them), on two workers, a file to each.
+test-rest: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile -m 'not host'
+
+# The booted Debian the D-Bus tests use and the agents' base image (each built once, cached).
+images: $(STAMP)
+	@$(BIN)/python scripts/debian_root.py
+	@$(BIN)/python scripts/agent_image.py
+
+# The host tests: each kind one test at a time, beside the other.
+test-machine: images
 test-machine test-screen: test-%: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -m $*
 
