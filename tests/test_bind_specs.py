@@ -1,10 +1,11 @@
 """`[container] binds` in agent.toml: the paths a bind may take, each refusal one line naming
-the entry."""
+the entry, and the review's warning under a runtime that cannot mount them."""
 
 from __future__ import annotations
 
 import pytest
 
+from gitops_hive.approvals.risks import bind_warnings
 from gitops_hive.protocol import CONTAINER_PUSH_REPO, CONTAINER_SOCKET
 from gitops_hive.runtime import nspawn
 from gitops_hive.spec import MAX_BINDS, bind_problem, validate_spec
@@ -117,3 +118,12 @@ def test_good_binds_are_kept_in_order() -> None:
     spec, problems = validate_spec(binds_spec("/var/cache/tool", "/data", "/home/agent/.cache"))
     assert problems == []
     assert spec is not None and spec.binds == ("/var/cache/tool", "/data", "/home/agent/.cache")
+
+
+def test_binds_warn_only_under_a_runtime_that_cannot_mount_them() -> None:
+    assert bind_warnings(("/data",), "nspawn") == []
+    assert bind_warnings((), "process") == []
+    (warning,) = bind_warnings(("/data", "/var/cache/tool"), "process")
+    assert warning.code == "binds_ignored"
+    assert "/data, /var/cache/tool" in warning.message and "process runtime" in warning.message
+    assert 'runtime.kind = "nspawn"' in warning.message
