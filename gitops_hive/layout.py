@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from gitops_hive.names import NAME_PATTERN, AgentName, validate_name
 
@@ -15,6 +16,14 @@ def default_root() -> Path:
     """The hive root when neither --root nor HIVE_ROOT is given."""
     state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state_home) / "gitops-hive"
+
+
+def bind_folder_name(inside: str) -> str:
+    """The one folder name that holds container path `inside` on the host: each '/' spelled
+    '%2F' (and '%' '%25'), so it is never '.', '..' or nested, and two paths never share it."""
+    if not inside.startswith("/") or "\0" in inside:
+        raise ValueError(f"not an absolute container path: {inside!r}")
+    return quote(inside, safe="")
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,15 @@ class AgentLayout:
     def socket(self) -> Path:
         """The agent's broker socket; the socket a call arrives on is the caller's identity."""
         return self.socket_dir / "hive.sock"
+
+    @property
+    def binds(self) -> Path:
+        """Root's own (nspawn): one folder per `[container] binds` path, the agent's to write."""
+        return self.dir / "binds"
+
+    def bind_folder(self, inside: str) -> Path:
+        """The host folder behind container path `inside`; kept when the bind is dropped."""
+        return self.binds / bind_folder_name(inside)
 
     @property
     def rootfs(self) -> Path:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -13,6 +13,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 
 from gitops_hive.errors import HiveError
 from gitops_hive.names import validate_name
+from gitops_hive.tool_entries import tool_entry_problem
 
 SPEC_FILE = "agent.toml"
 # A Debian package name (policy 5.6.1): what apt-get is handed, so never an option; never
@@ -22,6 +23,19 @@ MAX_PACKAGES = 100
 ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 RESERVED_ENV_PREFIXES = ("HIVE_", "LD_")  # LD_*: the dynamic loader's (LD_AUDIT loads code)
 RESERVED_ENV = frozenset({"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "PYTHONPATH"})
+# A bind is a folder name per part: never ':' or ',' (nspawn's --bind separators), nor blanks.
+BIND_PART = re.compile(r"[A-Za-z0-9._+-]+")
+MAX_BIND_CHARS = 100  # so its host folder's one name (layout.bind_folder_name) stays short
+MAX_BINDS = 16
+# What the controller (or systemd-nspawn itself) mounts in an nspawn container besides its
+# root (which no bind may be): the image's /usr, /etc and /var/lib, the merged-/usr links,
+# /proc, /sys, /dev, /run (the socket at /run/hive), /tmp, the state, the tree, the agent CLI
+# at /opt/hive, the manager's /agents and /hive.git. A bind at, above or under one is refused.
+RESERVED_MOUNTS = (
+    "/usr", "/etc", "/var/lib", "/bin", "/sbin", "/lib", "/lib64", "/proc", "/sys",
+    "/dev", "/run", "/state", "/agent", "/opt/hive", "/agents", "/hive.git",
+    "/tmp",  # noqa: S108 (nspawn's tmpfs, not a file the controller writes)
+)  # fmt: skip
 
 
 class NetworkMode(StrEnum):
@@ -64,7 +78,7 @@ SCHEMA: dict[str, Field] = {
     "container.packages": Field("list[str]", False, "Packages the container needs."),
     "container.env": Field("table[str]", False, "Environment for the agent (UPPER_CASE keys)."),
     "container.binds": Field(
-        "list[str]", False, "Extra writable container paths, backed by the agent's state/."
+        "list[str]", False, "Extra writable container paths that persist (nspawn)."
     ),
     "container.network": Field(
         "str",
@@ -151,49 +165,42 @@ def _flatten(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return values, unknown
 
 
-# The agent CLI's tools (Claude Code's permission names); `mcp__SERVER[__TOOL]` names an MCP
-# server's tools. An entry is a tool name, or `Tool(specifier)` with balanced parentheses.
-KNOWN_TOOLS = frozenset(
-    {
-        "Bash", "BashOutput", "KillShell", "Edit", "MultiEdit", "Write", "Read", "Glob",
-        "Grep", "LS", "NotebookEdit", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite",
-        "Task", "ExitPlanMode", "SlashCommand", "Skill",
-    }
-)  # fmt: skip
-TOOL_ENTRY = re.compile(r"(?P<tool>[A-Za-z][A-Za-z0-9_]*)(?:\((?P<spec>.*)\))?", re.DOTALL)
-MCP_TOOL = re.compile(r"mcp__[A-Za-z0-9_-]+(?:__[A-Za-z0-9_-]+)?")
+def _nested(path: str, other: str) -> bool:
+    """Whether two container paths are one, or one lies inside the other."""
+    return path == other or path.startswith(other + "/") or other.startswith(path + "/")
 
 
-def tool_entry_problem(entry: str) -> str | None:
-    """What is wrong with one `[tools] allow` entry under the agent CLI's grammar, or None."""
-    if not entry.strip():
-        return 'is empty; name a tool, e.g. "Read" or "Bash(git *)"'
-    if "," in entry:
-        return "holds a comma; give each tool as its own entry"
-    if not entry.isprintable():
-        return "holds control characters"
-    if entry.startswith("mcp__"):
-        if MCP_TOOL.fullmatch(entry):
-            return None
-        return "is not mcp__SERVER or mcp__SERVER__TOOL"
-    match = TOOL_ENTRY.fullmatch(entry)
-    if match is None:
-        return "is not a tool name or Tool(specifier) with balanced parentheses"
-    if match["tool"] not in KNOWN_TOOLS:
-        known = ", ".join(sorted(KNOWN_TOOLS))
-        return f"{match['tool']!r} is not a tool of the agent CLI ({known}, mcp__*)"
-    spec = match["spec"]
-    if spec is not None:
-        depth = 0
-        for char in spec:
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            if depth < 0:
-                return "has unbalanced parentheses"
-        if depth:
-            return "has unbalanced parentheses"
-        if not spec.strip():
-            return "has an empty specifier; drop the parentheses to allow the whole tool"
+def bind_problem(bind: str, mounted: Collection[str] = RESERVED_MOUNTS) -> str | None:
+    """What is wrong with one `[container] binds` entry, or None; `mounted`: the container
+    paths the controller mounts, which a bind may neither cover nor sit inside."""
+    example = 'e.g. "/var/cache/tool"'
+    if not bind.startswith("/") or len(bind) > MAX_BIND_CHARS:
+        limit = f"at most {MAX_BIND_CHARS} characters"
+        return f"bind {bind!r} must be an absolute path of {limit}, {example}"
+    parts = bind[1:].split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return f"bind {bind!r} must be plain (no '.', '..', '//', trailing '/'), {example}"
+    if not all(BIND_PART.fullmatch(part) for part in parts):
+        return f"bind {bind!r} may hold only letters, digits and . _ + - between its '/', {example}"
+    for path in mounted:
+        if _nested(bind, path):
+            return (
+                f"bind {bind!r} would cover or sit inside {path}, which the controller "
+                'mounts; pick a path outside it, e.g. "/data"'
+            )
     return None
+
+
+def bind_problems(binds: Sequence[str]) -> list[str]:
+    """Every problem of a `[container] binds` list: each entry's, and entries that overlap."""
+    found = [p for bind in binds if (p := bind_problem(bind)) is not None]
+    if len(binds) > MAX_BINDS:
+        found.append(f"lists more than {MAX_BINDS} binds")
+    fine = [bind for bind in binds if bind_problem(bind) is None]
+    overlaps = [(b, other) for i, b in enumerate(fine) for other in fine[:i] if _nested(b, other)]
+    return found + [
+        f"bind {b!r} overlaps {o!r}; list a folder once, none in another" for b, o in overlaps
+    ]
 
 
 def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
@@ -205,20 +212,7 @@ def _semantic_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
             )
         elif key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIXES):
             found.append(("container.env", f"variable {key!r} is reserved for the controller"))
-    for bind in values.get("container.binds", []):
-        parts = bind.split("/")
-        if (
-            not bind.startswith("/")
-            or ".." in parts
-            or bind.rstrip("/") in ("", "/state")
-            or not bind.isprintable()
-        ):
-            found.append(
-                (
-                    "container.binds",
-                    f"bind {bind!r} must be an absolute path without '..' or controls",
-                )
-            )
+    found += [("container.binds", p) for p in bind_problems(values.get("container.binds", []))]
     packages = values.get("container.packages", [])
     for package in packages:
         if package.endswith("-") and PACKAGE_NAME.fullmatch(package[:-1]):

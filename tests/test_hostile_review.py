@@ -126,7 +126,7 @@ async def test_hidden_characters_in_what_the_manager_wrote_show_on_the_page(
     assert "\\u202e" in await dash.page("/")  # the pending list's summary too
 
 
-async def test_binds_no_runtime_mounts_are_not_passed_off_as_storage(
+async def test_binds_the_process_runtime_cannot_mount_are_not_passed_off_as_storage(
     dash: Dash,  # noqa: F811
 ) -> None:
     spec = b'description = "w"\n[container]\nbinds = ["/var/cache/work"]\n'
@@ -134,7 +134,7 @@ async def test_binds_no_runtime_mounts_are_not_passed_off_as_storage(
     view = await dash.hive.approval(approval_id)
     assert view["valid"], view["errors"]
     (warning,) = [w for w in view["warnings"] if w["code"] == "binds_ignored"]
-    assert "/var/cache/work" in warning["message"] and "only /state persists" in warning["message"]
+    assert "/var/cache/work" in warning["message"] and "process runtime" in warning["message"]
     assert 'id="warning-binds_ignored"' in await dash.page(f"/approvals/{approval_id}")
 
 

@@ -4,7 +4,6 @@ set installed, a package that does not exist, an unchanged set from the cache, p
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,8 @@ import pytest
 
 from gitops_hive.runtime import debian
 from gitops_hive.runtime.images import ImageCache
-from tests.conftest import IMAGE_CACHE, ServedHive, need_nspawn, serving
-from tests.repo_factory import git
-from tests.test_nspawn import log_of, nspawn_root
+from tests.conftest import IMAGE_CACHE, ServedHive, need_nspawn
+from tests.test_nspawn import log_of, probe_hive, propose_container
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
 
@@ -33,28 +31,13 @@ MISSING = "hive-test-no-such-package"
 
 @pytest.fixture
 def image_hive(tmp_path: Path) -> Iterator[ServedHive]:
-    need_nspawn()
-    root = tmp_path / "hive"
-    with serving(nspawn_root(root, json.dumps(["/bin/sh", "-c", PROBE]))) as hive:
+    with probe_hive(tmp_path, PROBE) as hive:
         yield hive
 
 
 def propose(hive: ServedHive, packages: list[str], note: str) -> dict[str, Any]:
     """Commit agent.toml with these packages (and a prompt change) to worker's proposed/."""
-    work = hive.proposed("worker")
-    spec = work / "agent.toml"
-    lines = spec.read_text().splitlines()
-    listed = ", ".join(f'"{p}"' for p in packages)
-    spec.write_text(
-        "\n".join(f"packages = [{listed}]" if x.startswith("packages") else x for x in lines) + "\n"
-    )
-    with (work / "prompt.md").open("a") as prompt:
-        prompt.write(f"\n{note}\n")
-    git(work, "commit", "-qam", note)
-    head = git(work, "rev-parse", "HEAD")
-    return hive.wait_for(
-        lambda: (p := hive.pending_for("worker")) and p["head"] == head and p, what="pinned"
-    )
+    return propose_container(hive, "packages", packages, note)
 
 
 def approve(hive: ServedHive, pending: dict[str, Any]) -> Any:

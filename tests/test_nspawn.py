@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -9,12 +10,13 @@ import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gitops_hive.settings import UID_RANGE
 from tests.conftest import IMAGE_CACHE, ServedHive, make_root, need_nspawn, serving
-from tests.repo_factory import commit_step
+from tests.repo_factory import commit_step, git
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nspawn]
 
@@ -70,6 +72,33 @@ def nspawn_root(root: Path, command: str) -> Path:
     text = text.replace('network_range = "10.213.0.0/21"', f'network_range = "{network}"')
     config.write_text(text)
     return root
+
+
+@contextlib.contextmanager
+def probe_hive(tmp_path: Path, script: str) -> Iterator[ServedHive]:
+    """A served nspawn hive whose agents run the shell `script`."""
+    need_nspawn()
+    root = tmp_path / "hive"
+    with serving(nspawn_root(root, json.dumps(["/bin/sh", "-c", script]))) as hive:
+        yield hive
+
+
+def propose_container(hive: ServedHive, key: str, values: list[str], note: str) -> dict[str, Any]:
+    """Commit worker's agent.toml with `[container] key = values` (and a prompt change) to its
+    proposed/; return the approval once pinned."""
+    work = hive.proposed("worker")
+    spec = work / "agent.toml"
+    lines = [x for x in spec.read_text().splitlines() if not x.startswith(f"{key} =")]
+    at = lines.index("[container]") + 1
+    listed = ", ".join(f'"{value}"' for value in values)
+    spec.write_text("\n".join([*lines[:at], f"{key} = [{listed}]", *lines[at:]]) + "\n")
+    with (work / "prompt.md").open("a") as prompt:
+        prompt.write(f"\n{note}\n")
+    git(work, "commit", "-qam", note)
+    head = git(work, "rev-parse", "HEAD")
+    return hive.wait_for(
+        lambda: (p := hive.pending_for("worker")) and p["head"] == head and p, what="pinned"
+    )
 
 
 @pytest.fixture

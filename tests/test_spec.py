@@ -225,24 +225,6 @@ def test_bad_environment_names_are_refused(env: str, reason: str) -> None:
     assert problem.line == 3
 
 
-@pytest.mark.parametrize("bind", ["relative", "/a/../b", "/", "/state", "/state/", ""])
-def test_bad_binds_are_refused(bind: str) -> None:
-    text = f'description = "x"\n[container]\nbinds = ["/ok", "{bind}"]\n'
-    spec, problems = validate_spec(text)
-    assert spec is None
-    problem = only(problems)
-    assert problem.key == "container.binds" and repr(bind) in problem.message
-    assert problem.line == 3
-
-
-def test_good_binds_are_kept_in_order() -> None:
-    spec, problems = validate_spec(
-        'description = "x"\n[container]\nbinds = ["/var/cache", "/state/sub"]\n'
-    )
-    assert problems == []
-    assert spec is not None and spec.binds == ("/var/cache", "/state/sub")
-
-
 @pytest.mark.parametrize("recipient", ["../manager", "Manager", "", "a/b"])
 def test_recipients_must_be_agent_names(recipient: str) -> None:
     text = f'description = "x"\n[messaging]\nrecipients = ["manager", "{recipient}"]\n'

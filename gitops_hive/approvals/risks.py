@@ -9,7 +9,8 @@ from typing import Any
 from gitops_hive.spec import NetworkMode
 
 ISOLATING_RUNTIMES = frozenset({"nspawn"})  # those that give each agent a network namespace
-IMAGE_RUNTIMES = frozenset({"nspawn"})  # those that build each agent's root from its packages
+# Those that build each agent's root from its packages and mount its binds.
+IMAGE_RUNTIMES = frozenset({"nspawn"})
 SUMMARIES = {
     NetworkMode.OUTBOUND: "its own network namespace: out through NAT, the host's services refused",
     NetworkMode.NONE: "its own network namespace: loopback only",
@@ -76,15 +77,16 @@ def package_warnings(packages: tuple[str, ...], runtime_kind: str) -> list[Revie
     ]
 
 
-def bind_warnings(binds: tuple[str, ...]) -> list[ReviewWarning]:
-    """The warning a head with `[container] binds` carries: no runtime mounts them yet, so
-    the review must not let them pass for storage that persists."""
-    if not binds:
+def bind_warnings(binds: tuple[str, ...], runtime_kind: str) -> list[ReviewWarning]:
+    """The warning a head with `[container] binds` carries under a runtime that cannot mount
+    them, so the review never passes them off as storage that persists."""
+    if not binds or runtime_kind in IMAGE_RUNTIMES:
         return []
     return [
         ReviewWarning(
             "binds_ignored",
-            f"[container] binds ({', '.join(binds)}) are not mounted by any runtime yet: "
-            "what the agent writes there is lost at the next deploy; only /state persists",
+            f"[container] binds ({', '.join(binds)}) cannot be mounted under the {runtime_kind} "
+            "runtime: the agent sees the host's own paths there, and only its state folder "
+            'persists; run the hive with runtime.kind = "nspawn" to have them kept',
         )
     ]

@@ -70,7 +70,7 @@ async def approval_view(ctx: HiveContext, approval_id: int) -> dict[str, Any]:
     network = None if spec is None else network_review(spec.network, kind)
     risks = [] if spec is None else network_warnings(spec.network)
     risks += [] if spec is None else package_warnings(spec.packages, kind)
-    risks += [] if spec is None else bind_warnings(spec.binds)
+    risks += [] if spec is None else bind_warnings(spec.binds, kind)
     return {
         **approval.to_json(),
         "log": approval.log,

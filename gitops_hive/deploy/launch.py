@@ -16,6 +16,7 @@ from gitops_hive.overrides.effective import effective_at
 from gitops_hive.protocol import CONTAINER_PUSH_REPO, AgentEnvironment
 from gitops_hive.pushes.targets import make_manager_push_repo
 from gitops_hive.runtime.base import AgentLaunch, Bind
+from gitops_hive.runtime.bind_folders import make_bind_folders
 from gitops_hive.runtime.images import Image, Progress
 from gitops_hive.runtime.nspawn import CONTAINER_TOOLS, python_binds
 from gitops_hive.spec import NetworkMode
@@ -53,9 +54,10 @@ async def launch_for(
     env: dict[str, str],
     network: NetworkMode = NetworkMode.OUTBOUND,
     image: Image | None = None,
+    container_binds: tuple[str, ...] = (),
 ) -> AgentLaunch:
-    """What the runtime needs to run `sha`: paths, environment, uid base, binds, network,
-    image."""
+    """What the runtime needs to run `sha`: paths, environment, uid base, binds (agent.toml's
+    own under private users, each a folder of its own kept across deploys), network, image."""
     agent = ctx.layout.agent(agent_name)
     base = await uids.uid_base(ctx, agent_name) if ctx.runtime.private_users else None
     binds: tuple[Bind, ...] = (
@@ -63,6 +65,9 @@ async def launch_for(
     )
     if base is not None and agent_name == ctx.config.manager:
         binds += await manager_binds(ctx)
+    if base is not None:
+        mounted = [str(path) for path in python_binds()]
+        binds += await blocking(make_bind_folders, agent, container_binds, base, mounted)
     return AgentLaunch(
         agent=agent.name,
         sha=sha,
@@ -112,7 +117,7 @@ async def start_commit(
         image = await ctx.images.ensure(spec.packages, report)
     # The runtime lays the paths its container sees over these host paths.
     env = {**spec.env, **environment.to_environ()}
-    launch = await launch_for(ctx, agent_name, sha, env, spec.network, image)
+    launch = await launch_for(ctx, agent_name, sha, env, spec.network, image, spec.binds)
     grace = ctx.config["runtime.start_grace"]
     report(f"starting {sha[:12]}: it counts as started once it has stayed up {grace:g} s")
     if agent_name != ctx.config.manager and await deployed_sha(ctx, agent_name) is None:
