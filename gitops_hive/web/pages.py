@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
@@ -19,7 +20,7 @@ from gitops_hive.text import escape_unsafe
 from gitops_hive.web.agent_log import readable
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.paging import Pager
-from gitops_hive.web.prerender import page_diff
+from gitops_hive.web.prerender import page_files
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
 from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
@@ -93,9 +94,13 @@ async def approval_page(request: web.Request) -> web.Response:
     approval = await hive.approval(approval_id)
     pool = request.app[RENDER_POOL]
     page = None
+    files_html = Markup()
     base_error = None
+    env = aiohttp_jinja2.get_env(request.app)
     try:
-        page = await page_diff(hive, pool, approval_id, base, approval["head"])
+        page, files_html = await page_files(
+            hive, pool, env, approval_id, base, approval["head"], view
+        )
     except HiveError as exc:
         base_error = exc.message
     diff = page.diff if page else None
@@ -107,13 +112,14 @@ async def approval_page(request: web.Request) -> web.Response:
         "view": view,
         "diff": diff,
         "page": page,
+        "files_html": files_html,
         "base_error": base_error,
         "warnings": page.warnings if page else [],
         "decidable": approval["status"] == ApprovalStatus.PENDING.value and approval["valid"],
     }
     name = "_approval_body.html" if request.query.get("fragment") else "approval.html"
-    # A page of a large diff is a large template to fill: that too runs off the loop.
-    template = aiohttp_jinja2.get_env(request.app).get_template(name)
+    # The file tables come filled; what is left is small, but it runs off the loop too.
+    template = env.get_template(name)
     html = await pool.run(template.render, context)
     return web.Response(text=html, content_type="text/html")
 
