@@ -88,26 +88,28 @@ class AgentPage:
         return {"agents": self.agents, "matched": self.matched, "counts": self.counts}
 
 
+Stamps = tuple[int, repos.RefStamp]  # applied.git's last ref write here, proposed/'s ref files
+
+
 @dataclass(frozen=True)
 class _Applied:
-    stamp: repos.RefStamp
+    stamp: int
     deployed: str | None
     model: Effective
 
 
 class ListingCache:
-    """What listings read from git, kept until the stamp of the refs it came from changes:
-    an agent's proposed/ head (its HEAD, main, packed-refs) and applied.git's facts, the
-    deployed commit and the effective model (its main, model notes, packed-refs)."""
+    """What listings read from git, kept until the refs it came from can have moved: an
+    agent's proposed/ head until its ref files' stamp changes (main, packed-refs: anyone may
+    write there), applied.git's facts, the deployed commit and the effective model, until this
+    process writes one of its refs (it is applied.git's only writer)."""
 
     def __init__(self) -> None:
         self._proposed: dict[str, tuple[repos.RefStamp, str | None]] = {}
         self._applied: dict[str, _Applied] = {}
         self._git_dirs: dict[str, tuple[str, str]] = {}
 
-    def known(
-        self, name: str, stamps: tuple[repos.RefStamp, repos.RefStamp]
-    ) -> tuple[_Applied, str | None] | None:
+    def known(self, name: str, stamps: Stamps) -> tuple[_Applied, str | None] | None:
         """What is kept of the agent, if its refs have not moved since (no await: a listing
         of a thousand agents mostly finds them all)."""
         applied, proposed = self._applied.get(name), self._proposed.get(name)
@@ -129,7 +131,7 @@ class ListingCache:
         self._proposed[name] = (stamp, head)
         return head
 
-    async def applied(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> _Applied:
+    async def applied(self, ctx: HiveContext, name: str, stamp: int) -> _Applied:
         known = self._applied.get(name)
         if known is not None and known.stamp == stamp:
             return known
@@ -138,16 +140,15 @@ class ListingCache:
         self._applied[name] = found
         return found
 
-    def stamps(
-        self, ctx: HiveContext, names: list[str]
-    ) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
-        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref)."""
+    def stamps(self, ctx: HiveContext, names: list[str]) -> list[Stamps]:
+        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref file of
+        proposed/, none for applied.git)."""
         for name in names:
             if name not in self._git_dirs:  # a name's paths never change: built once
                 agent = ctx.layout.agent(name)
                 self._git_dirs[name] = (str(agent.applied), str(agent.proposed_git))
         dirs = [self._git_dirs[name] for name in names]
-        applied = repos.ref_stamps([d[0] for d in dirs], repos.APPLIED_REFS)
+        applied = [repos.last_ref_write(d[0]) for d in dirs]
         proposed = repos.ref_stamps([d[1] for d in dirs], repos.PROPOSED_REFS)
         return list(zip(applied, proposed, strict=True))
 
@@ -159,9 +160,7 @@ async def _views(
     approvals = await approval_facts(ctx.db)
     limit = asyncio.Semaphore(MISSES_AT_ONCE)
 
-    async def view(
-        record: AgentRecord, stamp: tuple[repos.RefStamp, repos.RefStamp]
-    ) -> dict[str, Any]:
+    async def view(record: AgentRecord, stamp: Stamps) -> dict[str, Any]:
         found = cache.known(record.name, stamp)
         if found is None:
             async with limit:

@@ -44,8 +44,8 @@ from gitops_hive.repos.pushed import (
     pushed_contains,
 )
 from gitops_hive.repos.read_pool import ReadPool
+from gitops_hive.repos.ref_writes import last_ref_write
 from gitops_hive.repos.refs import (
-    APPLIED_REFS,
     PROPOSED_REFS,
     RefStamp,
     denied_ref,
@@ -63,7 +63,6 @@ from gitops_hive.repos.refs import (
 from gitops_hive.repos.trees import list_tree, materialize, read_blob
 
 __all__ = [
-    "APPLIED_REFS",
     "DEFAULT_CAPS",
     "HIVE_SIGNATURE",
     "MAIN",
@@ -94,6 +93,7 @@ __all__ = [
     "init_push_repo",
     "is_ancestor",
     "isolate_from_user_config",
+    "last_ref_write",
     "list_commits",
     "list_tree",
     "match_prefix",
