@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,14 +140,33 @@ class ListingCache:
         self._applied[name] = found
         return found
 
-    def stamps(self, ctx: HiveContext, names: list[str]) -> list[Stamps]:
-        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref file of
-        proposed/, none for applied.git)."""
+    def names(self) -> list[str]:
+        """Every agent whose applied.git and proposed/ facts are both kept."""
+        return [name for name in self._applied if name in self._proposed]
+
+    def entries(self) -> list[tuple[str, _Applied, repos.RefStamp, str | None]]:
+        """What is kept of each of `names()`, in that order."""
+        return [(name, self._applied[name], *self._proposed[name]) for name in self.names()]
+
+    def restore(
+        self, name: str, deployed: str | None, model: Effective, proposed: str | None, stamp: Stamps
+    ) -> None:
+        """Keep what an earlier controller read, its stamps checked by the caller."""
+        self._applied[name] = _Applied(stamp[0], deployed, model)
+        self._proposed[name] = (stamp[1], proposed)
+
+    def git_dirs(self, ctx: HiveContext, names: Sequence[str]) -> list[tuple[str, str]]:
+        """Each agent's applied.git and proposed/.git folders, as strings."""
         for name in names:
             if name not in self._git_dirs:  # a name's paths never change: built once
                 agent = ctx.layout.agent(name)
                 self._git_dirs[name] = (str(agent.applied), str(agent.proposed_git))
-        dirs = [self._git_dirs[name] for name in names]
+        return [self._git_dirs[name] for name in names]
+
+    def stamps(self, ctx: HiveContext, names: list[str]) -> list[Stamps]:
+        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref file of
+        proposed/, none for applied.git)."""
+        dirs = self.git_dirs(ctx, names)
         applied = [repos.last_ref_write(d[0]) for d in dirs]
         proposed = repos.ref_stamps([d[1] for d in dirs], repos.PROPOSED_REFS)
         return list(zip(applied, proposed, strict=True))

@@ -26,7 +26,7 @@ from gitops_hive.repos.diffing import (
     diff_commits,
     diff_paths,
 )
-from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN
+from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN, MODEL_NOTES_REF
 from gitops_hive.repos.opening import (
     init_applied,
     init_proposed,
@@ -69,6 +69,7 @@ __all__ = [
     "MAX_DIFF_FILE_BYTES",
     "MAX_DIFF_FILE_LINES",
     "MAX_DIFF_TOTAL_LINES",
+    "MODEL_NOTES_REF",
     "PROPOSED_REFS",
     "TRUNCATED_NOTE",
     "UNCAPPED",
