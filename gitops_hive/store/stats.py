@@ -174,6 +174,34 @@ async def delete_raw(conn: aiosqlite.Connection, ids: Collection[int]) -> None:
     await conn.executemany("DELETE FROM stats WHERE id = ?", [(i,) for i in ids])
 
 
+async def take_narrow_rollups(
+    conn: aiosqlite.Connection, agent: str, before: float, width: float
+) -> list[Rollup]:
+    """Remove `agent`'s rollups narrower than `width` that start before `before`, and return
+    them merged into buckets of `width` (quantiles weighted by count), to be stored again."""
+    where = "WHERE agent = ? AND width < ? AND start < ?"
+    cursor = await conn.execute(
+        "SELECT key, CAST(start / ? AS INTEGER) * ? AS bucket, sum(count) AS n, sum(sum) AS total,"
+        " min(min) AS low, max(max) AS high, max(last_ts) AS last_ts,"
+        " sum(p50 * count) / sum(count) AS p50, sum(p95 * count) / sum(count) AS p95"
+        f" FROM stats_rollup {where} GROUP BY key, bucket",
+        (width, width, agent, width, before),
+    )
+    merged = [
+        Rollup(
+            agent,
+            r["key"],
+            r["bucket"],
+            width,
+            Bucket(r["n"], r["total"], r["low"], r["high"], r["last_ts"]),
+            Quantiles(r["n"], r["p50"], r["p95"]),
+        )
+        for r in await cursor.fetchall()
+    ]
+    await conn.execute(f"DELETE FROM stats_rollup {where}", (agent, width, before))
+    return merged
+
+
 async def expire_rollups(conn: aiosqlite.Connection, agent: str, before: float, limit: int) -> int:
     """Delete at most `limit` of `agent`'s rollups that start before `before`; how many went."""
     cursor = await conn.execute(

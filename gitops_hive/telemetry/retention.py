@@ -1,4 +1,5 @@
-"""Retention: raw stats rows past telemetry.raw_retention become per-bucket rollups."""
+"""Retention: raw stats rows past telemetry.raw_retention become per-bucket rollups, which
+coarsen as they age (hourly after a day, daily after a week) until rollup_retention drops them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from gitops_hive.telemetry.series import HIVE_SERIES, quantiles
 log = logging.getLogger(__name__)
 BATCH_ROWS = 2000  # one write transaction handles at most this many raw rows
 FIRST_RUN = 10.0  # seconds after start: a controller that was down catches up soon
+DAY = 86400.0
+# (age, width): a rollup that started longer than `age` ago is merged into its bucket of
+# `width`. Charts of old days need no 5-minute points, and the file stops growing with them.
+COARSER = ((DAY, 3600.0), (7 * DAY, DAY))
+
+
+def widest_rollup(width: float) -> float:
+    """The widest a rollup gets (how far before a window a rollup in it may start)."""
+    return max([width, *(wide for _, wide in COARSER)])
 
 
 def roll_up(rows: Sequence[StatRow], width: float) -> list[Rollup]:
@@ -43,6 +53,7 @@ class Outcome:
 
     rolled_up: int
     rollups_expired: int
+    coarsened: int = 0  # rollups merged into wider ones
 
 
 class Retention:
@@ -57,6 +68,7 @@ class Retention:
         width: float,
         every: float,
         batch: int = BATCH_ROWS,
+        coarser: Sequence[tuple[float, float]] = COARSER,
     ) -> None:
         self.db = db
         self.raw_retention = raw_retention
@@ -64,6 +76,7 @@ class Retention:
         self.width = width
         self.every = every
         self.batch = batch
+        self.coarser = [(age, wide) for age, wide in coarser if wide > width]
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -85,7 +98,7 @@ class Retention:
         """One pass over every agent's rows; each batch is its own short transaction."""
         now = time.time() if now is None else now
         cutoff = self.cutoff(now)
-        rolled = expired = 0
+        rolled = expired = coarsened = 0
         for agent in [*await store.stats_agents(self.db), HIVE_SERIES]:
             while True:
                 async with self.db.write() as conn:
@@ -96,6 +109,7 @@ class Retention:
                 await asyncio.sleep(0)  # let other writers in between batches
                 if len(found) < self.batch:
                     break
+            coarsened += await self._coarsen(agent, now)
             while True:
                 async with self.db.write() as conn:
                     gone = await store.expire_rollups(
@@ -105,7 +119,19 @@ class Retention:
                 await asyncio.sleep(0)
                 if gone < self.batch:
                     break
-        return Outcome(rolled, expired)
+        return Outcome(rolled, expired, coarsened)
+
+    async def _coarsen(self, agent: str, now: float) -> int:
+        """Merge `agent`'s aged rollups into wider buckets, a transaction per step."""
+        merged = 0
+        for age, wide in self.coarser:
+            before = math.floor((now - age) / wide) * wide  # whole buckets only
+            async with self.db.write() as conn:
+                rollups = await store.take_narrow_rollups(conn, agent, before, wide)
+                await store.store_rollups(conn, rollups)
+            merged += len(rollups)
+            await asyncio.sleep(0)
+        return merged
 
     def start(self) -> None:
         if self._task is None:
@@ -116,10 +142,12 @@ class Retention:
         while True:
             try:
                 outcome = await self.run_once()
-                if outcome.rolled_up or outcome.rollups_expired:
+                if outcome.rolled_up or outcome.rollups_expired or outcome.coarsened:
                     log.info(
-                        "telemetry: %d raw row(s) rolled up, %d rollup(s) expired",
+                        "telemetry: %d raw row(s) rolled up, %d rollup(s) coarsened into"
+                        " wider ones, %d expired",
                         outcome.rolled_up,
+                        outcome.coarsened,
                         outcome.rollups_expired,
                     )
             except Exception:
