@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gitops_hive.store import Database
 from gitops_hive.telemetry.retention import DAY, Retention
@@ -76,3 +79,35 @@ async def test_weighted_quantiles_survive_the_merge(db: Database, tmp_path: Path
     with sqlite3.connect(tmp_path / "hive.db") as plain:
         rows = plain.execute("SELECT width, count, p50, p95 FROM stats_rollup").fetchall()
     assert rows == [(DAY, 4, (1.0 * 3 + 9.0) / 4, (1.0 * 3 + 9.0) / 4)]
+
+
+async def test_rollups_that_age_into_a_tier_coarsen_with_no_new_rows(
+    db: Database,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    retention = Retention(db, raw_retention=3600, rollup_retention=90 * DAY, width=300, every=60)
+    await insert(db, "worker", [(NOW - 20 * 3600 + i * 600, "d", 1.0) for i in range(100)])
+    first = await retention.run_once(NOW)
+    assert first.rolled_up == 100 and first.coarsened == 0  # all younger than a day
+    assert set(_widths(tmp_path / "hive.db")) == {300.0}
+    later = await retention.run_once(NOW + DAY)  # no raw rows left: they aged into the tier
+    assert later.rolled_up == 0 and later.coarsened > 0
+    assert set(_widths(tmp_path / "hive.db")) == {3600.0}
+
+
+async def test_a_pass_with_nothing_to_do_opens_no_write(
+    db: Database,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await insert(db, "worker", [(NOW - 60, "d", 1.0)])
+    retention = _retention(db)
+    write = db.write
+    writes: list[None] = []
+
+    def counted() -> Any:
+        writes.append(None)
+        return write()
+
+    monkeypatch.setattr(db, "write", counted)
+    assert await retention.run_once(NOW) == type(await retention.run_once(NOW))(0, 0, 0)
+    assert writes == []

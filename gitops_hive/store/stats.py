@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -210,6 +211,43 @@ async def expire_rollups(conn: aiosqlite.Connection, agent: str, before: float, 
         (agent, agent, before, limit),
     )
     return cursor.rowcount
+
+
+async def with_raw_before(db: Database, agents: Sequence[str], before: float) -> list[str]:
+    """Those of `agents` with raw rows before `before` (one query: an index seek each)."""
+    return await _agents_where(
+        db, agents, "(SELECT min(ts) FROM stats WHERE agent = j.value) < ?", before
+    )
+
+
+async def with_rollups_before(db: Database, agents: Sequence[str], before: float) -> list[str]:
+    """Those of `agents` with rollups that start before `before` (an index seek each)."""
+    return await _agents_where(
+        db, agents, "(SELECT min(start) FROM stats_rollup WHERE agent = j.value) < ?", before
+    )
+
+
+async def with_narrow_rollups(
+    db: Database, agents: Sequence[str], since: float, before: float, width: float
+) -> list[str]:
+    """Those of `agents` with rollups narrower than `width` starting in [since, before)."""
+    return await _agents_where(
+        db,
+        agents,
+        "EXISTS (SELECT 1 FROM stats_rollup WHERE agent = j.value AND start >= ? AND start < ?"
+        " AND width < ?)",
+        since,
+        before,
+        width,
+    )
+
+
+async def _agents_where(db: Database, agents: Sequence[str], test: str, *params: Any) -> list[str]:
+    rows = await db.fetchall(
+        f"SELECT j.value AS name FROM json_each(?) AS j WHERE {test}",
+        (json.dumps(list(agents)), *params),
+    )
+    return [r["name"] for r in rows]
 
 
 async def stats_agents(db: Database) -> list[str]:

@@ -77,6 +77,7 @@ class Retention:
         self.every = every
         self.batch = batch
         self.coarser = [(age, wide) for age, wide in coarser if wide > width]
+        self._coarsened_to: dict[float, float] = {}  # width -> merged up to here (every agent)
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -95,43 +96,58 @@ class Retention:
         return math.floor((now - self.raw_retention) / self.width) * self.width
 
     async def run_once(self, now: float | None = None) -> Outcome:
-        """One pass over every agent's rows; each batch is its own short transaction."""
+        """One pass: only the agents that have something to roll up, coarsen or expire (found
+        by a query each), each batch its own short transaction."""
         now = time.time() if now is None else now
-        cutoff = self.cutoff(now)
-        rolled = expired = coarsened = 0
-        for agent in [*await store.stats_agents(self.db), HIVE_SERIES]:
-            while True:
-                async with self.db.write() as conn:
-                    found = await store.oldest_raw(conn, agent, cutoff, self.batch)
-                    await store.store_rollups(conn, roll_up([row for _, row in found], self.width))
-                    await store.delete_raw(conn, [i for i, _ in found])
-                rolled += len(found)
-                await asyncio.sleep(0)  # let other writers in between batches
-                if len(found) < self.batch:
-                    break
-            coarsened += await self._coarsen(agent, now)
-            while True:
-                async with self.db.write() as conn:
-                    gone = await store.expire_rollups(
-                        conn, agent, now - self.rollup_retention, self.batch
-                    )
-                expired += gone
-                await asyncio.sleep(0)
-                if gone < self.batch:
-                    break
-        return Outcome(rolled, expired, coarsened)
-
-    async def _coarsen(self, agent: str, now: float) -> int:
-        """Merge `agent`'s aged rollups into wider buckets, a transaction per step."""
-        merged = 0
+        agents = [*await store.stats_agents(self.db), HIVE_SERIES]
+        rolled_agents = await store.with_raw_before(self.db, agents, self.cutoff(now))
+        rolled = 0
+        for agent in rolled_agents:
+            rolled += await self._roll_up(agent, now)
+        coarsened = 0
         for age, wide in self.coarser:
             before = math.floor((now - age) / wide) * wide  # whole buckets only
+            # Rollups are born narrow (any agent rolled up now) or age into the tier.
+            since = self._coarsened_to.get(wide, -math.inf)
+            aged = await store.with_narrow_rollups(self.db, agents, since, before, wide)
+            for agent in sorted({*rolled_agents, *aged}):
+                coarsened += await self._coarsen(agent, before, wide)
+            self._coarsened_to[wide] = max(before, since)
+        expired = 0
+        expiry = now - self.rollup_retention
+        for agent in await store.with_rollups_before(self.db, agents, expiry):
+            expired += await self._expire(agent, expiry)
+        return Outcome(rolled, expired, coarsened)
+
+    async def _roll_up(self, agent: str, now: float) -> int:
+        rolled = 0
+        while True:
             async with self.db.write() as conn:
-                rollups = await store.take_narrow_rollups(conn, agent, before, wide)
-                await store.store_rollups(conn, rollups)
-            merged += len(rollups)
+                found = await store.oldest_raw(conn, agent, self.cutoff(now), self.batch)
+                await store.store_rollups(conn, roll_up([row for _, row in found], self.width))
+                await store.delete_raw(conn, [i for i, _ in found])
+            rolled += len(found)
+            await asyncio.sleep(0)  # let other writers in between batches
+            if len(found) < self.batch:
+                return rolled
+
+    async def _coarsen(self, agent: str, before: float, wide: float) -> int:
+        """Merge `agent`'s rollups before `before` into buckets of `wide`, in one transaction."""
+        async with self.db.write() as conn:
+            rollups = await store.take_narrow_rollups(conn, agent, before, wide)
+            await store.store_rollups(conn, rollups)
+        await asyncio.sleep(0)
+        return len(rollups)
+
+    async def _expire(self, agent: str, before: float) -> int:
+        expired = 0
+        while True:
+            async with self.db.write() as conn:
+                gone = await store.expire_rollups(conn, agent, before, self.batch)
+            expired += gone
             await asyncio.sleep(0)
-        return merged
+            if gone < self.batch:
+                return expired
 
     def start(self) -> None:
         if self._task is None:
