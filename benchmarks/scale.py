@@ -11,7 +11,8 @@ same run for each figure:
   8 days and a retention pass, then a week more a day at a time, a pass after each day;
   the file's size after 8, 9 and 15 days, against the same days and passes keeping 5-minute rollups;
 - restart to ready (control socket answers `/api/agents`) and to every running agent up
-  again, against an empty hive's restart;
+  again, against the same restart with no listing saved by the last run (every repo read
+  cold) and an empty hive's restart;
 - the controller's idle CPU over a window and its RSS, against a bare interpreter that
   imported the controller's modules.
 Prints figures; asserts nothing about time.
@@ -147,7 +148,7 @@ def telemetry(db_path: Path, running: int, days: float) -> None:
     for path, label in ((db_path, "hive.db"), (plain, "baseline: 5-minute rollups")):
         sizes = weeks(path, running, days, coarsen=path == db_path)
         for when, size in sizes.items():
-            print(f"{label}, {when:<22} {size / 1e6:8.1f} MB")
+            print(f"{label + ', ' + when:<44} {size / 1e6:8.1f} MB")
     plain.unlink()
 
 
@@ -252,9 +253,12 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         print(summary("baseline: git log -1", git_log))
         hive.stop()
         telemetry(hive.root / "hive.db", running, days)
+        hive.layout.listing_snapshot.unlink(missing_ok=True)  # as if never saved
+        cold, _ = restart(hive, running)
         ready, all_running = restart(hive, running)
         print(f"restart -> /api/agents answers     {ready:8.1f} ms")
         print(f"restart -> {running} agents running   {all_running:8.1f} ms")
+        print(f"baseline: restart, listing unsaved  {cold:8.1f} ms")
         print(f"baseline: empty hive restart        {empty_restart_ms():8.1f} ms")
         time.sleep(5)  # past the start grace and the first sampling
         assert hive.process is not None
