@@ -16,7 +16,7 @@ from gitops_hive.approvals import submit as submissions
 from gitops_hive.approvals import views as approval_views
 from gitops_hive.approvals.decide import deny
 from gitops_hive.config import HiveConfig
-from gitops_hive.context import HiveContext, blocking
+from gitops_hive.context import HiveContext
 from gitops_hive.deploy import manager_view
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
@@ -63,13 +63,10 @@ class Hive:
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
-        """Open the db, build the runtime hive.toml asks for, start the background work, keep
-        what the last run's listings knew of the agents' refs that have not moved since."""
+        """Open the db, build the runtime hive.toml asks for, start the background work."""
         async with contextlib.AsyncExitStack() as stack:
             hive = await cls._assemble(stack, layout, config)
-            # Before anyone lists: the first listing reads only the repos that moved.
-            names = await blocking(layout.existing_agents)
-            await listing_snapshot.restore_saved(hive.ctx, hive.listing, names)
+            await listing_snapshot.restore_saved(hive.ctx, hive.listing)  # before anyone lists
             hive._components = stack.pop_all()  # from here on, close() undoes it
         return hive
 
@@ -127,12 +124,8 @@ class Hive:
             await converging
 
     async def close(self) -> None:
-        """Save what listings know, then stop the background work, the agents, the stats
-        writer and the db, in that order."""
-        try:
-            await blocking(listing_snapshot.save, self.ctx, self.listing)
-        except OSError as exc:  # the next start reads every repo: slower, not wrong
-            log.warning("listing: not saved: %s", exc)
+        """Save the listing; stop the background work, the agents, the stats writer, the db."""
+        await listing_snapshot.save_quietly(self.ctx, self.listing)
         await self._components.aclose()
 
     def release_waiters(self) -> None:

@@ -81,7 +81,20 @@ def _stamp(saved: list[list[int] | None]) -> repos.RefStamp:
     return tuple(None if part is None else (part[0], part[1], part[2]) for part in saved)
 
 
-async def restore_saved(ctx: HiveContext, cache: ListingCache, names: Sequence[str]) -> None:
-    """`restore` in a thread, logged."""
-    kept = await blocking(restore, ctx, cache, names)
-    log.info("listing: %d of %d agents known from the last run", kept, len(names))
+async def restore_saved(ctx: HiveContext, cache: ListingCache) -> None:
+    """`restore` for every agent on disk, in a thread, logged."""
+
+    def run() -> tuple[int, int]:
+        names = ctx.layout.existing_agents()
+        return restore(ctx, cache, names), len(names)
+
+    kept, agents = await blocking(run)
+    log.info("listing: %d of %d agents known from the last run", kept, agents)
+
+
+async def save_quietly(ctx: HiveContext, cache: ListingCache) -> None:
+    """`save` in a thread; a failure is logged (the next start reads every repo, no harm)."""
+    try:
+        await blocking(save, ctx, cache)
+    except OSError as exc:
+        log.warning("listing: not saved: %s", exc)
