@@ -98,3 +98,5 @@ async def save_quietly(ctx: HiveContext, cache: ListingCache) -> None:
         await blocking(save, ctx, cache)
     except OSError as exc:
         log.warning("listing: not saved: %s", exc)
+    except Exception:  # never keep a stopping controller from closing the rest
+        log.exception("listing: not saved")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitops_hive import listing, repos
+from gitops_hive import listing, listing_snapshot, repos
 from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
@@ -116,3 +116,20 @@ async def test_a_damaged_or_outdated_file_is_ignored(
     assert sorted(set(read)) == ["ada", "bob", "cy"]
     assert [a["proposed"] for a in listed] == [a["proposed"] for a in before]
     assert layout.listing_snapshot.stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_failing_save_never_keeps_the_hive_from_closing(
+    opener: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hive = await opener()
+    await hive.draft("ada")
+    await hive.agents()
+
+    def broken(*args: Any) -> int:
+        raise KeyError("a bug in the save")
+
+    monkeypatch.setattr(listing_snapshot, "save", broken)
+    await hive.close()
+    assert hive.ctx.runtime.status("ada").state.value != "running"
+    with pytest.raises(ValueError):  # the db is closed: close() went on past the save
+        await hive.ctx.db.fetchall("SELECT 1")
