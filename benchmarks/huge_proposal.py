@@ -31,11 +31,13 @@ import jinja2
 import pygit2
 from _harness import BenchHive, bench_hive, summary
 from aiohttp import web
+from markupsafe import Markup
 from pygit2.enums import FileMode
 
 from gitops_hive import repos
 from gitops_hive.approvals.views import BASES
 from gitops_hive.web import app as web_app
+from gitops_hive.web.prerender import FILES_TEMPLATE
 from gitops_hive.web.render import PageDiff, file_view
 
 SCRIPTED = {'"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]'}
@@ -162,7 +164,8 @@ async def baseline_page(hive: BenchHive, approval: int) -> None:
             "warnings": page.warnings,
             "decidable": False,
         }
-        html = old_page_html(env, context)
+        tables = env.get_template(FILES_TEMPLATE).render(page=page, view="unified")
+        html = old_page_html(env, {**context, "files_html": Markup(tables)})
         weights.append(len(html.encode()))
         return web.Response(text=html, content_type="text/html")
 

@@ -7,11 +7,12 @@ same run for each figure:
 - `GET /api/agents` (every agent) and the overview page `/` (its first page), against
   reading every agent's refs with the git CLI (`git rev-parse`, proposed and applied);
 - commit -> pending on a running agent (hook ping and inotify), against `git log -1`;
-- a simulated week of telemetry written into hive.db (one TurnEnd per running agent every
-  10 minutes, 8 days), a retention pass, then a second week and pass: the file's size after
-  each, against both weeks kept;
+- simulated telemetry written into hive.db (one TurnEnd per running agent every 10 minutes):
+  8 days and a retention pass, then a week more a day at a time, a pass after each day;
+  the file's size after 8, 9 and 15 days, against the same days and passes keeping 5-minute rollups;
 - restart to ready (control socket answers `/api/agents`) and to every running agent up
-  again, against an empty hive's restart;
+  again, against the same restart with no listing saved by the last run (every repo read
+  cold) and an empty hive's restart;
 - the controller's idle CPU over a window and its RSS, against a bare interpreter that
   imported the controller's modules.
 Prints figures; asserts nothing about time.
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -116,12 +118,18 @@ def simulate(db_path: Path, agents: list[str], start: float, days: float) -> int
     return len(agents) * int(days * 86400 / TURN_EVERY) * STAT_KEYS
 
 
-async def retention_pass(db_path: Path, now: float) -> int:
-    """One pass of the controller's retention (its default windows) as if at `now`."""
+async def retention_pass(db_path: Path, now: float, coarsen: bool = True) -> int:
+    """One pass of the controller's retention (its default windows) as if at `now`; without
+    `coarsen`, rollups stay 5-minute buckets until they expire (before they coarsened)."""
     db = await Database.open(db_path)
     try:
         retention = Retention(
-            db, raw_retention=WEEK, rollup_retention=90 * 86400, width=300, every=3600
+            db,
+            raw_retention=WEEK,
+            rollup_retention=90 * 86400,
+            width=300,
+            every=3600,
+            **({} if coarsen else {"coarser": ()}),
         )
         return (await retention.run_once(now)).rolled_up
     finally:
@@ -129,23 +137,35 @@ async def retention_pass(db_path: Path, now: float) -> int:
 
 
 def telemetry(db_path: Path, running: int, days: float) -> None:
-    """A week of telemetry and retention, then a second: the file stops growing once
-    retention frees as many pages as a week writes (rollups aside, kept 90 days)."""
+    """`days` of telemetry and a retention pass, then a week more a day at a time, each day
+    followed by a pass: the file stops growing once a day's pass frees what a day writes and
+    old rollups coarsen (hourly after a day, daily after a week). The baseline: the same days
+    and passes with 5-minute rollups kept until they expire (before they coarsened), on a copy
+    of the same file."""
+    plain = db_path.with_name("plain.db")
+    db_bytes(db_path)  # checkpointed: the copy is the whole file
+    shutil.copyfile(db_path, plain)
+    for path, label in ((db_path, "hive.db"), (plain, "baseline: 5-minute rollups")):
+        sizes = weeks(path, running, days, coarsen=path == db_path)
+        for when, size in sizes.items():
+            print(f"{label + ', ' + when:<44} {size / 1e6:8.1f} MB")
+    plain.unlink()
+
+
+def weeks(db_path: Path, running: int, days: float, coarsen: bool) -> dict[str, int]:
+    """The file's size after the first `days`, a day more and a week more."""
     agents = [f"a{i:04d}" for i in range(running)]
     now = time.time()
-    written = simulate(db_path, agents, now - days * 86400, days)
-    grown = db_bytes(db_path)
-    rolled = asyncio.run(retention_pass(db_path, now))
-    first = db_bytes(db_path)
-    written += simulate(db_path, agents, now, 7)
-    without = db_bytes(db_path)  # the baseline: the second week kept with the first
-    rolled += asyncio.run(retention_pass(db_path, now + WEEK))
-    second = db_bytes(db_path)
-    print(f"telemetry: {written:,} raw rows ({days:g} days, then 7 more), {rolled:,} rolled up")
-    print(f"hive.db, first week written                {grown / 1e6:8.1f} MB")
-    print(f"hive.db after the first week + retention {first / 1e6:8.1f} MB")
-    print(f"hive.db after the second week + retention {second / 1e6:7.1f} MB")
-    print(f"baseline: both weeks before retention     {without / 1e6:8.1f} MB")
+    simulate(db_path, agents, now - days * 86400, days)
+    asyncio.run(retention_pass(db_path, now, coarsen))
+    sizes = {f"after {days:g} days": db_bytes(db_path)}
+    for day in range(7):
+        start = now + day * 86400
+        simulate(db_path, agents, start, 1)
+        asyncio.run(retention_pass(db_path, start + 86400, coarsen))
+        if day in (0, 6):
+            sizes[f"after {days + day + 1:g} days"] = db_bytes(db_path)
+    return sizes
 
 
 def db_bytes(db_path: Path) -> int:
@@ -233,9 +253,12 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         print(summary("baseline: git log -1", git_log))
         hive.stop()
         telemetry(hive.root / "hive.db", running, days)
+        hive.layout.listing_snapshot.unlink(missing_ok=True)  # as if never saved
+        cold, _ = restart(hive, running)
         ready, all_running = restart(hive, running)
         print(f"restart -> /api/agents answers     {ready:8.1f} ms")
         print(f"restart -> {running} agents running   {all_running:8.1f} ms")
+        print(f"baseline: restart, listing unsaved  {cold:8.1f} ms")
         print(f"baseline: empty hive restart        {empty_restart_ms():8.1f} ms")
         time.sleep(5)  # past the start grace and the first sampling
         assert hive.process is not None

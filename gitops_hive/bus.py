@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
 
+T = TypeVar("T")
 QUEUE_SIZE = 1000
 PROGRESS_LINES = 200  # of a build's output, for a page opened while it runs
 
@@ -49,6 +50,44 @@ class KeyedLocks:
 
     def __call__(self, key: str) -> asyncio.Lock:
         return self._locks.setdefault(key, asyncio.Lock())
+
+
+class CoalescedRuns:
+    """At most one run per key (agent name) at a time: who asks while one runs waits for one
+    more run after it, shared by everyone who asked meanwhile (three pings for one commit
+    make two rescans, not three at once)."""
+
+    def __init__(self) -> None:
+        self._running: set[str] = set()
+        self._next: dict[str, asyncio.Future[Any]] = {}
+
+    async def run(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        if key in self._running:
+            follower = self._next.get(key)
+            if follower is None:
+                follower = self._next[key] = asyncio.get_running_loop().create_future()
+            return cast(T, await asyncio.shield(follower))
+        self._running.add(key)
+        try:
+            result = await call()
+            while (follower := self._next.pop(key, None)) is not None:
+                try:
+                    result = await call()
+                except Exception as exc:
+                    follower.set_exception(exc)
+                    raise
+                follower.set_result(result)
+            return result
+        except Exception as exc:  # who asked meanwhile learns it too
+            waiting = self._next.pop(key, None)
+            if waiting is not None:
+                waiting.set_exception(exc)
+            raise
+        finally:
+            self._running.discard(key)
+            left = self._next.pop(key, None)
+            if left is not None:
+                left.cancel()  # the run was cancelled: so are its followers
 
 
 class ProgressLines:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gitops_hive.bus import EventBus, KeyedLocks, ProgressLines
+from gitops_hive.bus import CoalescedRuns, EventBus, KeyedLocks, ProgressLines
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
@@ -38,6 +38,7 @@ class HiveContext:
     bus: EventBus = field(default_factory=EventBus)
     progress: ProgressLines = field(init=False)
     submit_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    rescans: CoalescedRuns = field(default_factory=CoalescedRuns)  # one per agent at a time
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     on_agents_changed: Callable[[], None] = lambda: None

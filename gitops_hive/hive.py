@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitops_hive import drafting, lifecycle, listing, repos
+from gitops_hive import drafting, lifecycle, listing, listing_snapshot, repos
 from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.agents import require_agent, require_recipient
 from gitops_hive.approvals import submit as submissions
@@ -67,6 +67,7 @@ class Hive:
         """Open the db, build the runtime hive.toml asks for, start the background work."""
         async with contextlib.AsyncExitStack() as stack:
             hive = await cls._assemble(stack, layout, config)
+            await listing_snapshot.restore_saved(hive.ctx, hive.listing)  # before anyone lists
             hive._components = stack.pop_all()  # from here on, close() undoes it
         return hive
 
@@ -125,7 +126,8 @@ class Hive:
             await converging
 
     async def close(self) -> None:
-        """Stop the background work, the agents, the stats writer and the db, in that order."""
+        """Save the listing; stop the background work, the agents, the stats writer, the db."""
+        await listing_snapshot.save_quietly(self.ctx, self.listing)
         await self._components.aclose()
 
     def release_waiters(self) -> None:

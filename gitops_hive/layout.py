@@ -134,6 +134,11 @@ class HiveLayout:
         return self.root / "run" / "control.sock"
 
     @property
+    def listing_snapshot(self) -> Path:
+        """What the last controller knew of each agent's refs, read back at start."""
+        return self.root / "run" / "listing.json"
+
+    @property
     def notify_socket(self) -> Path:
         """Datagram socket the proposed/ hooks ping with an agent name."""
         return self.root / "run" / "notify.sock"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,26 +80,28 @@ class AgentPage:
         return {"agents": self.agents, "matched": self.matched, "counts": self.counts}
 
 
+Stamps = tuple[int, repos.RefStamp]  # applied.git's last ref write here, proposed/'s ref files
+
+
 @dataclass(frozen=True)
 class _Applied:
-    stamp: repos.RefStamp
+    stamp: int
     deployed: str | None
     model: Effective
 
 
 class ListingCache:
-    """What listings read from git, kept until the stamp of the refs it came from changes:
-    an agent's proposed/ head (its HEAD, main, packed-refs) and applied.git's facts, the
-    deployed commit and the effective model (its main, model notes, packed-refs)."""
+    """What listings read from git, kept until the refs it came from can have moved: an
+    agent's proposed/ head until its ref files' stamp changes (main, packed-refs: anyone may
+    write there), applied.git's facts, the deployed commit and the effective model, until this
+    process writes one of its refs (it is applied.git's only writer)."""
 
     def __init__(self) -> None:
         self._proposed: dict[str, tuple[repos.RefStamp, str | None]] = {}
         self._applied: dict[str, _Applied] = {}
         self._git_dirs: dict[str, tuple[str, str]] = {}
 
-    def known(
-        self, name: str, stamps: tuple[repos.RefStamp, repos.RefStamp]
-    ) -> tuple[_Applied, str | None] | None:
+    def known(self, name: str, stamps: Stamps) -> tuple[_Applied, str | None] | None:
         """What is kept of the agent, if its refs have not moved since (no await: a listing
         of a thousand agents mostly finds them all)."""
         applied, proposed = self._applied.get(name), self._proposed.get(name)
@@ -121,7 +123,7 @@ class ListingCache:
         self._proposed[name] = (stamp, head)
         return head
 
-    async def applied(self, ctx: HiveContext, name: str, stamp: repos.RefStamp) -> _Applied:
+    async def applied(self, ctx: HiveContext, name: str, stamp: int) -> _Applied:
         known = self._applied.get(name)
         if known is not None and known.stamp == stamp:
             return known
@@ -130,16 +132,34 @@ class ListingCache:
         self._applied[name] = found
         return found
 
-    def stamps(
-        self, ctx: HiveContext, names: list[str]
-    ) -> list[tuple[repos.RefStamp, repos.RefStamp]]:
-        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref)."""
+    def names(self) -> list[str]:
+        """Every agent whose applied.git and proposed/ facts are both kept."""
+        return [name for name in self._applied if name in self._proposed]
+
+    def entries(self) -> list[tuple[str, _Applied, repos.RefStamp, str | None]]:
+        """What is kept of each of `names()`, in that order."""
+        return [(name, self._applied[name], *self._proposed[name]) for name in self.names()]
+
+    def restore(
+        self, name: str, deployed: str | None, model: Effective, proposed: str | None, stamp: Stamps
+    ) -> None:
+        """Keep what an earlier controller read, its stamps checked by the caller."""
+        self._applied[name] = _Applied(stamp[0], deployed, model)
+        self._proposed[name] = (stamp[1], proposed)
+
+    def git_dirs(self, ctx: HiveContext, names: Sequence[str]) -> list[tuple[str, str]]:
+        """Each agent's applied.git and proposed/.git folders, as strings."""
         for name in names:
             if name not in self._git_dirs:  # a name's paths never change: built once
                 agent = ctx.layout.agent(name)
                 self._git_dirs[name] = (str(agent.applied), str(agent.proposed_git))
-        dirs = [self._git_dirs[name] for name in names]
-        applied = repos.ref_stamps([d[0] for d in dirs], repos.APPLIED_REFS)
+        return [self._git_dirs[name] for name in names]
+
+    def stamps(self, ctx: HiveContext, names: list[str]) -> list[Stamps]:
+        """Each agent's applied.git and proposed/ stamps (in a thread: a stat per ref file of
+        proposed/, none for applied.git)."""
+        dirs = self.git_dirs(ctx, names)
+        applied = [repos.last_ref_write(d[0]) for d in dirs]
         proposed = repos.ref_stamps([d[1] for d in dirs], repos.PROPOSED_REFS)
         return list(zip(applied, proposed, strict=True))
 
@@ -151,9 +171,7 @@ async def _views(
     approvals = await approval_facts(ctx.db)
     limit = asyncio.Semaphore(MISSES_AT_ONCE)
 
-    async def view(
-        record: AgentRecord, stamp: tuple[repos.RefStamp, repos.RefStamp]
-    ) -> dict[str, Any]:
+    async def view(record: AgentRecord, stamp: Stamps) -> dict[str, Any]:
         found = cache.known(record.name, stamp)
         if found is None:
             async with limit:

@@ -5,9 +5,12 @@ pin (real hive, real repos, the real dashboard app in process)."""
 from __future__ import annotations
 
 import asyncio
+import os
+from typing import Any
 
 import pytest
 
+from gitops_hive import repos
 from gitops_hive.errors import HiveError
 from gitops_hive.listing import AgentQuery
 from gitops_hive.web.paging import PAGE_SIZE
@@ -117,3 +120,31 @@ async def test_a_pinned_proposal_is_highlighted_before_anyone_looks(dash: Dash) 
         await asyncio.sleep(0.01)
     assert pool.rendered(key)
     assert "tool.py" in await dash.page(f"/approvals/{approval}")
+
+
+async def test_a_listing_stats_only_proposed_refs_and_sees_applied_writes(
+    dash: Dash,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hive = dash.hive
+    approval = await dash.proposal("worker", {"prompt.md": b"hi\n"})
+    await hive.agents()
+    applied = str(hive.ctx.layout.agent("worker").applied)
+    looked: list[str] = []
+    lstat = os.lstat
+
+    def spied(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", spied)
+    (listed,) = await hive.agents()
+    assert looked and not [p for p in looked if p.startswith(applied)]
+    assert listed["deployed"] is None
+    # applied.git's refs move only by this process's writes, each counted: seen at once.
+    before = repos.last_ref_write(applied)
+    head = (await hive.approval(approval))["head"]
+    await hive.approve(approval, head, "test", wait=True)
+    assert repos.last_ref_write(applied) > before
+    (listed,) = await hive.agents()
+    assert listed["deployed"] == head

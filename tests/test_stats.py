@@ -268,8 +268,14 @@ async def test_long_windows_are_bucketed_and_rollups_answer_the_same(hived: Hive
     assert before["summary"]["turns"] == 200
     assert before["summary"]["duration_p50"] == pytest.approx(4.5)
 
+    # Rollups at their first width (none coarsened: tests/test_rollup_tiers.py has those).
     retention = Retention(
-        hive.ctx.db, raw_retention=3600, rollup_retention=30 * 86400, width=300, every=60
+        hive.ctx.db,
+        raw_retention=3600,
+        rollup_retention=30 * 86400,
+        width=300,
+        every=60,
+        coarser=(),
     )
     assert (await retention.run_once(now)).rolled_up == len(rows)
     status, after = await hived.stats(query)

@@ -18,7 +18,7 @@ from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
 from gitops_hive.spec import AgentSpec, Problem, model_problem
 from gitops_hive.store import queries
-from gitops_hive.validation import validate_proposal
+from gitops_hive.validation import Limits, TreeListing, validate_proposal
 
 log = logging.getLogger(__name__)
 HISTORY_BUDGET_FACTOR = 4
@@ -36,14 +36,29 @@ async def validate_commit(
     ctx: HiveContext, repo: Path, sha: str, *, models: Sequence[str] | None = None
 ) -> tuple[AgentSpec | None, list[Problem]]:
     """Validate a commit of a repo the controller wrote (applied.git, a pushed draft)."""
-    listing = await blocking(repos.list_tree, repo, sha, ctx.limits)
-    spec_text = await blocking(repos.read_blob, repo, sha, "agent.toml")
+    listing, spec_text = await blocking(_read_pinned, repo, sha, ctx.limits)
     spec, problems = validate_proposal(listing.entries, spec_text, ctx.limits, listing.cut)
     if spec is not None and spec_text is not None and models is not None:
         unknown = model_problem(spec_text.decode("utf-8"), spec, models)
         if unknown is not None:
             return None, [unknown]
     return spec, problems
+
+
+def _read_pinned(repo: Path, sha: str, limits: Limits) -> tuple[TreeListing, bytes | None]:
+    """A pinned commit's files and agent.toml, in one trip to a thread."""
+    return repos.list_tree(repo, sha, limits), repos.read_blob(repo, sha, "agent.toml")
+
+
+def _lineage(repo: Path, deployed: str | None, replaced: str | None, head: str) -> tuple[bool, str]:
+    """Whether `head` rewrites history (it does not descend from the deployed commit, or from
+    the pending head it replaces) and its summary, in one trip to a thread."""
+    rewrites = deployed is not None and not repos.is_ancestor(repo, deployed, head)
+    if not rewrites and replaced is not None:
+        # The pending head, already under review, dropped from history: the reviewer must
+        # see that the new proposal is not the old one plus more.
+        rewrites = not repos.is_ancestor(repo, replaced, head)
+    return rewrites, repos.commit_summary(repo, head)
 
 
 async def proposed_note(
@@ -89,21 +104,16 @@ async def queue_pinned(
     problems += note_problems or []
     if model_note is not None:
         problems += parse_note(model_note, allowed)[1]
-    rewrites = deployed is not None and not await blocking(
-        repos.is_ancestor, agent.applied, deployed, head
-    )
     replaced = await queries.open_approval(ctx.db, name)
-    if (
-        not rewrites
-        and kind is not ApprovalKind.ROLLBACK
+    under_review = (
+        replaced.head
+        if kind is not ApprovalKind.ROLLBACK
         and replaced is not None
         and replaced.status is ApprovalStatus.PENDING
         and replaced.head != head
-    ):
-        # The pending head, already under review, dropped from history: the reviewer must
-        # see that the new proposal is not the old one plus more.
-        rewrites = not await blocking(repos.is_ancestor, agent.applied, replaced.head, head)
-    summary = await blocking(repos.commit_summary, agent.applied, head)
+        else None
+    )
+    rewrites, summary = await blocking(_lineage, agent.applied, deployed, under_review, head)
     if kind is None:
         kind = ApprovalKind.SPAWN if deployed is None else ApprovalKind.APPLY
     async with ctx.db.write() as conn:
@@ -177,8 +187,13 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
 
 
 async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
-    """What the ref watcher does when proposed/ moved: submit the new head if the rule says so."""
+    """What the ref watcher does when proposed/ moved: submit the new head if the rule says so
+    (one rescan of an agent at a time; a move meanwhile makes one more after it)."""
     name = validate_name(raw_name)
+    return await ctx.rescans.run(name, lambda: _rescan(ctx, name))
+
+
+async def _rescan(ctx: HiveContext, name: str) -> Approval | None:
     record = await queries.get_agent(ctx.db, name)
     if record is None:
         return None

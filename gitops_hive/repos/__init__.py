@@ -26,7 +26,7 @@ from gitops_hive.repos.diffing import (
     diff_commits,
     diff_paths,
 )
-from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN
+from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN, MODEL_NOTES_REF
 from gitops_hive.repos.opening import (
     init_applied,
     init_proposed,
@@ -44,8 +44,8 @@ from gitops_hive.repos.pushed import (
     pushed_contains,
 )
 from gitops_hive.repos.read_pool import ReadPool
+from gitops_hive.repos.ref_writes import last_ref_write
 from gitops_hive.repos.refs import (
-    APPLIED_REFS,
     PROPOSED_REFS,
     RefStamp,
     denied_ref,
@@ -63,13 +63,13 @@ from gitops_hive.repos.refs import (
 from gitops_hive.repos.trees import list_tree, materialize, read_blob
 
 __all__ = [
-    "APPLIED_REFS",
     "DEFAULT_CAPS",
     "HIVE_SIGNATURE",
     "MAIN",
     "MAX_DIFF_FILE_BYTES",
     "MAX_DIFF_FILE_LINES",
     "MAX_DIFF_TOTAL_LINES",
+    "MODEL_NOTES_REF",
     "PROPOSED_REFS",
     "TRUNCATED_NOTE",
     "UNCAPPED",
@@ -94,6 +94,7 @@ __all__ = [
     "init_push_repo",
     "is_ancestor",
     "isolate_from_user_config",
+    "last_ref_write",
     "list_commits",
     "list_tree",
     "match_prefix",

@@ -15,6 +15,7 @@ from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
 from gitops_hive.repos.objects import MODEL_NOTES_REF, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
+from gitops_hive.repos.ref_writes import ref_written
 
 MAX_NOTE_BYTES = 4096
 MAX_WALK = 10_000  # commits of applied.git walked looking for a note before giving up
@@ -194,6 +195,8 @@ def write_note(repo_path: Path, sha: str, text: str, message: str) -> str:
                 # Another writer moved the ref first, or holds its lock file: build anew.
                 time.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
                 continue
+            finally:
+                ref_written(repo_path)
             return str(new)
     raise HiveError(f"could not update {MODEL_NOTES_REF}: it kept moving; try again")
 

@@ -11,12 +11,12 @@ from pygit2.enums import ObjectType
 
 from gitops_hive.errors import Conflict, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.repos.objects import MAIN, MODEL_NOTES_REF, peel_commit, signature
+from gitops_hive.repos.objects import MAIN, peel_commit, signature
 from gitops_hive.repos.opening import open_applied, open_untrusted
+from gitops_hive.repos.ref_writes import ref_written
 
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
-# What an agent listing reads: applied.git's main and model notes, proposed/'s main.
-APPLIED_REFS = (MAIN, MODEL_NOTES_REF)
+# What an agent listing reads of proposed/: its main (applied.git's writes are counted instead).
 PROPOSED_REFS = (MAIN,)  # read_head reads main, whatever HEAD names
 RefStamp = tuple[tuple[int, int, int] | None, ...]
 
@@ -74,7 +74,10 @@ def resolve_commit(git_dir: Path, ref: str) -> str:
 def set_ref(repo_path: Path, name: str, sha: str, message: str) -> None:
     """Create or move a ref, with a reflog entry."""
     repo = open_applied(repo_path)
-    repo.create_reference_direct(name, pygit2.Oid(hex=sha), True, message=message)
+    try:
+        repo.create_reference_direct(name, pygit2.Oid(hex=sha), True, message=message)
+    finally:
+        ref_written(repo_path)
 
 
 @translated("list refs")
@@ -101,7 +104,10 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
         f"tagger {sig.name} <{sig.email}> {sig.time} +0000\n\n{message.rstrip()}\n"
     ).encode()
     tag_id = repo.odb.write(ObjectType.TAG, raw)
-    repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
+    try:
+        repo.create_reference_direct(name, tag_id, True, message=f"hive: {tag}")
+    finally:
+        ref_written(repo_path)
 
 
 def ref_stamps(git_dirs: list[str], names: tuple[str, ...]) -> list[RefStamp]:

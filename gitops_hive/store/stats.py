@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from typing import Any
 
@@ -174,6 +175,34 @@ async def delete_raw(conn: aiosqlite.Connection, ids: Collection[int]) -> None:
     await conn.executemany("DELETE FROM stats WHERE id = ?", [(i,) for i in ids])
 
 
+async def take_narrow_rollups(
+    conn: aiosqlite.Connection, agent: str, before: float, width: float
+) -> list[Rollup]:
+    """Remove `agent`'s rollups narrower than `width` that start before `before`, and return
+    them merged into buckets of `width` (quantiles weighted by count), to be stored again."""
+    where = "WHERE agent = ? AND width < ? AND start < ?"
+    cursor = await conn.execute(
+        "SELECT key, CAST(start / ? AS INTEGER) * ? AS bucket, sum(count) AS n, sum(sum) AS total,"
+        " min(min) AS low, max(max) AS high, max(last_ts) AS last_ts,"
+        " sum(p50 * count) / sum(count) AS p50, sum(p95 * count) / sum(count) AS p95"
+        f" FROM stats_rollup {where} GROUP BY key, bucket",
+        (width, width, agent, width, before),
+    )
+    merged = [
+        Rollup(
+            agent,
+            r["key"],
+            r["bucket"],
+            width,
+            Bucket(r["n"], r["total"], r["low"], r["high"], r["last_ts"]),
+            Quantiles(r["n"], r["p50"], r["p95"]),
+        )
+        for r in await cursor.fetchall()
+    ]
+    await conn.execute(f"DELETE FROM stats_rollup {where}", (agent, width, before))
+    return merged
+
+
 async def expire_rollups(conn: aiosqlite.Connection, agent: str, before: float, limit: int) -> int:
     """Delete at most `limit` of `agent`'s rollups that start before `before`; how many went."""
     cursor = await conn.execute(
@@ -182,6 +211,43 @@ async def expire_rollups(conn: aiosqlite.Connection, agent: str, before: float, 
         (agent, agent, before, limit),
     )
     return cursor.rowcount
+
+
+async def with_raw_before(db: Database, agents: Sequence[str], before: float) -> list[str]:
+    """Those of `agents` with raw rows before `before` (one query: an index seek each)."""
+    return await _agents_where(
+        db, agents, "(SELECT min(ts) FROM stats WHERE agent = j.value) < ?", before
+    )
+
+
+async def with_rollups_before(db: Database, agents: Sequence[str], before: float) -> list[str]:
+    """Those of `agents` with rollups that start before `before` (an index seek each)."""
+    return await _agents_where(
+        db, agents, "(SELECT min(start) FROM stats_rollup WHERE agent = j.value) < ?", before
+    )
+
+
+async def with_narrow_rollups(
+    db: Database, agents: Sequence[str], since: float, before: float, width: float
+) -> list[str]:
+    """Those of `agents` with rollups narrower than `width` starting in [since, before)."""
+    return await _agents_where(
+        db,
+        agents,
+        "EXISTS (SELECT 1 FROM stats_rollup WHERE agent = j.value AND start >= ? AND start < ?"
+        " AND width < ?)",
+        since,
+        before,
+        width,
+    )
+
+
+async def _agents_where(db: Database, agents: Sequence[str], test: str, *params: Any) -> list[str]:
+    rows = await db.fetchall(
+        f"SELECT j.value AS name FROM json_each(?) AS j WHERE {test}",
+        (json.dumps(list(agents)), *params),
+    )
+    return [r["name"] for r in rows]
 
 
 async def stats_agents(db: Database) -> list[str]:

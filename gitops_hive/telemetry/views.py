@@ -16,6 +16,7 @@ from gitops_hive.protocol import RECIPIENT_KINDS
 from gitops_hive.records import Bucket, Quantiles
 from gitops_hive.store import inbox
 from gitops_hive.store import stats as store
+from gitops_hive.telemetry.retention import widest_rollup
 from gitops_hive.telemetry.series import (
     HIVE_KEYS,
     HIVE_SERIES,
@@ -175,7 +176,7 @@ async def stats_view(ctx: HiveContext, query: StatsQuery, now: float) -> dict[st
         since = fitted_since(since, query.until, await store.first_ts(ctx.db, agent, since))
     query = StatsQuery(agent, since, query.until, query.keys)
     window = Window(query.since, query.until, choose_width(query.until - query.since))
-    reach = ctx.config["telemetry.rollup_bucket"]
+    reach = widest_rollup(ctx.config["telemetry.rollup_bucket"])
     rows = await store.bucket_rows(
         ctx.db, agent, query.since, query.until, window.width, None, reach, window.origin
     )
@@ -226,7 +227,7 @@ async def stats_view(ctx: HiveContext, query: StatsQuery, now: float) -> dict[st
 async def overview_line(ctx: HiveContext, agent: str, now: float) -> dict[str, Any]:
     """One agent's line on the overview: a turns sparkline, the last turn, stuck or not."""
     window = Window(now - SPARK_WINDOW, now, SPARK_WINDOW / SPARK_BUCKETS)
-    reach = ctx.config["telemetry.rollup_bucket"]
+    reach = widest_rollup(ctx.config["telemetry.rollup_bucket"])
     rows = await store.bucket_rows(
         ctx.db, agent, window.since, now, window.width, ["turns"], reach, window.origin
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from typing import Any
@@ -9,10 +10,12 @@ from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 
 from gitops_hive.approvals.rules import AGENT_STATUSES
 from gitops_hive.approvals.views import BASES
 from gitops_hive.errors import HiveError
+from gitops_hive.hive import Hive
 from gitops_hive.listing import AgentQuery
 from gitops_hive.numbers import whole_number
 from gitops_hive.records import ApprovalStatus
@@ -21,7 +24,7 @@ from gitops_hive.text import escape_unsafe
 from gitops_hive.web.agent_log import readable
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.paging import Pager
-from gitops_hive.web.prerender import page_diff
+from gitops_hive.web.prerender import page_files
 from gitops_hive.web.render import pygments_css
 from gitops_hive.web.render_pool import RENDER_POOL
 from gitops_hive.web.security import CSP, GUARD_KEY, LOGIN_COOKIE, SESSION_COOKIE, new_login_nonce
@@ -49,7 +52,7 @@ async def overview(request: web.Request) -> web.Response:
         **_common(request),
         "pending": await hive.pending(),
         "running": running,
-        "telemetry": {a["name"]: await hive.stats_line(a["name"], now) for a in running.rows},
+        "telemetry": await _telemetry(hive, [a["name"] for a in running.rows], now),
         "drafts": Pager.of(request, "drafts_offset", drafts),
         **await _questions(request),
         "counts": matched.counts,
@@ -60,6 +63,12 @@ async def overview(request: web.Request) -> web.Response:
     }
     template = "_overview_body.html" if request.query.get("fragment") else "overview.html"
     return aiohttp_jinja2.render_template(template, request, context)
+
+
+async def _telemetry(hive: Hive, names: list[str], now: float) -> dict[str, Any]:
+    """The shown rows' sparklines, asked for at once (a page of 50 waits for one round)."""
+    lines = await asyncio.gather(*(hive.stats_line(name, now) for name in names))
+    return dict(zip(names, lines, strict=True))
 
 
 async def _questions(request: web.Request) -> dict[str, Any]:
@@ -95,9 +104,13 @@ async def approval_page(request: web.Request) -> web.Response:
     approval = await hive.approval(approval_id)
     pool = request.app[RENDER_POOL]
     page = None
+    files_html = Markup()
     base_error = None
+    env = aiohttp_jinja2.get_env(request.app)
     try:
-        page = await page_diff(hive, pool, approval_id, base, approval["head"])
+        page, files_html = await page_files(
+            hive, pool, env, approval_id, base, approval["head"], view
+        )
     except HiveError as exc:
         base_error = exc.message
     diff = page.diff if page else None
@@ -109,13 +122,14 @@ async def approval_page(request: web.Request) -> web.Response:
         "view": view,
         "diff": diff,
         "page": page,
+        "files_html": files_html,
         "base_error": base_error,
         "warnings": page.warnings if page else [],
         "decidable": approval["status"] == ApprovalStatus.PENDING.value and approval["valid"],
     }
     name = "_approval_body.html" if request.query.get("fragment") else "approval.html"
-    # A page of a large diff is a large template to fill: that too runs off the loop.
-    template = aiohttp_jinja2.get_env(request.app).get_template(name)
+    # The file tables come filled; what is left is small, but it runs off the loop too.
+    template = env.get_template(name)
     html = await pool.run(template.render, context)
     return web.Response(text=html, content_type="text/html")
 
