@@ -4,6 +4,7 @@ a link or a hook name that is a folder is refused; nothing outside the repo chan
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,17 @@ def test_a_hook_name_that_is_a_folder_is_refused_in_one_line(repo: Path, tmp_pat
     with pytest.raises(HiveError) as refused:
         write_hooks(repo, "worker", tmp_path / "notify.sock")
     assert "is a folder" in refused.value.message and "\n" not in refused.value.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands files to another uid")
+def test_what_root_writes_belongs_to_the_owner_of_the_repo(repo: Path, tmp_path: Path) -> None:
+    manager = 54321  # under nspawn proposed/ belongs to the manager's uid range
+    for path in (repo / ".git", *(repo / ".git").rglob("*")):
+        os.lchown(path, manager, manager)
+    hooks = repo / ".git" / "hooks"
+    for entry in hooks.iterdir():
+        entry.unlink()
+    hooks.rmdir()
+    write_hooks(repo, "worker", tmp_path / "notify.sock")
+    made = [hooks, *(hooks / name for name in HOOK_NAMES), repo / ".git" / "config"]
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in made} == {(manager, manager)}

@@ -38,6 +38,14 @@ class HookWrite:
     detail: str = ""
 
 
+def _hand_over(fd: int, dir_fd: int) -> None:
+    """Give what root made to the owner of the folder it is in (under nspawn the manager's
+    uid owns proposed/), so the repo stays the manager's to change."""
+    if os.geteuid() == 0:
+        folder = os.fstat(dir_fd)
+        os.fchown(fd, folder.st_uid, folder.st_gid)
+
+
 def _replace(dir_fd: int, name: str, data: bytes, mode: int) -> None:
     """`name` in the folder `dir_fd` becomes a new plain file holding `data`; whatever was
     there (a symlink included) is replaced, never written through."""
@@ -45,7 +53,10 @@ def _replace(dir_fd: int, name: str, data: bytes, mode: int) -> None:
     fd = os.open(temp, NEW_FLAGS, mode, dir_fd=dir_fd)
     try:
         try:
-            os.write(fd, data)
+            left = memoryview(data)
+            while left:
+                left = left[os.write(fd, left) :]
+            _hand_over(fd, dir_fd)
             os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
@@ -71,11 +82,14 @@ def _hooks_fd(git: ConfinedDir) -> tuple[int, str]:
     if mode is None:
         os.mkdir("hooks", 0o755, dir_fd=git.fd)
     try:
-        return os.open("hooks", DIR_FLAGS, dir_fd=git.fd), note
+        hooks_fd = os.open("hooks", DIR_FLAGS, dir_fd=git.fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise UnsafeEntry(".git/hooks was swapped for a link while it was written") from None
         raise
+    if mode is None:
+        _hand_over(hooks_fd, git.fd)
+    return hooks_fd, note
 
 
 def _was(hooks_fd: int, name: str, data: bytes) -> HookWrite:
