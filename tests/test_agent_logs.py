@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from gitops_hive import repos
 from gitops_hive.agent_logs import LINE_CHARS, MAX_LINES, READ_BYTES, check_lines, read_log
+from gitops_hive.config import load_config
 from gitops_hive.errors import HiveError
+from gitops_hive.hive import Hive
+from gitops_hive.layout import HiveLayout
+from gitops_hive.web.control_api import make_control_app
+from tests.conftest import make_root
 
 
 def test_the_tail_is_the_last_lines_and_the_offset_is_the_end(tmp_path: Path) -> None:
@@ -86,3 +93,32 @@ def test_a_log_that_is_a_link_or_a_fifo_is_refused(tmp_path: Path, kind: str) ->
 def test_a_line_count_out_of_range_is_refused_in_one_line(bad: int) -> None:
     with pytest.raises(HiveError, match=f"1 to {MAX_LINES}"):
         check_lines(bad)
+
+
+async def test_the_routes_refuse_bad_input_with_one_line_and_its_status(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
+    hive = await Hive.open(layout, load_config(layout.config))
+    try:
+        await hive.draft("scout")
+        client = await aiohttp_client(make_control_app(hive))
+        refused = {
+            "/api/agents/scout/log?since=-1": 400,
+            "/api/agents/scout/log?since=%C2%B2": 400,  # a digit to str.isdigit, not to int
+            "/api/agents/scout/log?lines=0": 400,
+            f"/api/agents/scout/log?lines={10**30}": 400,
+            "/api/agents/Scout/log": 400,  # the one validator: not a name at all
+            "/api/agents/ghost/log": 404,
+        }
+        for path, status in refused.items():
+            answer = await client.get(path)
+            body = await answer.json()
+            assert (answer.status, "\n" in body["error"]) == (status, False), path
+        answer = await client.post("/api/hooks/install", json={"agents": "scout"})
+        assert answer.status == 400 and "list" in (await answer.json())["error"]
+        answer = await client.get("/api/agents/scout/log?since=0")
+        assert (await answer.json())["exists"] is False
+    finally:
+        await hive.close()
