@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.resources import hooks_dir
-from tests.conftest import HIVECTL, ServedHive
+from tests.conftest import HIVECTL, ServedHive, run_hivectl
 
 pytestmark = pytest.mark.e2e
 SAID = {"type": "assistant", "message": {"content": [{"type": "text", "text": "hi \x1b[2J there"}]}}
@@ -135,3 +135,9 @@ def test_hooks_install_says_why_an_agent_could_not_be_done_and_exits_1(
     result = served.cli("hooks", "install")
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("scout: not installed:") and "is a folder" in result.stdout
+
+
+def test_hooks_alone_shows_what_it_can_do(hive_root: Path) -> None:
+    shown = run_hivectl(hive_root, "hooks")
+    assert shown.returncode == 0 and "install" in shown.stdout and shown.stderr == ""
+    assert "bogus" in one_line_error(run_hivectl(hive_root, "hooks", "bogus"))

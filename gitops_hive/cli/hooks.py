@@ -11,9 +11,12 @@ from gitops_hive.cli.common import client_of, echo, print_json
 EXIT_NOT_ALL = 1  # some agent's hooks could not be written
 
 
-@click.group()
-def hooks() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def hooks(ctx: click.Context) -> None:
     """The controller's git hooks in agents' proposed/ repos."""
+    if ctx.invoked_subcommand is None:  # `hivectl hooks` alone: what it can do
+        click.echo(ctx.get_help())
 
 
 @hooks.command("install")
