@@ -14,8 +14,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from gitops_hive.readable_log import readable
 from gitops_hive.text import escape_unsafe
-from gitops_hive.web.agent_log import readable
 
 TAIL = 50  # the lines the agent page shows
 

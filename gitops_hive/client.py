@@ -20,10 +20,8 @@ DiffFormat = Literal["patch", "stat"]
 
 
 def api_path(*parts: str | int, query: Mapping[str, str | None] | None = None) -> str:
-    """`/api/` and `parts`, each quoted whole (a `/` in one stays inside it), then the query.
-
-    Query values that are None are left out, so callers pass optional parameters as they are.
-    """
+    """`/api/` and `parts`, each quoted whole (a `/` in one stays inside it), then the query
+    (None values left out, so callers pass optional parameters as they are)."""
     path = "/api/" + "/".join(quote(str(part), safe="") for part in parts)
     present = {key: value for key, value in (query or {}).items() if value is not None}
     return f"{path}?{urlencode(present)}" if present else path
@@ -155,6 +153,16 @@ class ControlClient:
     def start(self, name: str) -> JSONObject:
         """Start `name`'s deployed commit again."""
         return self._post(api_path("agents", name, "start"))
+
+    def agent_log(self, name: str, lines: int, since: int | None = None) -> JSONObject:
+        """`name`'s log: its last `lines`, or (with `since`) the whole lines after that byte."""
+        query = {"lines": str(lines), "since": None if since is None else str(since)}
+        return self._get(api_path("agents", name, "log", query=query))
+
+    def install_hooks(self, names: list[str]) -> list[JSONObject]:
+        """The notify hooks written again into these agents' proposed/ (none: every agent's)."""
+        path = api_path("hooks", "install")
+        return _objects(self._request("POST", path, {"agents": names}), path)
 
     # Approvals.
 

@@ -13,20 +13,8 @@ from gitops_hive.deploy import manager_view
 from gitops_hive.errors import Conflict, HiveError, SystemLimit
 from gitops_hive.layout import UNIX_PATH_MAX
 from gitops_hive.names import AgentName, validate_name
-from gitops_hive.resources import HOOK_NAMES, hooks_dir, template_files
+from gitops_hive.resources import template_files
 from gitops_hive.store import queries
-
-
-def install_hooks(git_dir: Path, agent: str, notify_socket: Path) -> None:
-    """Copy the notify hooks into a proposed/ repo and tell them where to ping."""
-    target = git_dir / "hooks"
-    target.mkdir(exist_ok=True)
-    for hook in HOOK_NAMES:
-        dest = target / hook
-        shutil.copyfile(hooks_dir() / hook, dest)
-        os.chmod(dest, 0o755)
-    repos.set_repo_config(git_dir, {"hive.agent": agent, "hive.notifySocket": str(notify_socket)})
-
 
 # Builds a new agent's proposed/ at the path given (a staging folder); raising refuses the draft.
 ProposedMaker = Callable[[Path], Awaitable[None]]
@@ -40,7 +28,7 @@ def _start_staging(staging: Path) -> None:
 
 def _finish_agent_dir(ctx: HiveContext, name: AgentName, staging: Path) -> None:
     final = ctx.layout.agent(name)
-    install_hooks(staging / "proposed" / ".git", name, ctx.layout.notify_socket)
+    repos.write_hooks(staging / "proposed", name, ctx.layout.notify_socket)
     repos.init_applied(staging / final.applied.name)
     (staging / final.state.name).mkdir(mode=0o700)
     (staging / final.run.name).mkdir(mode=0o700)

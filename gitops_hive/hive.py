@@ -11,6 +11,7 @@ from typing import Any
 
 from gitops_hive import drafting, lifecycle, listing, listing_snapshot, repos
 from gitops_hive.agent_calls import AgentCalls
+from gitops_hive.agent_files import AgentFiles
 from gitops_hive.agents import require_agent, require_recipient
 from gitops_hive.approvals import submit as submissions
 from gitops_hive.approvals import views as approval_views
@@ -41,7 +42,6 @@ from gitops_hive.telemetry import failing
 from gitops_hive.telemetry import views as stats_view
 from gitops_hive.telemetry.retention import Retention
 from gitops_hive.telemetry.sampler import StatsSampler
-from gitops_hive.telemetry.views import StatsQuery
 from gitops_hive.terminals.sessions import TerminalBook
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Hive:
         self._components = contextlib.AsyncExitStack()
         self.sessions = OperatorSessions(ctx)  # the dashboard's logins
         self.terminals = TerminalBook(ctx)  # the operator's terminals into the agents
+        self.files = AgentFiles(ctx)  # agents' logs read from their end, hooks written again
 
     @classmethod
     async def open(cls, layout: HiveLayout, config: HiveConfig) -> Hive:
@@ -292,7 +293,7 @@ class Hive:
     async def answer(self, question_id: int, text: Any, who: str) -> Question:
         return await questions.answer(self.ctx, question_id, text, who)
 
-    async def stats(self, query: StatsQuery, now: float) -> dict[str, Any]:
+    async def stats(self, query: stats_view.StatsQuery, now: float) -> dict[str, Any]:
         """One agent's telemetry over a window (GET /api/stats)."""
         return await stats_view.stats_view(self.ctx, query, now)
 

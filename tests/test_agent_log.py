@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from gitops_hive.web.agent_log import ARGS_CHARS, LogLine, readable
+from gitops_hive.readable_log import ARGS_CHARS, LogLine, readable
 
 
 def event(kind: str, *blocks: dict[str, object]) -> str:

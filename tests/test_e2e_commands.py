@@ -37,6 +37,8 @@ CLIENT_COMMANDS = [
     ["stop", "scout"],
     ["start", "scout"],
     ["model", "scout"],
+    ["logs", "scout"],
+    ["hooks", "install"],
 ]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_hive.drafting import install_hooks
+from gitops_hive.repos import write_hooks
 from gitops_hive.watcher import agent_of_datagram
 from tests.repo_factory import GIT_ENV, git, make_repo
 
@@ -43,7 +43,7 @@ def hooked_repo(tmp_path: Path, notify: Path) -> Path:
     """A proposed/ repo of agent `worker` whose hooks ping `notify`."""
     repo = tmp_path / "proposed"
     make_repo(repo, "worker")
-    install_hooks(repo / ".git", "worker", notify)
+    write_hooks(repo, "worker", notify)
     return repo
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from gitops_hive.errors import HiveError
 from gitops_hive.messaging import questions
-from gitops_hive.web.agent_log import readable
+from gitops_hive.readable_log import readable
 from tests.test_web import Dash, dash  # noqa: F401  (the real app on a real hive)
 
 

@@ -12,6 +12,8 @@ from gitops_hive.cli.agents import AGENT_COMMANDS
 from gitops_hive.cli.approvals import APPROVAL_COMMANDS
 from gitops_hive.cli.common import echo
 from gitops_hive.cli.hive_root import HIVE_ROOT_COMMANDS
+from gitops_hive.cli.hooks import hooks
+from gitops_hive.cli.logs import logs
 from gitops_hive.cli.messages import MESSAGE_COMMANDS
 from gitops_hive.cli.model import MODEL_COMMANDS
 from gitops_hive.cli.shell import shell
@@ -74,5 +76,7 @@ for _command in (
     *UNIT_COMMANDS,
     shell,
     stats,
+    logs,
+    hooks,
 ):
     main.add_command(_command)

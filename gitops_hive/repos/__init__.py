@@ -26,6 +26,7 @@ from gitops_hive.repos.diffing import (
     diff_commits,
     diff_paths,
 )
+from gitops_hive.repos.hooks import HookWrite, write_hooks
 from gitops_hive.repos.objects import HIVE_SIGNATURE, MAIN, MODEL_NOTES_REF
 from gitops_hive.repos.opening import (
     init_applied,
@@ -33,7 +34,6 @@ from gitops_hive.repos.opening import (
     isolate_from_user_config,
     open_applied,
     open_untrusted,
-    set_repo_config,
 )
 from gitops_hive.repos.proposed_writes import add_to_proposed
 from gitops_hive.repos.pushed import (
@@ -73,6 +73,7 @@ __all__ = [
     "PROPOSED_REFS",
     "TRUNCATED_NOTE",
     "UNCAPPED",
+    "HookWrite",
     "ReadPool",
     "RefStamp",
     "add_to_proposed",
@@ -110,6 +111,6 @@ __all__ = [
     "ref_stamps",
     "resolve_commit",
     "set_ref",
-    "set_repo_config",
+    "write_hooks",
     "write_tag_ref",
 ]

@@ -110,11 +110,3 @@ def init_proposed(path: Path, files: dict[str, bytes], message: str) -> str:
     tree = repo.index.write_tree()
     sig = signature()
     return str(repo.create_commit(MAIN, sig, sig, message, tree, []))
-
-
-@translated("write the repo's config")
-def set_repo_config(git_dir: Path, values: dict[str, str]) -> None:
-    """Set config values of a repo the controller created (a new draft's proposed/)."""
-    repo = pygit2.Repository(str(git_dir), RepositoryOpenFlag.NO_SEARCH | RepositoryOpenFlag.BARE)
-    for key, value in values.items():
-        repo.config[key] = value

@@ -14,7 +14,8 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-from gitops_hive.errors import RuntimeFailure, SystemdError
+from gitops_hive.agent_logs import read_log
+from gitops_hive.errors import HiveError, RuntimeFailure, SystemdError
 from gitops_hive.runtime.base import (
     SYSTEMD_MOUNT_NAMESPACE,
     AgentLaunch,
@@ -198,11 +199,10 @@ class UnitRuntime:
         unit = self._units.get(agent)
         if unit is None or unit.launch is None:
             return []
-        log = unit.launch.run / "agent.log"
-        try:
-            return log.read_text(errors="replace").splitlines()[-lines:]
-        except FileNotFoundError:
-            return []
+        try:  # its end alone: the agent decides how large it grows
+            return read_log(unit.launch.run / "agent.log", lines, None).lines
+        except HiveError as exc:
+            return [exc.message]
 
     async def close(self) -> None:
         """Stop every agent's unit, then let go of the bus (tasks first, so no call dangles)."""

@@ -268,9 +268,11 @@ def make_control_app(hive: Hive) -> web.Application:
     add_api_routes(app)
     app.router.add_post("/api/push", receive_push)  # hive.git's hook: the socket, not the web
     # They import this module.
+    from gitops_hive.web.agent_files_api import add_agent_file_routes
     from gitops_hive.web.events import add_event_routes
     from gitops_hive.web.terminal_api import add_terminal_routes
 
+    add_agent_file_routes(app)
     add_terminal_routes(app)
     add_event_routes(app)
     return app

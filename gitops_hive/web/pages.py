@@ -18,10 +18,10 @@ from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.listing import AgentQuery
 from gitops_hive.numbers import whole_number
+from gitops_hive.readable_log import readable
 from gitops_hive.records import ApprovalStatus
 from gitops_hive.sessions import SESSION_SECONDS
 from gitops_hive.text import escape_unsafe
-from gitops_hive.web.agent_log import readable
 from gitops_hive.web.control_api import HIVE_KEY
 from gitops_hive.web.paging import Pager
 from gitops_hive.web.prerender import page_files
