@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import resource
@@ -163,3 +164,23 @@ def summary(label: str, samples_ms: list[float]) -> str:
         f"{label:<34} n={len(ordered):<4} p50={statistics.median(ordered):8.1f} ms  "
         f"p90={pct(90):8.1f} ms  p99={pct(99):8.1f} ms  max={ordered[-1]:8.1f} ms"
     )
+
+
+def sizes(doc: str, quick: dict[str, float], **full: float) -> argparse.Namespace:
+    """A benchmark's command line: `--NAME` for each size in `full` (its default there), and
+    `--quick`, which takes the sizes in `quick` (make bench-quick) for those not given."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in full.items():
+        small = quick.get(name, default)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=type(default),
+            help=f"default {default}, with --quick {small}",
+        )
+    shown = ", ".join(f"{name}={value}" for name, value in quick.items())
+    parser.add_argument("--quick", action="store_true", help=f"small sizes: {shown}")
+    args = parser.parse_args()
+    for name, default in full.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick.get(name, default) if args.quick else default)
+    return args

@@ -12,12 +12,11 @@ Run: `.venv/bin/python benchmarks/approve_to_running.py [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 
 import tomlkit
-from _harness import bench_hive, summary
+from _harness import bench_hive, sizes, summary
 
 
 def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float], float]:
@@ -36,12 +35,7 @@ def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float], float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="2 rounds, process only")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds = 2
+    args = sizes(__doc__, {"rounds": 2}, rounds=10)  # --quick: process only
     results = {"process": rounds_on("process", args.rounds)}
     if args.quick:
         print("nspawn: skipped by --quick")

@@ -9,14 +9,13 @@ commit. Run: `.venv/bin/python benchmarks/commit_to_pending.py [--commits N]`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import threading
 import time
 from pathlib import Path
 
-from _harness import bench_hive, git, summary
+from _harness import bench_hive, git, sizes, summary
 
 POLL_INTERVAL = 1.0
 
@@ -37,12 +36,7 @@ class RefPoller(threading.Thread):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commits", type=int, default=50)
-    parser.add_argument("--quick", action="store_true", help="5 commits")
-    args = parser.parse_args()
-    if args.quick:
-        args.commits = 5
+    args = sizes(__doc__, {"commits": 5}, commits=50)
     with bench_hive() as hive:
         hive.deploy("worker")
         proposed = hive.layout.agent("worker").proposed

@@ -11,7 +11,6 @@ Run: `.venv/bin/python benchmarks/crash_to_inbox.py [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import signal
@@ -20,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from _harness import BenchHive, bench_hive, summary
+from _harness import BenchHive, bench_hive, sizes, summary
 
 EDITS = {
     '"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]',  # nothing reads the inbox
@@ -94,12 +93,7 @@ def rounds_on(kind: str, rounds: int) -> tuple[list[float], list[float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="2 rounds, process only")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds = 2
+    args = sizes(__doc__, {"rounds": 2}, rounds=10)  # --quick: process only
     kinds = ["process"]
     if args.quick:
         print("nspawn: skipped by --quick")

@@ -13,14 +13,13 @@ Run: `.venv/bin/python benchmarks/draft_to_manager.py [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
 
-from _harness import BenchHive, bench_hive, summary
+from _harness import BenchHive, bench_hive, sizes, summary
 
 from gitops_hive.runtime.shell import find_leader, nspawn_shell
 
@@ -82,13 +81,7 @@ def process_rounds(rounds: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--restarts", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="3 process drafts only (make test)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.restarts = 3, 1
+    args = sizes(__doc__, {"rounds": 3, "restarts": 1}, rounds=20, restarts=5)
     if os.geteuid() != 0 or not shutil.which("systemd-nspawn"):
         print("skipped: needs root and systemd-nspawn")
         return

@@ -14,7 +14,6 @@ Run: `.venv/bin/python benchmarks/history_json.py [--proposals N] [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import subprocess
@@ -22,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _harness import HIVECTL, git, summary
+from _harness import HIVECTL, git, sizes, summary
 
 from gitops_hive import repos
 from gitops_hive.config import load_config
@@ -68,13 +67,7 @@ async def measure(root: Path, proposals: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proposals", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="10 approvals, 3 rounds (make test)")
-    args = parser.parse_args()
-    if args.quick:
-        args.proposals, args.rounds = 10, 3
+    args = sizes(__doc__, {"proposals": 10, "rounds": 3}, proposals=200, rounds=20)
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
         os.environ["HOME"] = str(Path(tmp) / "home")
         root = Path(tmp) / "hive"

@@ -8,11 +8,12 @@ Run: `.venv/bin/python benchmarks/log_tail.py [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 from collections.abc import Callable
+
+from _harness import sizes
 
 from gitops_hive.readable_log import readable
 from gitops_hive.text import escape_unsafe
@@ -55,11 +56,7 @@ def per_call(work: Callable[[], object], rounds: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--quick", action="store_true", help="30 rounds (make test)")
-    args = parser.parse_args()
-    rounds = 30 if args.quick else args.rounds
+    rounds = sizes(__doc__, {"rounds": 30}, rounds=500).rounds
     lines = tail()
     size = sum(len(line) for line in lines)
     shown = readable(lines)

@@ -16,7 +16,7 @@ import asyncio
 import random
 import time
 
-from _harness import bench_hive, summary
+from _harness import bench_hive, sizes, summary
 
 from gitops_hive.agent.client import AgentClient
 
@@ -98,15 +98,8 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=200)
-    parser.add_argument("--poll-rounds", type=int, default=20)
-    parser.add_argument("--poll-interval", type=float, default=1.0)
-    parser.add_argument("--bulk", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="20 rounds, 2 polls, 100 messages")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.poll_rounds, args.bulk = 20, 2, 100
+    quick = {"rounds": 20, "poll_rounds": 2, "bulk": 100}
+    args = sizes(__doc__, quick, rounds=200, poll_rounds=20, poll_interval=1.0, bulk=1000)
     asyncio.run(run(args))
 
 

@@ -24,7 +24,6 @@ Run: `.venv/bin/python benchmarks/render_diff.py [--proposals N] [--rounds N]`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gzip
 import re
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from _harness import BenchHive, bench_hive, git, summary
+from _harness import BenchHive, bench_hive, git, sizes, summary
 
 import gitops_hive
 
@@ -234,13 +233,8 @@ async def measure(hive: BenchHive, repo: Path, proposals: int, rounds: int) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proposals", type=int, default=10, help="first-view samples")
-    parser.add_argument("--rounds", type=int, default=30, help="later-view and patch samples")
-    parser.add_argument("--quick", action="store_true", help="1 proposal each way, 2 rounds")
-    args = parser.parse_args()
-    if args.quick:
-        args.proposals, args.rounds = 1, 2
+    # proposals: first-view samples; rounds: later-view and patch samples
+    args = sizes(__doc__, {"proposals": 1, "rounds": 2}, proposals=10, rounds=30)
     with bench_hive(SCRIPTED) as hive:
         hive.deploy("worker")
         repo = hive.layout.agent("worker").proposed

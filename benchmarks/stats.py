@@ -16,7 +16,6 @@ Run: `.venv/bin/python benchmarks/stats.py [--rows N]`.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sqlite3
 import statistics
@@ -25,7 +24,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from _harness import bench_hive, summary
+from _harness import bench_hive, sizes, summary
 
 from gitops_hive.client import ControlClient
 from gitops_hive.store import Database
@@ -153,14 +152,9 @@ async def rollup(db_path: Path, now: float) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_200_000, help="stats rows to query over")
-    parser.add_argument("--turns", type=int, default=3000, help="TurnEnds to ingest")
-    parser.add_argument("--rounds", type=int, default=20, help="requests per query figure")
-    parser.add_argument("--quick", action="store_true", help="20,000 rows, 200 TurnEnds, 3 rounds")
-    args = parser.parse_args()
-    if args.quick:
-        args.rows, args.turns, args.rounds = 20_000, 200, 3
+    # rows to query over, TurnEnds to ingest, requests per query figure
+    quick = {"rows": 20_000, "turns": 200, "rounds": 3}
+    args = sizes(__doc__, quick, rows=1_200_000, turns=3000, rounds=20)
 
     print(f"ingestion: {args.turns} TurnEnds of {ROWS_PER_TURN} rows, as fast as they go")
     results = {}

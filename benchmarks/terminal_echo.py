@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import aiohttp
-from _harness import bench_hive
+from _harness import bench_hive, sizes
 
 from gitops_hive.runtime.shell import process_shell
 from gitops_hive.runtime.terminal import PtyProcess
@@ -128,12 +128,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=500)
-    parser.add_argument("--quick", action="store_true", help="50 keys: a smoke run")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds = 50
+    args = sizes(__doc__, {"rounds": 50}, rounds=500)
     asyncio.run(run(args))
 
 
