@@ -87,18 +87,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, kind))
 
 
+def point_home_at(patch: pytest.MonkeyPatch, home: Path) -> None:
+    """HOME, XDG state and config under `home`; no git config but the repo's; no HIVE_ROOT."""
+    patch.setenv("HOME", str(home))
+    patch.setenv("XDG_STATE_HOME", str(home / "state"))
+    patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    patch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    patch.delenv("HIVE_ROOT", raising=False)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """No test touches the real home, XDG state or git config."""
     home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.delenv("HIVE_ROOT", raising=False)
+    point_home_at(monkeypatch, home)
     for level in (
         pygit2.enums.ConfigLevel.GLOBAL,
         pygit2.enums.ConfigLevel.XDG,
@@ -241,17 +246,20 @@ SCRIPTED_CLI = '["{python}", "-m", "gitops_hive.agent.scripted", "--turn", "--mo
 SCRIPTED_COMPACT = '["{python}", "-m", "gitops_hive.agent.scripted", "--compact"]'
 
 
+def with_harness(config_text: str, agent_command: str) -> str:
+    """hive.toml's text with agents run by the real harness, `agent_command` as their CLI."""
+    text = config_text.replace('"gitops_hive.agent.scripted"]', '"gitops_hive.agent.harness"]')
+    start = text.index("agent_command = [")
+    end = text.index("]", start) + 1
+    return text[:start] + f"agent_command = {agent_command}" + text[end:]
+
+
 @pytest.fixture
 def harness_hive(tmp_path: Path) -> Iterator[ServedHive]:
     """A served hive whose agents run the real harness, the scripted agent as their CLI."""
     root = make_root(tmp_path / "hive")
     config = root / "hive.toml"
-    text = config.read_text().replace(
-        '"gitops_hive.agent.scripted"]', '"gitops_hive.agent.harness"]'
-    )
-    start = text.index("agent_command = [")
-    end = text.index("]", start) + 1
-    text = text[:start] + f"agent_command = {SCRIPTED_CLI}" + text[end:]
+    text = with_harness(config.read_text(), SCRIPTED_CLI)
     start = text.index("compact_command = [")
     end = text.index("]", start) + 1
     text = text[:start] + f"compact_command = {SCRIPTED_COMPACT}" + text[end:]
@@ -294,13 +302,18 @@ async def logged_in_dashboard(
     return client, {"Authorization": f"Bearer {guard.token}"}
 
 
-@pytest.fixture
-async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
-    """A process hive opened in the test's own loop, and its dashboard, logged in."""
-    layout = HiveLayout(make_root(tmp_path / "hive"))
+async def started_hive(layout: HiveLayout) -> Hive:
+    """The hive at `layout` opened in the running loop and started (the caller closes it)."""
     repos.isolate_from_user_config(layout.run / "empty-gitconfig")
     hive = await Hive.open(layout, load_config(layout.config))
     await hive.start()
+    return hive
+
+
+@pytest.fixture
+async def review(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Review]:
+    """A process hive opened in the test's own loop, and its dashboard, logged in."""
+    hive = await started_hive(HiveLayout(make_root(tmp_path / "hive")))
     try:
         client, auth = await logged_in_dashboard(hive, aiohttp_client)
         yield hive, client, auth

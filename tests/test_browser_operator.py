@@ -22,7 +22,7 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.chromium import Watched, chromium_context
-from tests.conftest import ServedHive, make_root, serving
+from tests.conftest import ServedHive, make_root, point_home_at, serving
 from tests.repo_factory import commit_step
 from tests.test_browser import ROOT
 
@@ -37,12 +37,7 @@ def hive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedHive]:
     """One served hive for the module, with a home of its own (as `isolated_home` gives)."""
     home = tmp_path_factory.mktemp("operator-home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HOME", str(home))
-        patch.setenv("XDG_STATE_HOME", str(home / "state"))
-        patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        patch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-        patch.delenv("HIVE_ROOT", raising=False)
+        point_home_at(patch, home)
         with serving(make_root(tmp_path_factory.mktemp("operator") / "hive")) as served:
             yield served
 

@@ -17,7 +17,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gitops_hive import repos
-from gitops_hive.config import load_config
 from gitops_hive.errors import HiveError, RepoUnreadable
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
@@ -25,7 +24,7 @@ from gitops_hive.repos import notes
 from gitops_hive.text import UNSHOWABLE
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
-from tests.conftest import make_root
+from tests.conftest import make_root, started_hive
 from tests.repo_factory import git, make_repo
 
 BUDGET = 10 * 1024 * 1024
@@ -184,10 +183,7 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 async def hive(tmp_path: Path) -> AsyncIterator[Hive]:
-    layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, load_config(layout.config))
-    await hive.start()
+    hive = await started_hive(HiveLayout(make_root(tmp_path / "hive")))
     try:
         yield hive
     finally:

@@ -15,18 +15,16 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gitops_hive import repos
 from gitops_hive.agent.harness import FAILED_TURN_BACKOFF, next_backoff
 from gitops_hive.agent.tally import Tally
 from gitops_hive.agent.turn import AgentSetup, missing_cli, run_turn
-from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.protocol import TurnEnd
 from gitops_hive.store import queries
 from gitops_hive.telemetry import failing
 from gitops_hive.web.agent_api import make_agent_app
-from tests.conftest import SCRIPTED_CLI, ServedHive, make_root, serving
+from tests.conftest import SCRIPTED_CLI, ServedHive, make_root, serving, started_hive, with_harness
 from tests.test_harness import deploy, stats
 
 Client = TestClient[Any, Any]
@@ -117,10 +115,7 @@ def test_the_backoff_doubles_while_messages_go_back_and_resets_after() -> None:
 
 @pytest.fixture
 async def hive(tmp_path: Path) -> AsyncIterator[Hive]:
-    layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    opened = await Hive.open(layout, load_config(layout.config))
-    await opened.start()
+    opened = await started_hive(HiveLayout(make_root(tmp_path / "hive")))
     await opened.draft("worker")
     await opened.draft("other")
     try:
@@ -227,13 +222,7 @@ def missing_cli_hive(tmp_path: Path) -> Iterator[tuple[ServedHive, Path]]:
     root = make_root(tmp_path / "hive")
     cli = tmp_path / "bin" / "claude"
     config = root / "hive.toml"
-    text = config.read_text().replace(
-        '"gitops_hive.agent.scripted"]', '"gitops_hive.agent.harness"]'
-    )
-    start = text.index("agent_command = [")
-    end = text.index("]", start) + 1
-    text = text[:start] + f'agent_command = ["{cli}", "--model", "{{model}}"]' + text[end:]
-    config.write_text(text)
+    config.write_text(with_harness(config.read_text(), f'["{cli}", "--model", "{{model}}"]'))
     with serving(root) as hive:
         yield hive, cli
 
@@ -300,14 +289,7 @@ async def test_failing_is_shown_again_after_a_restart_and_a_recovery_stays_clear
     tmp_path: Path,
 ) -> None:
     layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-
-    async def opened() -> Hive:
-        hive = await Hive.open(layout, load_config(layout.config))
-        await hive.start()
-        return hive
-
-    hive = await opened()
+    hive = await started_hive(layout)
     try:
         for name in ("worker", "other", "quiet"):
             await hive.draft(name)
@@ -317,7 +299,7 @@ async def test_failing_is_shown_again_after_a_restart_and_a_recovery_stays_clear
         await failing.record_turn(hive.ctx, "other", 0, "")
     finally:
         await hive.close()
-    hive = await opened()
+    hive = await started_hive(layout)
     try:
         reasons = {n: failing.failing_reason(hive.ctx, n) for n in ("worker", "other", "quiet")}
         assert reasons == {"worker": "agent CLI 'claude' not found", "other": None, "quiet": None}

@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gitops_hive import repos
-from gitops_hive.config import load_config
 from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.store import Database, queries
@@ -24,7 +22,7 @@ from gitops_hive.telemetry.retention import Retention
 from gitops_hive.telemetry.series import HIVE_SERIES
 from gitops_hive.web.agent_api import make_agent_app
 from gitops_hive.web.control_api import make_control_app
-from tests.conftest import make_root
+from tests.conftest import make_root, started_hive
 
 Client = TestClient[Any, Any]
 HOUR = 3600.0
@@ -159,10 +157,7 @@ class Hived:
 
 @pytest.fixture
 async def hived(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Hived]:
-    layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, load_config(layout.config))
-    await hive.start()
+    hive = await started_hive(HiveLayout(make_root(tmp_path / "hive")))
     await hive.draft("worker")
     try:
         api = await aiohttp_client(make_control_app(hive))

@@ -15,14 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gitops_hive import repos
-from gitops_hive.config import load_config
 from gitops_hive.errors import HiveError
 from gitops_hive.hive import Hive
 from gitops_hive.init_root import tighten, write_token
 from gitops_hive.layout import HiveLayout
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
-from tests.conftest import make_root
+from tests.conftest import make_root, started_hive
 from tests.repo_factory import commit_step, git
 
 Client = TestClient[Any, Any]
@@ -61,9 +60,7 @@ class Dash:
 @pytest.fixture
 async def dash(tmp_path: Path, aiohttp_client: Any) -> AsyncIterator[Dash]:
     layout = HiveLayout(make_root(tmp_path / "hive"))
-    repos.isolate_from_user_config(layout.run / "empty-gitconfig")
-    hive = await Hive.open(layout, load_config(layout.config))
-    await hive.start()
+    hive = await started_hive(layout)
     guard = Guard(read_token(layout.token), token_file=layout.token, sessions=hive.sessions)
     client = await aiohttp_client(make_web_app(hive, guard))
     guard.allowed_hosts.update(allowed_hosts_for("127.0.0.1", client.port))
