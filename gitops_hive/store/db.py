@@ -134,6 +134,10 @@ MIGRATIONS: tuple[str, ...] = (
         expires REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # Each agent's last event of some kinds (its failing status, restored at start).
+    """
+    CREATE INDEX events_kind ON events(kind, agent, id);
+    """,
 )
 
 
