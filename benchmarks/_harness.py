@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,22 @@ def git(repo: Path, *args: str) -> str:
         env=MANAGER_ENV,
     )
     return result.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A commit to proposed/: its sha, when `git commit` started, when the ref file changed
+    (its mtime), and the pending approval the controller made of it."""
+
+    sha: str
+    started: float
+    changed: float
+    pending: dict[str, Any]
+
+    @property
+    def latency_ms(self) -> float:
+        """Ref change -> pinned approval (its `created` stamp)."""
+        return (self.pending["created"] - self.changed) * 1000
 
 
 class BenchHive:
@@ -101,18 +118,35 @@ class BenchHive:
     def pending(self, agent: str) -> dict[str, Any] | None:
         return next((p for p in self.client.pending() if p["agent"] == agent), None)
 
+    def commit_until_pending(self, agent: str, label: str, timeout: float = 60) -> Committed:
+        """Commit a prompt line to `agent`'s proposed/ with the git CLI and wait, on the
+        controller's notice stream (no polling load on it meanwhile), until it is pending."""
+        proposed = self.layout.agent(agent).proposed
+        ref_file = proposed / ".git" / "refs" / "heads" / "main"
+        with self.client.notices() as notices:
+            with (proposed / "prompt.md").open("a") as handle:
+                handle.write(f"\n{label}.\n")
+            started = time.time()
+            git(proposed, "commit", "-qam", label)
+            changed = os.stat(ref_file).st_mtime_ns / 1e9
+            sha = ref_file.read_text().strip()
+            for notice in notices:  # a heartbeat at least every 2 s
+                if time.time() - started > timeout:
+                    raise RuntimeError(f"{sha} of {agent} not pending after {timeout:g} s")
+                if notice["kind"] != "approval" or notice.get("agent") != agent:
+                    continue
+                pending = self.pending(agent)
+                if pending is not None and pending["head"] == sha:
+                    return Committed(sha, started, changed, pending)
+        raise RuntimeError("the controller's notice stream ended")
+
     def approve_prompt_change(
         self, agent: str, label: str, timeout: float = 60
     ) -> tuple[float, float]:
         """Commit a prompt change to `agent`, wait until it is pending, approve it: the approve
         call and approve -> the new harness ready, in ms."""
-        proposed = self.layout.agent(agent).proposed
-        with (proposed / "prompt.md").open("a") as handle:
-            handle.write(f"\n{label}.\n")
-        git(proposed, "commit", "-qam", label)
-        sha = git(proposed, "rev-parse", "HEAD")
-        while (pending := self.pending(agent)) is None or pending["head"] != sha:
-            time.sleep(0.005)
+        pending = self.commit_until_pending(agent, label).pending
+        sha = pending["head"]
         log = self.layout.agent(agent).log
         offset = log.stat().st_size
         with ThreadPoolExecutor(1) as pool:

@@ -9,13 +9,12 @@ commit. Run: `.venv/bin/python benchmarks/commit_to_pending.py [--commits N]`.
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from pathlib import Path
 
-from _harness import bench_hive, git, sizes, summary
+from _harness import bench_hive, sizes, summary
 
 POLL_INTERVAL = 1.0
 
@@ -47,17 +46,10 @@ def main() -> None:
         end_to_end_ms: list[float] = []
         committed: list[tuple[str, float]] = []
         for i in range(args.commits):
-            with (proposed / "prompt.md").open("a") as handle:
-                handle.write(f"\nStep {i}: a line the manager added.\n")
-            started = time.time()
-            git(proposed, "commit", "-qam", f"step {i}")
-            changed = os.stat(ref_file).st_mtime_ns / 1e9
-            sha = ref_file.read_text().strip()
-            while (pending := hive.pending("worker")) is None or pending["head"] != sha:
-                time.sleep(0.002)
-            hive_ms.append((pending["created"] - changed) * 1000)
-            end_to_end_ms.append((pending["created"] - started) * 1000)
-            committed.append((sha, changed))
+            done = hive.commit_until_pending("worker", f"Step {i}")
+            hive_ms.append(done.latency_ms)
+            end_to_end_ms.append((done.pending["created"] - done.started) * 1000)
+            committed.append((done.sha, done.changed))
             # Space the commits out at random so the poller's phase is not always the same.
             time.sleep(POLL_INTERVAL * (1 + random.random()))
         time.sleep(POLL_INTERVAL * 1.5)

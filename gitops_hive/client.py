@@ -204,7 +204,7 @@ class ControlClient:
         """Approve, pass each line of the build's progress to `on_line` as it comes, and
         return the approval once its build ended."""
         ended = ("deployed", "failed", "superseded")
-        with self._events() as notices:
+        with self.notices() as notices:
             self.approve(approval_id, sha, wait=False)
             for notice in notices:
                 if notice.get("id") != approval_id:
@@ -216,7 +216,7 @@ class ControlClient:
         return self.approval(approval_id)
 
     @contextlib.contextmanager
-    def _events(self) -> Iterator[Iterator[JSONObject]]:
+    def notices(self) -> Iterator[Iterator[JSONObject]]:
         """The controller's change notices (/api/events), from the moment this returns."""
         conn = _UnixConnection(self.socket_path, self.timeout)
         try:

@@ -11,7 +11,7 @@ from gitops_hive.bus import CoalescedRuns, EventBus, KeyedLocks, ProgressLines
 from gitops_hive.config import HiveConfig
 from gitops_hive.layout import HiveLayout
 from gitops_hive.messaging.broker import Broker
-from gitops_hive.repos import ReadPool
+from gitops_hive.repos import ReadPool, RefStamp
 from gitops_hive.runtime.agents_view import AgentsView
 from gitops_hive.runtime.base import Runtime
 from gitops_hive.runtime.images import ImageCache
@@ -41,11 +41,13 @@ class HiveContext:
     rescans: CoalescedRuns = field(default_factory=CoalescedRuns)  # one per agent at a time
     build_locks: KeyedLocks = field(default_factory=KeyedLocks)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    on_agents_changed: Callable[[], None] = lambda: None
+    on_agent_added: Callable[[str], None] = lambda name: None
     # The most agents the controller's open-files limit has room for (None: not checked).
     max_agents: int | None = None
     # Why each agent's proposed/ cannot be read (None: it reads); absent: not read yet.
     repo_problems: dict[str, str | None] = field(default_factory=dict)
+    # Each agent's proposed/ ref files as its last finished rescan saw them.
+    rescanned: dict[str, RefStamp] = field(default_factory=dict)
     # Why each agent's turns fail, from its last TurnEnd (absent: the last one ended well).
     turn_problems: dict[str, str] = field(default_factory=dict)
     # The manager's live /agents (private users only), laid out when its container launches.

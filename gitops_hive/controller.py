@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -17,10 +18,11 @@ from gitops_hive import repos
 from gitops_hive.config import load_config
 from gitops_hive.errors import ConfigError, Conflict
 from gitops_hive.hive import Hive
+from gitops_hive.hook_pings import open_ping_socket
 from gitops_hive.init_root import tighten
 from gitops_hive.layout import HiveLayout
 from gitops_hive.numbers import whole_number
-from gitops_hive.watcher import RefWatcher, open_notify_socket
+from gitops_hive.watcher import RefWatcher
 from gitops_hive.web.agent_sockets import AgentSockets
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.control_api import make_control_app
@@ -35,12 +37,11 @@ log = logging.getLogger(__name__)
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Timestamped logs on stderr; watchfiles' per-change lines only when verbose."""
+    """Timestamped logs on stderr."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("watchfiles").setLevel(logging.DEBUG if verbose else logging.WARNING)
     throttle_loggers(THROTTLE, *FOREIGN_LOGGERS)  # a peer can make them write at will
 
 
@@ -122,8 +123,9 @@ async def run_controller(
         stack.push_async_callback(sockets.close)
         stack.callback(hive.release_waiters)
         hive.on_agent_created.append(sockets.open)
-        watcher = RefWatcher(layout, hive.rescan)
-        hive.watch_agents(watcher.refresh)
+        refs_moved = functools.partial(hive.rescan, moved_only=True)
+        watcher = RefWatcher(layout, refs_moved)
+        hive.watch_agents(watcher.add)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -132,11 +134,10 @@ async def run_controller(
         # in the stack if the start fails half-way; closing a stack twice does nothing.
         watching = contextlib.AsyncExitStack()
         stack.push_async_callback(watching.aclose)
-        notify = await open_notify_socket(layout.notify_socket, hive.rescan)
-        watching.callback(notify.close)
-        watch_task = asyncio.create_task(watcher.run())
-        watching.push_async_callback(_stop_watching, watcher, watch_task)
-        await watcher.ready.wait()
+        pings = await open_ping_socket(layout.notify_socket, refs_moved)
+        watching.callback(pings.close)
+        watching.callback(watcher.stop)
+        await watcher.start()
         web_limits = ListenerLimits.of(config, "dashboard", "limits.web_connections")
         dashboard, url = await _serve_dashboard(
             hive, layout, listen or config["web.listen"], web_limits
@@ -180,13 +181,6 @@ async def _converge(hive: Hive, sockets: AgentSockets) -> None:
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-
-
-async def _stop_watching(watcher: RefWatcher, task: asyncio.Task[None]) -> None:
-    watcher.stop()
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

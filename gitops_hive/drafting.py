@@ -84,7 +84,7 @@ async def draft(
         finally:
             if staging.exists():
                 await blocking(shutil.rmtree, staging)
-    ctx.on_agents_changed()
+    ctx.on_agent_added(name)
     await manager_view.show(ctx, name)  # in the manager's running container at once
     ctx.bus.publish("agent", agent=name)
     return name

@@ -139,9 +139,9 @@ class Hive:
         """Refuse a draft past `most` agents (what the controller's open files allow)."""
         self.ctx.max_agents = most
 
-    def watch_agents(self, callback: Callable[[], None]) -> None:
-        """Call `callback` whenever an agent is created (the ref watcher refreshes)."""
-        self.ctx.on_agents_changed = callback
+    def watch_agents(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(name)` whenever an agent is created (the ref watcher watches it)."""
+        self.ctx.on_agent_added = callback
 
     @property
     def root(self) -> Path:
@@ -171,10 +171,11 @@ class Hive:
         await self.terminals.end(f"{report.agent} exited ({report.returncode})", agent=report.agent)
         await record_crash(self.ctx, report)
 
-    async def rescan(self, name: str) -> Approval | None:
-        """The agent's proposed/ refs moved (the watcher, a hook): submit its new head."""
+    async def rescan(self, name: str, *, moved_only: bool = False) -> Approval | None:
+        """Submit the agent's proposed/ head if the rule says so; `moved_only` (the watcher,
+        a hook's ping): only if its ref files moved since the last rescan."""
         try:
-            return await submissions.rescan(self.ctx, name)
+            return await submissions.rescan(self.ctx, name, moved_only=moved_only)
         except HiveError as exc:
             log.warning("agent %s: auto-submit failed: %s", name, exc.message)
             return None

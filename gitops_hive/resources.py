@@ -7,7 +7,11 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = PACKAGE_DIR / "template"
 TEMPLATE_FILES = ("agent.toml", "prompt.md")
-HOOK_NAMES = ("post-commit", "reference-transaction")  # proposed/ repos
+HOOK_NAMES = ("post-commit",)  # proposed/ repos
+# Hooks of ours an older release installed in proposed/ repos: an install removes them. The
+# reference-transaction hook ran twice on every ref update, before the ref moved too; the
+# controller now sees each move itself the moment it lands.
+RETIRED_HOOK_NAMES = ("reference-transaction",)
 PUSH_HOOK_NAMES = ("pre-receive", "post-receive")  # hive.git and the manager's push.git
 
 

@@ -1,183 +1,186 @@
-"""Ref watching: inotify through watchfiles on each proposed/.git, plus the hooks' pings."""
+"""Ref watching: one inotify descriptor, read on the event loop, over the few folders of each
+proposed/ repo whose entries are the refs a rescan reads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
-import re
-import socket
-from collections.abc import Awaitable, Callable, Coroutine
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from watchfiles import Change, awatch
+from inotify_simple import INotify, flags
 
 from gitops_hive.layout import HiveLayout
-from gitops_hive.names import NAME_PATTERN
 
 log = logging.getLogger(__name__)
 OnChange = Callable[[str], Awaitable[object]]
-# watchfiles waits `step` ms of quiet before yielding, `debounce` ms at most. Its loop also
-# wakes (and takes the GIL) every `step` ms while idle: 5 ms cost an idle controller 0.4 %
-# of a core, 50 ms 0.1 %. The hooks' ping is the fast path; this watch is the safety net.
-STEP_MS = 50
-DEBOUNCE_MS = 100
-# Seconds after a rebuild before the refs are compared with those taken before it: by then
-# the new watch stands (inotify watches are set in microseconds each), so a move is seen
-# by the watch, the comparison, or both.
-CATCH_UP_AFTER = 0.5
-_REF_PATH = re.compile(
-    r"/agents/(?P<name>[a-z][a-z0-9-]{0,31})/proposed/\.git/(HEAD|packed-refs|refs/.*)$"
-)
 
 
-def agent_of_ref_path(path: str) -> str | None:
-    """The agent whose proposed/ refs `path` belongs to, or None for any other file."""
-    if path.endswith(".lock"):
-        return None
-    match = _REF_PATH.search(path)
-    return match.group("name") if match else None
+# A ref moves by a rename onto or off it (git's lock files), a write in place, or a removal;
+# a folder appears by mkdir or a rename.
+REF_MOVES = int(flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CLOSE_WRITE)
+APPEARS = int(flags.CREATE | flags.MOVED_TO)
+# A watched path is never followed (a planted link is not watched), and must be a folder.
+WATCH_FLAGS = int(flags.ONLYDIR | flags.DONT_FOLLOW | flags.EXCL_UNLINK)
 
 
-# Inside proposed/.git, the folders whose entries are the refs a rescan reads (HEAD and
-# packed-refs in the first): watched alone, not recursively, so objects/ costs no watch and
-# a commit's object writes no wake-up. A folder made later (a first note) rebuilds the watch.
-WATCHED_DIRS = ("", "refs", "refs/heads", "refs/notes", "refs/notes/hive")
-_STAMPED = ("HEAD", "packed-refs", "refs/heads/main", "refs/notes/hive/model")
-Stamp = tuple[tuple[int, int, int] | None, ...]
+@dataclass(frozen=True)
+class Watched:
+    """A folder watched in each proposed/ (relative to the work tree): the entries whose
+    change moves the agent's refs, and the folders that, once made, are watched in turn."""
+
+    refs: frozenset[str] = frozenset()
+    folders: frozenset[str] = frozenset()
+
+    @property
+    def mask(self) -> int:
+        """Only the events that can concern those entries."""
+        return (REF_MOVES if self.refs else 0) | (APPEARS if self.folders else 0) | WATCH_FLAGS
 
 
-def _stamp(git_dir: Path) -> Stamp:
-    """The refs a rescan reads, stat'ed (lstat: nothing in an untrusted repo is followed)."""
-    found: list[tuple[int, int, int] | None] = []
-    for name in _STAMPED:
-        try:
-            entry = os.lstat(git_dir / name)
-        except OSError:
-            found.append(None)
-        else:
-            found.append((entry.st_mtime_ns, entry.st_ino, entry.st_size))
-    return tuple(found)
+# Only these folders: objects/, logs/ and the index cost no watch, and a thousand agents cost
+# six watches each. The work tree itself is watched for a new .git. What a rescan reads is
+# main, the model notes ref and packed-refs (HEAD is not read: main is main, whatever HEAD
+# names).
+WATCHED = {
+    "": Watched(folders=frozenset({".git"})),
+    ".git": Watched(refs=frozenset({"packed-refs"}), folders=frozenset({"refs"})),
+    ".git/refs": Watched(folders=frozenset({"heads", "notes"})),
+    ".git/refs/heads": Watched(refs=frozenset({"main"})),
+    ".git/refs/notes": Watched(folders=frozenset({"hive"})),
+    ".git/refs/notes/hive": Watched(refs=frozenset({"model"})),
+}
 
 
-def _stamps(gits: dict[str, Path]) -> dict[str, Stamp]:
-    return {name: _stamp(git) for name, git in gits.items()}
+def _folder_of(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name
 
 
 class RefWatcher:
-    """Calls on_change(agent) whenever an agent's proposed/ refs move.
-
-    A new agent rebuilds the watch. Only agents whose refs moved while no watch stood are
-    rescanned then (their stamp, taken before the old watch stopped, differs from one taken
-    once the new watch stands), and the new ones: not a thousand for every draft.
-    """
+    """Calls on_change(agent) the moment an agent's proposed/ refs move (no debounce: the
+    rescan itself is coalesced per agent, and skipped when the ref files did not change)."""
 
     def __init__(self, layout: HiveLayout, on_change: OnChange) -> None:
         self.layout = layout
         self.on_change = on_change
-        self._generation = asyncio.Event()
-        self._stopping = False
-        self.ready = asyncio.Event()
-        self._gits: dict[str, Path] = {}
-        self._before: dict[str, Stamp] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._inotify: INotify | None = None
+        self._by_wd: dict[int, tuple[str, str]] = {}
+        self._wd_of: dict[tuple[str, str], int] = {}
+        self._agents: set[str] = set()
+        self._full: set[str] = set()  # agents a watch was refused for: no watches left
+        self._tasks: set[asyncio.Task[object]] = set()
 
-    def refresh(self) -> None:
-        """The set of agents changed: watch again."""
-        self._spawn(self._rewatch())
+    @property
+    def watches(self) -> int:
+        """How many folders are watched now."""
+        return len(self._by_wd)
 
-    async def _rewatch(self) -> None:
-        if self._generation.is_set():
-            return  # a rebuild is under way: it lists the agents after this
-        self._before = await asyncio.to_thread(_stamps, self._gits)
-        self._generation.set()
+    async def start(self) -> None:
+        """Watch every agent on disk (in a thread: a thousand agents are six thousand
+        watches), then read events on the loop. Nothing is rescanned here: the hive rescans
+        every agent once it has started."""
+        inotify = INotify(nonblocking=True)
+        self._inotify = inotify
+        await asyncio.to_thread(self._watch_agents, self.layout.existing_agents())
+        asyncio.get_running_loop().add_reader(inotify.fileno(), self._readable)
+
+    def add(self, name: str) -> None:
+        """A new agent: watch it and rescan it once (anything that moved before its watch
+        stood)."""
+        if self._inotify is None or name in self._agents:
+            return
+        self._watch_agents([name])
+        self._changed(name)
 
     def stop(self) -> None:
-        self._stopping = True
-        self._generation.set()
+        """Stop reading events and close the descriptor (every watch with it)."""
+        inotify, self._inotify = self._inotify, None
+        if inotify is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(inotify.fileno())
+            inotify.close()
+        for task in list(self._tasks):
+            task.cancel()
 
-    def _spawn(self, work: Coroutine[object, object, None]) -> None:
-        task = asyncio.ensure_future(work)
+    def _watch_agents(self, names: Iterable[str]) -> None:
+        full_before = len(self._full)
+        for name in names:
+            self._agents.add(name)
+            self._watch_tree(name, "")
+        if len(self._full) > full_before:
+            shown = ", ".join(sorted(self._full)[:5])
+            log.warning(
+                "ref watcher: the kernel's inotify watch limit is reached: %d agents (%s%s) "
+                "are seen only through their hook's ping; raise fs.inotify.max_user_watches "
+                "(sysctl) and restart the controller",
+                len(self._full),
+                shown,
+                ", ..." if len(self._full) > 5 else "",
+            )
+
+    def _watch_tree(self, agent: str, rel: str) -> None:
+        """Watch `rel` of the agent's proposed/ and whichever of its watched folders exist."""
+        if self._watch(agent, rel):
+            for folder in WATCHED[rel].folders:
+                self._watch_tree(agent, _folder_of(rel, folder))
+
+    def _watch(self, agent: str, rel: str) -> bool:
+        inotify = self._inotify
+        if inotify is None:
+            return False
+        path = os.path.join(self.layout.agent(agent).proposed, rel)
+        try:
+            wd = inotify.add_watch(path, WATCHED[rel].mask)
+        except OSError as exc:  # not there (yet), not a folder, a link, or no watches left
+            if exc.errno == errno.ENOSPC:
+                self._full.add(agent)
+            return False
+        old = self._wd_of.get((agent, rel))
+        if old is not None and old != wd:  # made again: the old folder is not ours to follow
+            self._by_wd.pop(old, None)
+            with contextlib.suppress(OSError):
+                inotify.rm_watch(old)
+        self._wd_of[(agent, rel)] = wd
+        self._by_wd[wd] = (agent, rel)
+        return True
+
+    def _readable(self) -> None:
+        inotify = self._inotify
+        if inotify is None:
+            return
+        try:
+            events = inotify.read(timeout=0)
+        except OSError as exc:
+            log.warning("ref watcher: reading inotify failed: %s", exc)
+            return
+        moved: set[str] = set()
+        for event in events:
+            if event.mask & flags.Q_OVERFLOW:
+                log.warning("ref watcher: events were lost; rescanning every agent")
+                moved.update(self._agents)
+                continue
+            where = self._by_wd.get(event.wd)
+            if where is None:
+                continue
+            agent, rel = where
+            if event.mask & flags.IGNORED:  # the folder is gone
+                self._by_wd.pop(event.wd, None)
+                if self._wd_of.get(where) == event.wd:
+                    del self._wd_of[where]
+                continue
+            watched = WATCHED[rel]
+            if event.name in watched.refs:
+                moved.add(agent)
+            elif event.name in watched.folders and event.mask & APPEARS:
+                self._watch_tree(agent, _folder_of(rel, event.name))
+                moved.add(agent)
+        for agent in sorted(moved):
+            self._changed(agent)
+
+    def _changed(self, agent: str) -> None:
+        task = asyncio.ensure_future(self.on_change(agent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _filter(self, change: Change, path: str) -> bool:
-        return agent_of_ref_path(path) is not None
-
-    def _watched(self) -> tuple[dict[str, Path], list[Path]]:
-        gits = {
-            str(name): self.layout.agent(name).proposed_git
-            for name in self.layout.existing_agents()
-            if self.layout.agent(name).proposed_git.is_dir()
-        }
-        dirs = [git / sub for git in gits.values() for sub in WATCHED_DIRS if (git / sub).is_dir()]
-        return gits, dirs
-
-    async def run(self) -> None:
-        while not self._stopping:
-            self._generation = asyncio.Event()
-            self._gits, dirs = await asyncio.to_thread(self._watched)
-            if self.ready.is_set():  # a rebuild: catch up once the new watch stands
-                asyncio.get_running_loop().call_later(CATCH_UP_AFTER, self._later, self._before)
-            self.ready.set()
-            if not dirs:
-                await self._generation.wait()
-                continue
-            async for changes in awatch(
-                *dirs,
-                watch_filter=self._filter,
-                debounce=DEBOUNCE_MS,
-                step=STEP_MS,
-                stop_event=self._generation,
-                ignore_permission_denied=True,
-                recursive=False,
-            ):
-                moved = {agent_of_ref_path(path) for _, path in changes}
-                for agent in sorted(n for n in moved if n):
-                    await self.on_change(agent)
-                if any(change is Change.added and os.path.isdir(path) for change, path in changes):
-                    self.refresh()  # a new refs folder: watch it too
-
-    def _later(self, before: dict[str, Stamp]) -> None:
-        self._spawn(self._catch_up(before))
-
-    async def _catch_up(self, before: dict[str, Stamp]) -> None:
-        now = await asyncio.to_thread(_stamps, self._gits)
-        for name in sorted(n for n in now if before.get(n) != now[n]):
-            await self.on_change(name)
-
-
-def agent_of_datagram(data: bytes) -> str | None:
-    """The agent a hook's ping names: the datagram is the name, or a syslog line (logger's
-    "<13>Dec  2 10:00:00 hive: NAME") ending with it; None for anything else."""
-    words = data.decode("ascii", "replace").split()
-    name = words[-1] if words else ""
-    return name if NAME_PATTERN.fullmatch(name) else None
-
-
-class NotifyProtocol(asyncio.DatagramProtocol):
-    """The hooks send an agent name; anything else is ignored (the refs are re-read anyway)."""
-
-    def __init__(self, on_change: OnChange) -> None:
-        self.on_change = on_change
-        self.tasks: set[asyncio.Task[object]] = set()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        name = agent_of_datagram(data)
-        if name is not None:
-            task = asyncio.ensure_future(self.on_change(name))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-
-async def open_notify_socket(path: Path, on_change: OnChange) -> asyncio.DatagramTransport:
-    """Bind the datagram socket the proposed/ hooks ping."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    path.chmod(0o600)
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: NotifyProtocol(on_change), sock=sock)
-    return transport

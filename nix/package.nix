@@ -12,7 +12,7 @@ python3Packages.buildPythonApplication {
 
   dependencies = with python3Packages; [
     pygit2
-    watchfiles
+    inotify-simple
     click
     tomlkit
     aiohttp

@@ -100,8 +100,10 @@ def test_hooks_install_reports_per_agent_and_replaces_a_planted_link(
     hook = served.proposed("scout") / ".git" / "hooks" / "post-commit"
     hook.unlink()
     hook.symlink_to(outside)
-    foreign = served.proposed("worker") / ".git" / "hooks" / "reference-transaction"
+    foreign = served.proposed("worker") / ".git" / "hooks" / "post-commit"
     foreign.write_text("#!/bin/sh\nexit 1\n")
+    retired = served.proposed("worker") / ".git" / "hooks" / "reference-transaction"
+    retired.write_text("#!/bin/sh\n# gitops-hive: an older release's hook\n")
     report = {entry["agent"]: entry for entry in served.json("hooks", "install")}
     assert set(report) == {"scout", "worker"}
     scout = {f["name"]: f for f in report["scout"]["files"]}
@@ -109,7 +111,8 @@ def test_hooks_install_reports_per_agent_and_replaces_a_planted_link(
         scout["post-commit"]["result"] == "replaced" and "symlink" in scout["post-commit"]["detail"]
     )
     worker = {f["name"]: f["result"] for f in report["worker"]["files"]}
-    assert worker["reference-transaction"] == "replaced" and worker["post-commit"] == "unchanged"
+    assert worker["post-commit"] == "replaced" and worker["reference-transaction"] == "removed"
+    assert not retired.exists()
     assert outside.read_text() == "the operator's file\n"
     assert not hook.is_symlink() and hook.read_bytes() == (hooks_dir() / "post-commit").read_bytes()
     again = served.cli("hooks", "install", "scout")

@@ -11,7 +11,7 @@ import pytest
 
 from gitops_hive.errors import HiveError
 from gitops_hive.repos import write_hooks
-from gitops_hive.resources import HOOK_NAMES, hooks_dir
+from gitops_hive.resources import HOOK_NAMES, RETIRED_HOOK_NAMES, hooks_dir
 from tests.repo_factory import git, make_repo
 
 OUTSIDE = "the operator's file\n"
@@ -74,12 +74,29 @@ def test_a_hook_that_is_not_ours_is_replaced_and_an_old_one_of_ours_updated(
     hooks = repo / ".git" / "hooks"
     hooks.mkdir(exist_ok=True)
     (hooks / "post-commit").write_text("#!/bin/sh\ncurl http://example.invalid\n")
-    (hooks / "reference-transaction").write_text("#!/bin/sh\n# gitops-hive: an old copy\n")
     writes = {w.name: w for w in write_hooks(repo, "worker", tmp_path / "notify.sock")}
     assert writes["post-commit"].result == "replaced"
     assert "not ours" in writes["post-commit"].detail
-    assert writes["reference-transaction"].result == "updated"
+    (hooks / "post-commit").write_text("#!/bin/sh\n# gitops-hive: an old copy\n")
+    writes = {w.name: w for w in write_hooks(repo, "worker", tmp_path / "notify.sock")}
+    assert writes["post-commit"].result == "updated"
     assert_ours(repo)
+
+
+@pytest.mark.parametrize("retired", RETIRED_HOOK_NAMES)
+def test_a_retired_hook_of_ours_is_removed_and_one_not_ours_left(
+    repo: Path, tmp_path: Path, retired: str
+) -> None:
+    hooks = repo / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    (hooks / retired).write_text("#!/bin/sh\n# gitops-hive: what an older release shipped\n")
+    writes = {w.name: w for w in write_hooks(repo, "worker", tmp_path / "notify.sock")}
+    assert writes[retired].result == "removed" and not (hooks / retired).exists()
+    assert retired not in results(write_hooks(repo, "worker", tmp_path / "notify.sock"))
+    theirs = "#!/bin/sh\necho the manager's own\n"
+    (hooks / retired).write_text(theirs)
+    assert retired not in results(write_hooks(repo, "worker", tmp_path / "notify.sock"))
+    assert (hooks / retired).read_text() == theirs
 
 
 def test_a_symlinked_hooks_folder_is_replaced_not_written_through(
@@ -103,7 +120,7 @@ def test_a_symlinked_hook_or_config_is_replaced_not_written_through(
     hooks = repo / ".git" / "hooks"
     hooks.mkdir(exist_ok=True)
     (hooks / "post-commit").symlink_to(outside / "post-commit")
-    (hooks / "reference-transaction").symlink_to(outside / "absent")  # dangling: no file made
+    (hooks / "reference-transaction").symlink_to(outside / "absent")  # not ours: left alone
     config = repo / ".git" / "config"
     config.unlink()
     config.symlink_to(outside / "config")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitops_hive import repos
@@ -14,7 +16,7 @@ from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError
 from gitops_hive.names import validate_name
 from gitops_hive.overrides.note import NOTE_FILE, parse_note
-from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
+from gitops_hive.records import AgentRecord, Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
 from gitops_hive.spec import AgentSpec, Problem, model_problem
 from gitops_hive.store import queries
@@ -37,6 +39,12 @@ async def validate_commit(
 ) -> tuple[AgentSpec | None, list[Problem]]:
     """Validate a commit of a repo the controller wrote (applied.git, a pushed draft)."""
     listing, spec_text = await blocking(_read_pinned, repo, sha, ctx.limits)
+    return _validated(ctx, listing, spec_text, models)
+
+
+def _validated(
+    ctx: HiveContext, listing: TreeListing, spec_text: bytes | None, models: Sequence[str] | None
+) -> tuple[AgentSpec | None, list[Problem]]:
     spec, problems = validate_proposal(listing.entries, spec_text, ctx.limits, listing.cut)
     if spec is not None and spec_text is not None and models is not None:
         unknown = model_problem(spec_text.decode("utf-8"), spec, models)
@@ -84,6 +92,25 @@ def same_note(approval: Approval | None, note: str | None, problems: list[Proble
     return approval.model_note == note and bool(problems) == damaged_before
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A head to submit as it was read, under the agent's submit lock: the deployed commit
+    then, and the manager's model note (or why it could not be read)."""
+
+    head: str
+    deployed: str | None
+    note: str | None
+    note_problems: list[Problem]
+
+
+def _checked(
+    repo: Path, sha: str, limits: Limits, deployed: str | None, replaced: str | None
+) -> tuple[TreeListing, bytes | None, bool, str]:
+    """A pinned commit's files and agent.toml, whether it rewrites history, and its summary,
+    in one trip to a thread."""
+    return (*_read_pinned(repo, sha, limits), *_lineage(repo, deployed, replaced, sha))
+
+
 async def queue_pinned(
     ctx: HiveContext,
     name: str,
@@ -97,14 +124,24 @@ async def queue_pinned(
     """Validate a commit present in applied.git (and the model note pinned with it) and record
     it as the agent's pending approval. A rollback's note may name a model hive.toml has since
     dropped: it restores what ran then."""
-    agent = ctx.layout.agent(name)
     deployed = await deployed_sha(ctx, name)
-    allowed = None if kind is ApprovalKind.ROLLBACK else tuple(ctx.config["models"])
-    _, problems = await validate_pinned(ctx, name, head, models=allowed)
-    problems += note_problems or []
-    if model_note is not None:
-        problems += parse_note(model_note, allowed)[1]
     replaced = await queries.open_approval(ctx.db, name)
+    seen = Seen(head, deployed, model_note, note_problems or [])
+    return await _queue(ctx, name, seen, replaced, kind=kind, source=source)
+
+
+async def _queue(
+    ctx: HiveContext,
+    name: str,
+    seen: Seen,
+    replaced: Approval | None,
+    *,
+    kind: ApprovalKind | None,
+    source: str,
+) -> Approval:
+    agent = ctx.layout.agent(name)
+    head, deployed, model_note = seen.head, seen.deployed, seen.note
+    allowed = None if kind is ApprovalKind.ROLLBACK else tuple(ctx.config["models"])
     under_review = (
         replaced.head
         if kind is not ApprovalKind.ROLLBACK
@@ -113,7 +150,12 @@ async def queue_pinned(
         and replaced.head != head
         else None
     )
-    rewrites, summary = await blocking(_lineage, agent.applied, deployed, under_review, head)
+    listing, spec_text, rewrites, summary = await blocking(
+        _checked, agent.applied, head, ctx.limits, deployed, under_review
+    )
+    problems = _validated(ctx, listing, spec_text, allowed)[1] + seen.note_problems
+    if model_note is not None:
+        problems += parse_note(model_note, allowed)[1]
     if kind is None:
         kind = ApprovalKind.SPAWN if deployed is None else ApprovalKind.APPLY
     async with ctx.db.write() as conn:
@@ -155,71 +197,120 @@ async def queue_pinned(
 async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: str) -> Approval:
     """Resolve `ref` (default: proposed main) to a full sha once, pin it, validate it, queue it."""
     name = await require_agent(ctx, raw_name)
-    agent = ctx.layout.agent(name)
     async with ctx.submit_locks(name):
         head = await read_proposed(ctx, name, repos.resolve_commit, ref or "main")
         deployed = await deployed_sha(ctx, name)
         note, note_problems = await proposed_note(ctx, name, head, deployed)
-        if head == deployed:
-            # On the running commit, only a note other than the one reviewed with it counts.
-            last = await queries.latest_for_head(ctx.db, name, head)
-            if (note is None and not note_problems) or same_note(last, note, note_problems):
-                raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
-        current = await queries.open_approval(ctx.db, name)
-        if current is not None and current.head == head and same_note(current, note, note_problems):
-            if current.status is ApprovalStatus.PENDING:
-                return current
-            raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
-        budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
-        max_file = ctx.limits.max_file_bytes
-        await read_proposed(ctx, name, repos.copy_commit, agent.applied, head, budget, max_file)
-        if ref is None:  # main read whole
-            await readable_again(ctx, name)
-        return await queue_pinned(
-            ctx,
-            name,
-            head,
-            kind=None,
-            source=source,
-            model_note=note,
-            note_problems=note_problems,
+        last, current = await asyncio.gather(
+            queries.latest_for_head(ctx.db, name, head), queries.open_approval(ctx.db, name)
         )
+        seen = Seen(head, deployed, note, note_problems)
+        return await _pin(ctx, name, seen, last, current, whole_main=ref is None, source=source)
 
 
-async def rescan(ctx: HiveContext, raw_name: str) -> Approval | None:
+async def _pin(
+    ctx: HiveContext,
+    name: str,
+    seen: Seen,
+    last: Approval | None,
+    current: Approval | None,
+    *,
+    whole_main: bool,
+    source: str,
+) -> Approval:
+    """Copy `seen.head` into applied.git and queue it, unless it runs already or is the open
+    approval (under the agent's submit lock; `last`: the last approval of that head,
+    `current`: the open one)."""
+    head = seen.head
+    # On the running commit, only a note other than the one reviewed with it counts.
+    if head == seen.deployed and (
+        (seen.note is None and not seen.note_problems)
+        or same_note(last, seen.note, seen.note_problems)
+    ):
+        raise Conflict(f"{name} already runs {head}; commit a change to proposed/ first")
+    if (
+        current is not None
+        and current.head == head
+        and same_note(current, seen.note, seen.note_problems)
+    ):
+        if current.status is ApprovalStatus.PENDING:
+            return current
+        raise Conflict(f"approval #{current.id} for {head} is already {current.status.value}")
+    budget = ctx.limits.max_tree_bytes * HISTORY_BUDGET_FACTOR
+    max_file = ctx.limits.max_file_bytes
+    applied = ctx.layout.agent(name).applied
+    await read_proposed(ctx, name, repos.copy_commit, applied, head, budget, max_file)
+    if whole_main:
+        await readable_again(ctx, name)
+    return await _queue(ctx, name, seen, current, kind=None, source=source)
+
+
+async def rescan(ctx: HiveContext, raw_name: str, *, moved_only: bool = False) -> Approval | None:
     """What the ref watcher does when proposed/ moved: submit the new head if the rule says so
-    (one rescan of an agent at a time; a move meanwhile makes one more after it)."""
+    (one rescan of an agent at a time; a move meanwhile makes one more after it). With
+    `moved_only` (the watcher, a hook's ping), nothing more is read when the ref files are as
+    the last rescan left them."""
     name = validate_name(raw_name)
-    return await ctx.rescans.run(name, lambda: _rescan(ctx, name))
+    return await ctx.rescans.run(name, lambda: _rescan(ctx, name, moved_only))
 
 
-async def _rescan(ctx: HiveContext, name: str) -> Approval | None:
-    record = await queries.get_agent(ctx.db, name)
-    if record is None:
-        return None
-    try:
-        head = await read_proposed(ctx, name, repos.read_head)
-    except Exception as exc:  # a broken or half-written repo: the next event retries
-        log.warning("agent %s: cannot read proposed/: %s", name, exc)
-        return None
-    pending = await queries.open_approval(ctx.db, name)
+@dataclass(frozen=True)
+class _Facts:
+    """What the store and applied.git say of an agent when a rescan starts."""
+
+    record: AgentRecord | None
+    deployed: str | None
+    pending: Approval | None
+    has_history: bool
+
+
+async def _rescan(ctx: HiveContext, name: str, moved_only: bool) -> Approval | None:
+    async with ctx.submit_locks(name):
+        facts = _Facts(
+            *await asyncio.gather(
+                queries.get_agent(ctx.db, name),
+                deployed_sha(ctx, name),
+                queries.open_approval(ctx.db, name),
+                queries.has_approvals(ctx.db, name),
+            )
+        )
+        if facts.record is None:
+            return None
+        try:
+            main = await read_proposed(ctx, name, repos.read_main, facts.deployed)
+        except Exception as exc:  # a broken or half-written repo: the next event retries
+            log.warning("agent %s: cannot read proposed/: %s", name, exc)
+            return None
+        if moved_only and ctx.rescanned.get(name) == main.stamp:
+            return None
+        approval = await _submit_if_due(ctx, name, facts, main)
+        ctx.rescanned[name] = main.stamp  # only once it went through: a failure retries
+        return approval
+
+
+async def _submit_if_due(
+    ctx: HiveContext, name: str, facts: _Facts, main: repos.ProposedMain
+) -> Approval | None:
+    head, pending = main.head, facts.pending
+    assert facts.record is not None
+    note_problems = [Problem(NOTE_FILE, None, None, main.note_error)] if main.note_error else []
     last = await queries.latest_for_head(ctx.db, name, head) if head else None
-    history = await queries.list_approvals(ctx.db, agent=name)
-    deployed = await deployed_sha(ctx, name)
-    note, note_problems = await proposed_note(ctx, name, head, deployed) if head else (None, [])
-    if not should_auto_submit(
+    if head is None or not should_auto_submit(
         head=head,
-        deployed=deployed,
-        auto_submit=record.auto_submit,
-        has_history=bool(history),
+        deployed=facts.deployed,
+        auto_submit=facts.record.auto_submit,
+        has_history=facts.has_history,
         pending_head=pending.head if pending and pending.status.value == "pending" else None,
         last_for_head=last.status if last else None,
-        note_changed=not same_note(last, note, note_problems),
+        note_changed=not same_note(last, main.note, note_problems),
     ):
         await readable_again(ctx, name)
         return None
     try:
-        approval = await submit(ctx, name, head, source="watcher")
+        seen = Seen(head, facts.deployed, main.note, note_problems)
+        approval: Approval | None = await _pin(
+            ctx, name, seen, last, pending, whole_main=True, source="watcher"
+        )
     except Conflict:
         approval = None
     await readable_again(ctx, name)  # main read whole, or was already pinned

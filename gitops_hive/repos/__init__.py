@@ -35,6 +35,7 @@ from gitops_hive.repos.opening import (
     open_applied,
     open_untrusted,
 )
+from gitops_hive.repos.proposed_main import ProposedMain, read_main
 from gitops_hive.repos.proposed_writes import add_to_proposed
 from gitops_hive.repos.pushed import (
     check_out_main,
@@ -74,6 +75,7 @@ __all__ = [
     "TRUNCATED_NOTE",
     "UNCAPPED",
     "HookWrite",
+    "ProposedMain",
     "ReadPool",
     "RefStamp",
     "add_to_proposed",
@@ -107,6 +109,7 @@ __all__ = [
     "range_fingerprints",
     "read_blob",
     "read_head",
+    "read_main",
     "ref_names",
     "ref_stamps",
     "resolve_commit",

@@ -21,7 +21,7 @@ import pygit2
 
 from gitops_hive.repos.confined import DIR_FLAGS, FILE_FLAGS, ConfinedDir, UnsafeEntry, read_at
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
-from gitops_hive.resources import HOOK_NAMES, hooks_dir
+from gitops_hive.resources import HOOK_NAMES, RETIRED_HOOK_NAMES, hooks_dir
 
 OUR_MARK = b"# gitops-hive:"  # the second line of every hook we ship
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -31,7 +31,8 @@ NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 @dataclass(frozen=True)
 class HookWrite:
     """What became of one hook file (or the config): `installed`, `unchanged`, `updated`,
-    `replaced` (something that was not ours), and in words why."""
+    `replaced` (something that was not ours), `removed` (an older hook of ours no longer
+    shipped), and in words why."""
 
     name: str
     result: str
@@ -92,6 +93,31 @@ def _hooks_fd(git: ConfinedDir) -> tuple[int, str]:
     return hooks_fd, note
 
 
+def _carries_mark(text: bytes) -> bool:
+    """Whether a hook's text is one we shipped (its second line carries our mark)."""
+    second_line = text.split(b"\n", 2)[1] if b"\n" in text else b""
+    return second_line.startswith(OUR_MARK)
+
+
+def _retire(hooks_fd: int, name: str) -> HookWrite | None:
+    """Remove an older hook of ours no longer shipped; anything else there is left alone."""
+    try:
+        mode = os.lstat(name, dir_fd=hooks_fd).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(mode):
+        return None
+    fd = os.open(name, FILE_FLAGS, dir_fd=hooks_fd)
+    try:
+        ours = _carries_mark(read_at(fd, 0, 512))
+    finally:
+        os.close(fd)
+    if not ours:
+        return None
+    os.unlink(name, dir_fd=hooks_fd)
+    return HookWrite(name, "removed", "no longer shipped: the controller sees ref moves itself")
+
+
 def _was(hooks_fd: int, name: str, data: bytes) -> HookWrite:
     """What writing `data` as hook `name` does to what is there now."""
     try:
@@ -111,8 +137,7 @@ def _was(hooks_fd: int, name: str, data: bytes) -> HookWrite:
         os.close(fd)
     if old == data and stat.S_IMODE(mode) == 0o755:
         return HookWrite(name, "unchanged")
-    second_line = old.split(b"\n", 2)[1] if b"\n" in old else b""
-    if second_line.startswith(OUR_MARK):
+    if _carries_mark(old):
         return HookWrite(name, "updated", "an older or changed copy of ours")
     return HookWrite(name, "replaced", "was not ours (no gitops-hive mark), replaced by ours")
 
@@ -164,6 +189,7 @@ def write_hooks(work_tree: Path, agent: str, notify_socket: Path) -> list[HookWr
                 if found.result != "unchanged":
                     _replace(hooks_fd, name, data, 0o755)
                 done.append(found)
+            done += filter(None, (_retire(hooks_fd, name) for name in RETIRED_HOOK_NAMES))
         finally:
             os.close(hooks_fd)
         done.append(_config(git, {"hive.agent": agent, "hive.notifySocket": str(notify_socket)}))

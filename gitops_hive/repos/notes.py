@@ -14,7 +14,7 @@ from pygit2.enums import FileMode, ObjectType
 from gitops_hive.errors import HiveError, NotFound
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
 from gitops_hive.repos.objects import MODEL_NOTES_REF, peel_commit, signature
-from gitops_hive.repos.opening import open_applied, open_untrusted
+from gitops_hive.repos.opening import ProposedRepo, open_applied, open_untrusted
 from gitops_hive.repos.ref_writes import ref_written
 
 MAX_NOTE_BYTES = 4096
@@ -127,17 +127,24 @@ def read_proposed_note(
     `stop_at` (the deployed commit, whose note was reviewed already): a note on a commit the
     manager made just before its last one is not lost. Anything malformed is a HiveError.
     """
-    where = f" in {git_dir.parent}"
     with open_untrusted(git_dir) as repo:
-        tip = repo.refs.target(ref)
-        if tip is None:
-            return None
-        try:
-            found = _walk_for_note(repo.repo, tip, head, PROPOSED_WALK, stop_at, where)
-        except HiveError:
-            raise
-        except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
-            raise HiveError(f"{ref}{where} is damaged; rewrite that note") from None
+        return proposed_note_in(repo, git_dir, head, stop_at, ref)
+
+
+def proposed_note_in(
+    repo: ProposedRepo, git_dir: Path, head: str, stop_at: str | None, ref: str = MODEL_NOTES_REF
+) -> str | None:
+    """read_proposed_note on a proposed/ repo already open."""
+    where = f" in {git_dir.parent}"
+    tip = repo.refs.target(ref)
+    if tip is None:
+        return None
+    try:
+        found = _walk_for_note(repo.repo, tip, head, PROPOSED_WALK, stop_at, where)
+    except HiveError:
+        raise
+    except Exception:  # whatever libgit2 makes of a hostile repo, never a traceback
+        raise HiveError(f"{ref}{where} is damaged; rewrite that note") from None
     return None if found is None else found.text
 
 

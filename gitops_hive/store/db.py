@@ -138,6 +138,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX events_kind ON events(kind, agent, id);
     """,
+    # An agent's approvals of one head (a rescan asks for the last of them).
+    """
+    CREATE INDEX approvals_head ON approvals(agent, head, id);
+    """,
 )
 
 

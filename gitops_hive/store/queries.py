@@ -21,6 +21,7 @@ from gitops_hive.records import (
 from gitops_hive.store.db import Database
 
 OPEN_STATUSES = (ApprovalStatus.PENDING, ApprovalStatus.APPROVED, ApprovalStatus.BUILDING)
+OPEN_MARKS = ", ".join("?" * len(OPEN_STATUSES))
 
 
 def _approval(row: aiosqlite.Row) -> Approval:
@@ -211,8 +212,18 @@ async def list_approvals(
 
 async def open_approval(db: Database, agent: str) -> Approval | None:
     """The agent's approval that is pending, approved or building, if any."""
-    found = await list_approvals(db, agent=agent, statuses=OPEN_STATUSES)
-    return found[0] if found else None
+    row = await db.fetchone(
+        f"SELECT * FROM approvals WHERE agent = ? AND status IN ({OPEN_MARKS}) "
+        "ORDER BY id DESC LIMIT 1",
+        (agent, *(s.value for s in OPEN_STATUSES)),
+    )
+    return _approval(row) if row else None
+
+
+async def has_approvals(db: Database, agent: str) -> bool:
+    """Whether the agent was ever submitted (a draft waits for an explicit submit)."""
+    found = await db.fetchone("SELECT 1 FROM approvals WHERE agent = ? LIMIT 1", (agent,))
+    return found is not None
 
 
 async def latest_for_head(db: Database, agent: str, head: str) -> Approval | None:
