@@ -29,6 +29,7 @@ from gitops_hive.runtime.supervision import CRASH_LOG_LINES, RestartPolicy, Supe
 
 TAIL_LINES = 200
 STOP_TIMEOUT = 5.0
+RELEASE_WAIT = 1.0  # seconds an exited child's transport is given to close
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
@@ -95,6 +96,16 @@ class _Slot:
     restart_task: asyncio.Task[None] | None = None
     watch_task: asyncio.Task[None] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+
+
+async def _release(process: asyncio.subprocess.Process) -> None:
+    """Let asyncio's child watcher hand the exit to the process's transport, which closes
+    once it has it and the pipe is closed (exit_status learns of the exit first, from the
+    pidfd; a transport never closed warns when it is collected). Bounded: a pipe some
+    orphan still holds keeps it open."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(RELEASE_WAIT):
+            await process.wait()
 
 
 class ChildRuntime:
@@ -164,6 +175,7 @@ class ChildRuntime:
         _, still_open = await asyncio.wait({pump}, timeout=1.0)
         if still_open:  # something still holds the pipe: stop reading, the exit is what counts
             pump.cancel()
+        await _release(child.process)
         return code
 
     async def _after_exit(self, child: ChildProcess) -> None:
