@@ -262,7 +262,7 @@ def run(agents: int, running: int, rounds: int, commits: int, idle: float, days:
         before = cpu_seconds(pid)
         time.sleep(idle)
         cpu = (cpu_seconds(pid) - before) / idle * 100
-        print(f"controller idle CPU over {idle:g} s     {cpu:8.2f} %")
+        print(f"controller idle CPU over {idle:g} s     {cpu:8.3f} %")
         print(f"controller RSS                      {rss_mb(pid):8.1f} MB")
         print(f"baseline: interpreter + imports RSS {bare_rss_mb():8.1f} MB")
         print(f"  median listing {statistics.median(listing):.1f} ms")

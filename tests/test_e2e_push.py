@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops_hive.repos.proposed_writes import LOOSE_AT_PACKS
 from tests.conftest import ServedHive, run_hivectl
 from tests.repo_factory import GIT_ENV, commit_step, git, make_repo
 
@@ -181,6 +182,34 @@ def test_a_push_to_an_agent_moves_its_proposed_main(served: ServedHive, work: Pa
     # A submission pins it from proposed/ as for any commit there.
     submitted = served.json("submit", "scout")
     assert submitted["head"] == after
+
+
+def test_a_repo_near_the_pack_limit_gets_pushes_as_loose_objects(
+    served: ServedHive, work: Path
+) -> None:
+    """A manager that only pushes never runs `git gc --auto`; past LOOSE_AT_PACKS packs
+    (here made by the manager's own repacks) a push adds loose objects, not one more pack,
+    so the repo never reaches the most packs the controller reads."""
+    assert push(work, served.layout.hive_git, "HEAD:refs/heads/scout").returncode == 0
+    proposed = served.proposed("scout")
+    for step in range(LOOSE_AT_PACKS):
+        (proposed / "prompt.md").write_text(f"The manager's own step {step}.\n")
+        git(proposed, "commit", "-qam", f"step {step}")
+        git(proposed, "repack", "-q")  # one more pack, as each push used to make
+    packs = sorted((proposed / ".git" / "objects" / "pack").glob("*.pack"))
+    assert len(packs) >= LOOSE_AT_PACKS
+    git(work, "pull", "-q", str(proposed), "main")
+    for step in range(2):
+        (work / "prompt.md").write_text(f"Pushed {step}.\n")
+        git(work, "commit", "-qam", f"pushed {step}")
+        result = push(work, served.layout.hive_git, "HEAD:refs/heads/scout")
+        assert result.returncode == 0, result.stderr
+    assert sorted((proposed / ".git" / "objects" / "pack").glob("*.pack")) == packs
+    assert git(proposed, "rev-parse", "main") == git(work, "rev-parse", "HEAD")
+    assert git(proposed, "fsck", "--no-dangling", "--strict") == ""
+    (scout,) = (a for a in served.json("agents") if a["name"] == "scout")
+    assert scout["status"] == "draft" and not scout.get("unreadable")
+    assert served.json("submit", "scout")["head"] == git(work, "rev-parse", "HEAD")
 
 
 def test_a_rewrite_is_refused_unless_forced_and_then_flagged(
