@@ -13,6 +13,7 @@ from gitops_hive import drafting, lifecycle, listing, listing_snapshot, repos
 from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.agent_files import AgentFiles
 from gitops_hive.agents import require_agent, require_recipient
+from gitops_hive.approvals import rescan as rescans
 from gitops_hive.approvals import submit as submissions
 from gitops_hive.approvals import views as approval_views
 from gitops_hive.approvals.decide import deny
@@ -175,7 +176,7 @@ class Hive:
         """Submit the agent's proposed/ head if the rule says so; `moved_only` (the watcher,
         a hook's ping): only if its ref files moved since the last rescan."""
         try:
-            return await submissions.rescan(self.ctx, name, moved_only=moved_only)
+            return await rescans.rescan(self.ctx, name, moved_only=moved_only)
         except HiveError as exc:
             log.warning("agent %s: auto-submit failed: %s", name, exc.message)
             return None

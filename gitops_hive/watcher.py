@@ -17,6 +17,7 @@ from gitops_hive.layout import HiveLayout
 
 log = logging.getLogger(__name__)
 OnChange = Callable[[str], Awaitable[object]]
+SWEEP_AT_ONCE = 16  # agents looked at together when events were lost
 
 
 # A ref moves by a rename onto or off it (git's lock files), a write in place, or a removal;
@@ -71,6 +72,8 @@ class RefWatcher:
         self._wd_of: dict[tuple[str, str], int] = {}
         self._agents: set[str] = set()
         self._full: set[str] = set()  # agents a watch was refused for: no watches left
+        self._sweeping: asyncio.Future[None] | None = None
+        self._sweep_again = False
         self._tasks: set[asyncio.Task[object]] = set()
 
     @property
@@ -159,8 +162,7 @@ class RefWatcher:
         moved: set[str] = set()
         for event in events:
             if event.mask & flags.Q_OVERFLOW:
-                log.warning("ref watcher: events were lost; rescanning every agent")
-                moved.update(self._agents)
+                self._sweep()
                 continue
             where = self._by_wd.get(event.wd)
             if where is None:
@@ -179,6 +181,27 @@ class RefWatcher:
                 moved.add(agent)
         for agent in sorted(moved):
             self._changed(agent)
+
+    def _sweep(self) -> None:
+        """Events were lost (the kernel's queue overflowed): look at every agent, a few at a
+        time; another overflow meanwhile makes one more sweep after it, not one more each."""
+        if self._sweeping is not None and not self._sweeping.done():
+            self._sweep_again = True
+            return
+        log.warning("ref watcher: events were lost; looking at every agent's refs")
+        self._sweeping = asyncio.ensure_future(self._sweep_all())
+        self._tasks.add(self._sweeping)
+        self._sweeping.add_done_callback(self._tasks.discard)
+
+    async def _sweep_all(self) -> None:
+        while True:
+            self._sweep_again = False
+            names = sorted(self._agents)
+            for start in range(0, len(names), SWEEP_AT_ONCE):
+                batch = names[start : start + SWEEP_AT_ONCE]
+                await asyncio.gather(*(self.on_change(n) for n in batch), return_exceptions=True)
+            if not self._sweep_again:
+                return
 
     def _changed(self, agent: str) -> None:
         task = asyncio.ensure_future(self.on_change(agent))

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from inotify_simple import Event, flags
 
 from gitops_hive import watcher as watcher_module
 from gitops_hive.layout import HiveLayout
@@ -178,3 +179,26 @@ async def test_a_full_kernel_watch_table_is_said_in_one_line(
         assert watcher.watches == 0
     finally:
         watcher.stop()
+
+
+async def test_lost_events_look_at_every_agent_and_overflows_meanwhile_make_one_more(
+    watched: tuple[RefWatcher, Calls, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's queue overflowing (IN_Q_OVERFLOW) is stood in for: the descriptor's
+    read says events were lost."""
+    watcher, calls, _ = watched
+    lost = Event(wd=-1, mask=flags.Q_OVERFLOW, cookie=0, name="")
+    monkeypatch.setattr(watcher._inotify, "read", lambda timeout=0: [lost])
+    for _ in range(3):  # before the sweep starts: it covers them all
+        watcher._readable()
+    assert await calls.none_within() == ["scout", "worker"]
+
+    async def overflowing_meanwhile(name: str) -> None:
+        if not calls.names:
+            for _ in range(2):
+                watcher._readable()
+        await calls(name)
+
+    watcher.on_change = overflowing_meanwhile
+    watcher._readable()
+    assert await calls.none_within() == ["scout", "worker", "scout", "worker"]

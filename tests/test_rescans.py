@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitops_hive.approvals import submit as submissions
+from gitops_hive.approvals import rescan as rescans
 from gitops_hive.layout import HiveLayout
 from tests.conftest import make_root, started_hive
 from tests.repo_factory import git
@@ -23,13 +23,13 @@ async def test_a_ping_for_refs_that_did_not_move_goes_no_further(
     try:
         first = await hive.spawn("worker")
         looked: list[str] = []
-        real = submissions._submit_if_due
+        real = rescans._submit_if_due
 
         async def counted(*args: Any) -> Any:
             looked.append(args[1])
             return await real(*args)
 
-        monkeypatch.setattr(submissions, "_submit_if_due", counted)
+        monkeypatch.setattr(rescans, "_submit_if_due", counted)
         assert await hive.rescan("worker", moved_only=True) is None  # pending already
         assert await hive.rescan("worker", moved_only=True) is None
         assert looked == ["worker"]  # the second saw the same ref files

@@ -11,12 +11,10 @@ from pathlib import Path
 from gitops_hive import repos
 from gitops_hive.agents import deployed_sha, require_agent
 from gitops_hive.approvals.proposed_reads import read_proposed, readable_again
-from gitops_hive.approvals.rules import should_auto_submit
 from gitops_hive.context import HiveContext, blocking
 from gitops_hive.errors import Conflict, HiveError
-from gitops_hive.names import validate_name
 from gitops_hive.overrides.note import NOTE_FILE, parse_note
-from gitops_hive.records import AgentRecord, Approval, ApprovalKind, ApprovalStatus
+from gitops_hive.records import Approval, ApprovalKind, ApprovalStatus
 from gitops_hive.repos import notes
 from gitops_hive.spec import AgentSpec, Problem, model_problem
 from gitops_hive.store import queries
@@ -205,10 +203,10 @@ async def submit(ctx: HiveContext, raw_name: str, ref: str | None, *, source: st
             queries.latest_for_head(ctx.db, name, head), queries.open_approval(ctx.db, name)
         )
         seen = Seen(head, deployed, note, note_problems)
-        return await _pin(ctx, name, seen, last, current, whole_main=ref is None, source=source)
+        return await pin(ctx, name, seen, last, current, whole_main=ref is None, source=source)
 
 
-async def _pin(
+async def pin(
     ctx: HiveContext,
     name: str,
     seen: Seen,
@@ -220,7 +218,7 @@ async def _pin(
 ) -> Approval:
     """Copy `seen.head` into applied.git and queue it, unless it runs already or is the open
     approval (under the agent's submit lock; `last`: the last approval of that head,
-    `current`: the open one)."""
+    `current`: the open one). `whole_main`: main was read whole, so the agent reads again."""
     head = seen.head
     # On the running commit, only a note other than the one reviewed with it counts.
     if head == seen.deployed and (
@@ -243,75 +241,3 @@ async def _pin(
     if whole_main:
         await readable_again(ctx, name)
     return await _queue(ctx, name, seen, current, kind=None, source=source)
-
-
-async def rescan(ctx: HiveContext, raw_name: str, *, moved_only: bool = False) -> Approval | None:
-    """What the ref watcher does when proposed/ moved: submit the new head if the rule says so
-    (one rescan of an agent at a time; a move meanwhile makes one more after it). With
-    `moved_only` (the watcher, a hook's ping), nothing more is read when the ref files are as
-    the last rescan left them."""
-    name = validate_name(raw_name)
-    return await ctx.rescans.run(name, lambda: _rescan(ctx, name, moved_only))
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What the store and applied.git say of an agent when a rescan starts."""
-
-    record: AgentRecord | None
-    deployed: str | None
-    pending: Approval | None
-    has_history: bool
-
-
-async def _rescan(ctx: HiveContext, name: str, moved_only: bool) -> Approval | None:
-    async with ctx.submit_locks(name):
-        facts = _Facts(
-            *await asyncio.gather(
-                queries.get_agent(ctx.db, name),
-                deployed_sha(ctx, name),
-                queries.open_approval(ctx.db, name),
-                queries.has_approvals(ctx.db, name),
-            )
-        )
-        if facts.record is None:
-            return None
-        try:
-            main = await read_proposed(ctx, name, repos.read_main, facts.deployed)
-        except Exception as exc:  # a broken or half-written repo: the next event retries
-            log.warning("agent %s: cannot read proposed/: %s", name, exc)
-            return None
-        if moved_only and ctx.rescanned.get(name) == main.stamp:
-            return None
-        approval = await _submit_if_due(ctx, name, facts, main)
-        ctx.rescanned[name] = main.stamp  # only once it went through: a failure retries
-        return approval
-
-
-async def _submit_if_due(
-    ctx: HiveContext, name: str, facts: _Facts, main: repos.ProposedMain
-) -> Approval | None:
-    head, pending = main.head, facts.pending
-    assert facts.record is not None
-    note_problems = [Problem(NOTE_FILE, None, None, main.note_error)] if main.note_error else []
-    last = await queries.latest_for_head(ctx.db, name, head) if head else None
-    if head is None or not should_auto_submit(
-        head=head,
-        deployed=facts.deployed,
-        auto_submit=facts.record.auto_submit,
-        has_history=facts.has_history,
-        pending_head=pending.head if pending and pending.status.value == "pending" else None,
-        last_for_head=last.status if last else None,
-        note_changed=not same_note(last, main.note, note_problems),
-    ):
-        await readable_again(ctx, name)
-        return None
-    try:
-        seen = Seen(head, facts.deployed, main.note, note_problems)
-        approval: Approval | None = await _pin(
-            ctx, name, seen, last, pending, whole_main=True, source="watcher"
-        )
-    except Conflict:
-        approval = None
-    await readable_again(ctx, name)  # main read whole, or was already pinned
-    return approval
