@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gitops_hive.runtime import debian
-from gitops_hive.runtime.images import ImageCache, install_script
+from gitops_hive.runtime.build_steps import install_script
+from gitops_hive.runtime.images import ImageCache
 from tests.conftest import IMAGE_CACHE, need_nspawn
 
 pytestmark = [pytest.mark.nspawn]

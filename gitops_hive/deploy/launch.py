@@ -17,7 +17,8 @@ from gitops_hive.protocol import CONTAINER_PUSH_REPO, AgentEnvironment
 from gitops_hive.pushes.targets import make_manager_push_repo
 from gitops_hive.runtime.base import AgentLaunch, Bind
 from gitops_hive.runtime.bind_folders import make_bind_folders
-from gitops_hive.runtime.images import Image, Progress
+from gitops_hive.runtime.build_steps import Progress
+from gitops_hive.runtime.images import Image
 from gitops_hive.runtime.nspawn import CONTAINER_TOOLS, python_binds
 from gitops_hive.spec import NetworkMode
 

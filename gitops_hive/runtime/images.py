@@ -12,7 +12,6 @@ whole, so the cache never holds half an image.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import fcntl
 import hashlib
@@ -25,16 +24,19 @@ from pathlib import Path
 
 from gitops_hive.errors import RuntimeFailure
 from gitops_hive.runtime import debian
+from gitops_hive.runtime.build_steps import (
+    Progress,
+    drop,
+    in_container,
+    install_script,
+    private_mounts,
+    run_step,
+)
 
-Progress = Callable[[str], None]
-LOG_LINES = 400  # of a failed build's output, kept for the approval's log
 LISTS_FRESH = 24 * 3600.0  # older package lists are refreshed before a layer installs
 # What a layer need not keep: package lists and downloads, apt's logs, the build's resolver.
 LAYER_DROPS = ("var/lib/apt/lists", "var/cache/apt", "var/log", "etc/resolv.conf")
-BUILD_ENV = "DEBIAN_FRONTEND=noninteractive"
-STOP_TIMEOUT = 10.0  # for a cancelled build step to end before it is killed
 STAGING = ".staging"  # a build's folder until it is renamed into the cache
-APT_EXACT_NAMES = "-o APT::Cmd::Pattern-Only=true"  # a name is a name, never a regex or glob
 
 
 @dataclass(frozen=True)
@@ -179,9 +181,9 @@ class ImageCache:
             str(root),
             self.mirror,
         ]
-        await _run(_private_mounts(argv), "debootstrap", progress)
-        await _run(_in_container(root, "apt-get -q update"), "apt-get update", progress)
-        _drop(root, ("var/cache/apt", "var/log"))
+        await run_step(private_mounts(argv), "debootstrap", progress)
+        await run_step(in_container(root, "apt-get -q update"), "apt-get update", progress)
+        drop(root, ("var/cache/apt", "var/log"))
         root.rename(target)
         await asyncio.to_thread(remove_staging, staging)
 
@@ -201,8 +203,8 @@ class ImageCache:
             f'{merged} && exec "$@"'
         )
         argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", mount, "sh"]
-        await _run([*argv, *_in_container(merged, script)], "apt-get install", progress)
-        _drop(upper, LAYER_DROPS)
+        await run_step([*argv, *in_container(merged, script)], "apt-get install", progress)
+        drop(upper, LAYER_DROPS)
         for inside in ("usr", "etc", "var/lib"):
             (upper / inside).mkdir(parents=True, exist_ok=True)
         upper.rename(target)
@@ -228,81 +230,3 @@ class _Held:
     async def __aexit__(self, *exc: object) -> None:
         assert self._context is not None
         self._context.__exit__(None, None, None)
-
-
-def install_script(packages: Sequence[str], *, simulate: bool = False) -> str:
-    """apt-get install of exactly these validated names (spec.PACKAGE_NAME): apt would
-    otherwise take a name it cannot find ("x.term") as a regular expression and install
-    every package it matches; `simulate`: only say what it would do."""
-    flags = "-s " if simulate else ""
-    return f"apt-get install {flags}-q -y --no-install-recommends {APT_EXACT_NAMES} " + " ".join(
-        packages
-    )
-
-
-def _drop(root: Path, relatives: Sequence[str]) -> None:
-    for relative in relatives:
-        path = root / relative
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-
-
-def _private_mounts(argv: list[str]) -> list[str]:
-    """argv in a mount namespace of its own: what it mounts goes when it ends."""
-    return ["unshare", "--mount", "--propagation", "private", "--", *argv]
-
-
-def _in_container(root: Path, script: str) -> list[str]:
-    """A shell script run as root in `root` on the host's network (for apt)."""
-    return [
-        "systemd-nspawn",
-        "--quiet",
-        "--register=no",
-        "--keep-unit",
-        f"--machine=hive-image-{root.parent.name[:40]}",
-        f"--directory={root}",
-        "--resolv-conf=copy-host",
-        f"--setenv={BUILD_ENV}",
-        "--",
-        "/bin/sh",
-        "-c",
-        script,
-    ]
-
-
-async def _run(argv: list[str], what: str, progress: Progress) -> None:
-    """Run a build step, each output line to `progress`; a failure raises apt's own error."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    tail: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
-    assert process.stdout is not None
-    try:
-        async for raw in process.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            tail.append(line)
-            progress(line)
-        code = await process.wait()
-    except BaseException:  # cancelled: nspawn ends its container on SIGTERM
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT):
-                await asyncio.shield(process.wait())
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-        raise
-    if code:
-        errors = [line for line in tail if line.startswith(("E:", "W: Failure", "E "))]
-        said = errors[0] if errors else (tail[-1] if tail else f"exit status {code}")
-        raise RuntimeFailure(
-            f"{what} failed: {said}; check [container] packages in agent.toml",
-            log="\n".join(tail),
-        )
