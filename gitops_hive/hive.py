@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from gitops_hive import drafting, lifecycle, listing, listing_snapshot, repos
+from gitops_hive import drafting, lifecycle, listing, listing_snapshot
 from gitops_hive.agent_calls import AgentCalls
 from gitops_hive.agent_files import AgentFiles
 from gitops_hive.agents import require_agent, require_recipient
@@ -17,9 +17,9 @@ from gitops_hive.approvals import rescan as rescans
 from gitops_hive.approvals import submit as submissions
 from gitops_hive.approvals import views as approval_views
 from gitops_hive.approvals.decide import deny
+from gitops_hive.assembly import open_context
 from gitops_hive.config import HiveConfig
 from gitops_hive.context import HiveContext
-from gitops_hive.deploy import manager_view
 from gitops_hive.deploy.build import approve
 from gitops_hive.deploy.health import record_crash
 from gitops_hive.deploy.recovery import converge
@@ -29,16 +29,14 @@ from gitops_hive.diffs import ProposalDiff
 from gitops_hive.errors import HiveError
 from gitops_hive.layout import AgentLayout, HiveLayout
 from gitops_hive.messaging import questions, rules
-from gitops_hive.messaging.broker import Broker, Delivery
+from gitops_hive.messaging.broker import Delivery
 from gitops_hive.overrides.effective import model_history, model_status
 from gitops_hive.overrides.switching import set_override
 from gitops_hive.pushes.receive import receive_push
 from gitops_hive.records import Approval, Deployment, Message, Question
 from gitops_hive.runtime.base import CrashHandler, CrashReport
-from gitops_hive.runtime.registry import make_image_cache, make_runtime
 from gitops_hive.sessions import OperatorSessions
-from gitops_hive.store import Database, queries
-from gitops_hive.store.stats_writer import StatsWriter
+from gitops_hive.store import queries
 from gitops_hive.telemetry import failing
 from gitops_hive.telemetry import views as stats_view
 from gitops_hive.telemetry.retention import Retention
@@ -77,40 +75,13 @@ class Hive:
     async def _assemble(
         cls, stack: contextlib.AsyncExitStack, layout: HiveLayout, config: HiveConfig
     ) -> Hive:
-        """Open every part, registering how to close it on `stack` (undone if one fails)."""
-        db = await Database.open(layout.db)
-        stack.push_async_callback(db.close)
+        """The context's parts (`assembly.py`), then the hive's own background work."""
         crash_handlers: list[CrashHandler] = []
-
-        async def on_crash(report: CrashReport) -> None:
-            for handler in crash_handlers:
-                await handler(report)
-
-        broker = Broker.from_config(db, config)
-        writer = StatsWriter(db)
-        writer.start()
-        stack.push_async_callback(writer.close)
-        runtime = make_runtime(config, on_crash)
-        stack.push_async_callback(runtime.close)
-        reads = repos.ReadPool(config["limits.read_timeout"])
-        stack.callback(reads.close)
-        ctx = HiveContext(
-            layout=layout,
-            config=config,
-            db=db,
-            runtime=runtime,
-            broker=broker,
-            stats=writer,
-            reads=reads,
-            images=make_image_cache(config, layout.images),
-        )
-        stack.push_async_callback(ctx.end_tasks)
-        stack.push_async_callback(manager_view.close, ctx)
-        writer.on_flush = lambda agents: ctx.bus.publish("stats", agents=sorted(agents))
+        ctx = await open_context(stack, layout, config, crash_handlers)
         hive = cls(ctx)
         stack.push_async_callback(hive.terminals.end, "the controller is stopping")
         crash_handlers.append(hive.record_crash)
-        broker.on_wake.append(hive.sampler.inbox_changed)
+        ctx.broker.on_wake.append(hive.sampler.inbox_changed)
         ctx.bus.listen(hive.sampler.on_notice)
         hive.retention.start()
         stack.push_async_callback(hive.retention.close)
