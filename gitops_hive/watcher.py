@@ -24,8 +24,10 @@ SWEEP_AT_ONCE = 16  # agents looked at together when events were lost
 # a folder appears by mkdir or a rename.
 REF_MOVES = int(flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CLOSE_WRITE)
 APPEARS = int(flags.CREATE | flags.MOVED_TO)
-# A watched path is never followed (a planted link is not watched), and must be a folder.
-WATCH_FLAGS = int(flags.ONLYDIR | flags.DONT_FOLLOW | flags.EXCL_UNLINK)
+# A watched folder is reached one O_NOFOLLOW step at a time from the agent's proposed/ (no
+# link on the way is followed, whatever a race swaps in) and watched through its fd.
+WATCH_FLAGS = int(flags.ONLYDIR | flags.EXCL_UNLINK)
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -124,30 +126,62 @@ class RefWatcher:
                 ", ..." if len(self._full) > 5 else "",
             )
 
-    def _watch_tree(self, agent: str, rel: str) -> None:
-        """Watch `rel` of the agent's proposed/ and whichever of its watched folders exist."""
-        if self._watch(agent, rel):
-            for folder in WATCHED[rel].folders:
-                self._watch_tree(agent, _folder_of(rel, folder))
+    def _watch_tree(self, agent: str, rel: str, parent: int | None = None) -> None:
+        """Watch `rel` of the agent's proposed/ and whichever of its watched folders exist
+        (`parent`: an fd of the folder holding it, else it is reached from proposed/)."""
+        fd = self._open(agent, rel, parent)
+        if fd is None:
+            return
+        try:
+            if self._watch(agent, rel, fd):
+                for folder in WATCHED[rel].folders:
+                    self._watch_tree(agent, _folder_of(rel, folder), fd)
+        finally:
+            os.close(fd)
 
-    def _watch(self, agent: str, rel: str) -> bool:
+    def _open(self, agent: str, rel: str, parent: int | None) -> int | None:
+        """An fd of the folder `rel`, each step O_NOFOLLOW: None when a step is missing, not
+        a folder, or a link (a .git swapped for a link to another agent's, or to /etc)."""
+        steps = [rel.rsplit("/", 1)[-1]] if parent is not None else rel.split("/") if rel else []
+        try:
+            fd = (
+                os.dup(parent)
+                if parent is not None
+                else os.open(self.layout.agent(agent).proposed, DIR_FLAGS)
+            )
+        except OSError:
+            return None
+        for step in steps:
+            try:
+                inner = os.open(step, DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                os.close(fd)
+                return None
+            os.close(fd)
+            fd = inner
+        return fd
+
+    def _watch(self, agent: str, rel: str, fd: int) -> bool:
         inotify = self._inotify
         if inotify is None:
             return False
-        path = os.path.join(self.layout.agent(agent).proposed, rel)
-        try:
-            wd = inotify.add_watch(path, WATCHED[rel].mask)
-        except OSError as exc:  # not there (yet), not a folder, a link, or no watches left
+        key = (agent, rel)
+        try:  # the fd's own folder: /proc's link to it is the one link followed
+            wd = inotify.add_watch(f"/proc/self/fd/{fd}", WATCHED[rel].mask)
+        except OSError as exc:  # gone meanwhile, or no watches left
             if exc.errno == errno.ENOSPC:
                 self._full.add(agent)
             return False
-        old = self._wd_of.get((agent, rel))
+        owner = self._by_wd.get(wd)
+        if owner is not None and owner != key and self._wd_of.get(owner) == wd:
+            del self._wd_of[owner]  # moved here from where it was watched: watched as this now
+        old = self._wd_of.get(key)
         if old is not None and old != wd:  # made again: the old folder is not ours to follow
             self._by_wd.pop(old, None)
             with contextlib.suppress(OSError):
                 inotify.rm_watch(old)
-        self._wd_of[(agent, rel)] = wd
-        self._by_wd[wd] = (agent, rel)
+        self._wd_of[key] = wd
+        self._by_wd[wd] = key
         return True
 
     def _readable(self) -> None:
