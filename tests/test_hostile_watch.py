@@ -5,14 +5,19 @@ agent's, never a folder outside the repos, never the controller's memory."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from gitops_hive.hook_pings import MAX_IN_FLIGHT, PingProtocol
 from gitops_hive.layout import HiveLayout
+from gitops_hive.store import queries
 from gitops_hive.watcher import RefWatcher
+from tests.conftest import make_root, started_hive
 from tests.repo_factory import git, make_repo
 from tests.test_ref_watcher import Calls, commit, proposed
 
@@ -74,3 +79,30 @@ async def test_a_refs_folder_moved_into_another_agent_leaves_that_agent_watched(
     assert await calls.none_within() == []
     git(worker, "update-ref", "refs/heads/main", git(scout, "rev-parse", "HEAD~1"))
     assert await calls.next() == "worker"
+
+
+async def test_pings_naming_agents_that_do_not_exist_cost_no_memory_and_record_nothing(
+    tmp_path: Path,
+) -> None:
+    """A flood of datagrams, each a different well-formed name of no agent: the controller
+    keeps nothing per name, holds a bounded number of them in flight, and records no event
+    or notice for any."""
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    hive = await started_hive(layout)
+    try:
+        await hive.spawn("worker")
+        locks_before = len(hive.ctx.submit_locks._locks)
+        events_before = len(await queries.list_events(hive.ctx.db, limit=1000))
+        pings = PingProtocol(functools.partial(hive.rescan, moved_only=True))
+        for n in range(5000):
+            pings.datagram_received(f"ghost-{n}".encode(), None)
+            pings.datagram_received(b"worker", None)
+        assert len(pings.tasks) <= MAX_IN_FLIGHT
+        while pings.tasks:
+            await asyncio.gather(*pings.tasks)
+        assert len(hive.ctx.submit_locks._locks) == locks_before
+        events = await queries.list_events(hive.ctx.db, limit=1000)
+        assert len(events) == events_before
+        assert not [e for e in events if (e.agent or "").startswith("ghost")]
+    finally:
+        await hive.close()
