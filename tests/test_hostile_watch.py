@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,5 +105,34 @@ async def test_pings_naming_agents_that_do_not_exist_cost_no_memory_and_record_n
         events = await queries.list_events(hive.ctx.db, limit=1000)
         assert len(events) == events_before
         assert not [e for e in events if (e.agent or "").startswith("ghost")]
+    finally:
+        await hive.close()
+
+
+async def test_main_rewritten_in_place_with_its_old_times_is_still_seen(tmp_path: Path) -> None:
+    """main written over in place (same inode, same size) and its times set back: the stamp
+    a rescan compares still changes (the change time cannot be set back), so the move is not
+    skipped for good."""
+    layout = HiveLayout(make_root(tmp_path / "hive"))
+    hive = await started_hive(layout)
+    try:
+        await hive.spawn("worker")
+        repo = layout.agent("worker").proposed
+        assert await hive.rescan("worker", moved_only=True) is None  # pending already: stamped
+        tree = git(repo, "rev-parse", "HEAD^{tree}")
+        later = git(repo, "commit-tree", tree, "-p", "HEAD", "-m", "moved in place")
+        main = repo / ".git" / "refs" / "heads" / "main"
+        before = main.stat()
+        with main.open("r+") as handle:
+            handle.write(later + "\n")
+        os.utime(main, ns=(before.st_atime_ns, before.st_mtime_ns))
+        after = main.stat()
+        assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+            before.st_ino,
+            before.st_size,
+            before.st_mtime_ns,
+        )
+        moved = await hive.rescan("worker", moved_only=True)
+        assert moved is not None and moved.head == later
     finally:
         await hive.close()
