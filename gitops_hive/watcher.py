@@ -18,6 +18,9 @@ from gitops_hive.layout import HiveLayout
 log = logging.getLogger(__name__)
 OnChange = Callable[[str], Awaitable[object]]
 SWEEP_AT_ONCE = 16  # agents looked at together when events were lost
+# Seconds between the end of a sweep and the next: a repo that keeps the kernel's queue
+# overflowing (a flood of writes in its watched folders) cannot keep every agent rescanned.
+SWEEP_GAP = 1.0
 
 
 # A ref moves by a rename onto or off it (git's lock files), a write in place, or a removal;
@@ -218,7 +221,8 @@ class RefWatcher:
 
     def _sweep(self) -> None:
         """Events were lost (the kernel's queue overflowed): look at every agent, a few at a
-        time; another overflow meanwhile makes one more sweep after it, not one more each."""
+        time; another overflow meanwhile makes one more sweep SWEEP_GAP after it, not one
+        more each."""
         if self._sweeping is not None and not self._sweeping.done():
             self._sweep_again = True
             return
@@ -236,6 +240,7 @@ class RefWatcher:
                 await asyncio.gather(*(self.on_change(n) for n in batch), return_exceptions=True)
             if not self._sweep_again:
                 return
+            await asyncio.sleep(SWEEP_GAP)  # a flood's overflows: one sweep a gap at most
 
     def _changed(self, agent: str) -> None:
         task = asyncio.ensure_future(self.on_change(agent))

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from inotify_simple import Event, flags
 
+from gitops_hive import watcher as watcher_module
 from gitops_hive.hook_pings import MAX_IN_FLIGHT, PingProtocol
 from gitops_hive.layout import HiveLayout
 from gitops_hive.store import queries
@@ -136,3 +138,33 @@ async def test_main_rewritten_in_place_with_its_old_times_is_still_seen(tmp_path
         assert moved is not None and moved.head == later
     finally:
         await hive.close()
+
+
+async def test_overflows_kept_up_by_one_agent_sweep_every_agent_no_more_than_once_a_gap(
+    watched: tuple[RefWatcher, Calls, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One agent's flood of writes keeps the kernel's queue overflowing: each overflow would
+    look at every agent of the hive again, back to back. A sweep after another waits
+    SWEEP_GAP, so one repo cannot keep the controller rescanning the whole hive."""
+    watcher, calls, _ = watched
+    monkeypatch.setattr(watcher_module, "SWEEP_GAP", 0.5)
+    lost = Event(wd=-1, mask=flags.Q_OVERFLOW, cookie=0, name="")
+    monkeypatch.setattr(watcher._inotify, "read", lambda timeout=0: [lost])
+    started: list[float] = []
+    third = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    async def overflowing_meanwhile(name: str) -> None:
+        if name == "scout":
+            started.append(loop.time())
+            if len(started) == 3:
+                third.set()
+        if len(started) < 3:
+            watcher._readable()  # the flood goes on while every sweep runs
+        await calls(name)
+
+    watcher.on_change = overflowing_meanwhile
+    watcher._readable()
+    async with asyncio.timeout(10):
+        await third.wait()
+    assert started[1] - started[0] >= 0.5 and started[2] - started[1] >= 0.5
