@@ -16,12 +16,15 @@ OnPing = Callable[[str], Awaitable[object]]
 # Pings whose rescan is under way or waiting: past this a flood's datagrams are dropped (the
 # ref watcher still sees every move; a ping is only a hint).
 MAX_IN_FLIGHT = 256
+TAIL = 64  # bytes of a datagram looked at
 
 
 def agent_of_datagram(data: bytes) -> str | None:
     """The agent a hook's ping names: the datagram is the name, or a syslog line (logger's
     "<13>Dec  2 10:00:00 hive: NAME") ending with it; None for anything else."""
-    words = data.decode("ascii", "replace").split()
+    # Its end alone: a name is 32 characters at most, and a word cut by that slice is longer
+    # than a name anyway, so a 256 KiB datagram costs what a name does.
+    words = data[-TAIL:].decode("ascii", "replace").split()
     name = words[-1] if words else ""
     return name if NAME_PATTERN.fullmatch(name) else None
 
