@@ -34,16 +34,17 @@ class PingProtocol(asyncio.DatagramProtocol):
     A name whose rescan has not started yet is not asked for again, and at most
     MAX_IN_FLIGHT are in flight: a flood of names holds the controller's memory bounded."""
 
-    def __init__(self, on_ping: OnPing) -> None:
+    def __init__(self, on_ping: OnPing, known: Callable[[str], bool] = lambda _: True) -> None:
         self.on_ping = on_ping
+        self.known = known  # an agent's name (else dropped at once: it would crowd out others)
         self.tasks: set[asyncio.Task[object]] = set()
         self._waiting: set[str] = set()
         self._dropping = False
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         name = agent_of_datagram(data)
-        if name is None or name in self._waiting:  # the rescan yet to start reads this move
-            return
+        if name is None or name in self._waiting or not self.known(name):
+            return  # not a name, its rescan yet to start reads this move, or no agent
         if len(self.tasks) >= MAX_IN_FLIGHT:
             if not self._dropping:
                 log.warning("notify socket: %d pings in flight; dropping more", MAX_IN_FLIGHT)
@@ -64,13 +65,18 @@ class PingProtocol(asyncio.DatagramProtocol):
             self._dropping = False
 
 
-async def open_ping_socket(path: Path, on_ping: OnPing) -> asyncio.DatagramTransport:
-    """Bind the datagram socket the proposed/ hooks ping (ours alone)."""
+async def open_ping_socket(
+    path: Path, on_ping: OnPing, known: Callable[[str], bool]
+) -> asyncio.DatagramTransport:
+    """Bind the datagram socket the proposed/ hooks ping (ours alone); a name `known` does
+    not accept is dropped."""
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     path.chmod(0o600)
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: PingProtocol(on_ping), sock=sock)
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: PingProtocol(on_ping, known), sock=sock
+    )
     return transport

@@ -81,6 +81,10 @@ class RefWatcher:
         self._sweep_again = False
         self._tasks: set[asyncio.Task[object]] = set()
 
+    def knows(self, name: str) -> bool:
+        """Whether `name` is an agent watched (or refused a watch): what a ping may name."""
+        return name in self._agents
+
     @property
     def watches(self) -> int:
         """How many folders are watched now."""

@@ -182,3 +182,34 @@ def test_a_huge_datagram_costs_the_loop_no_more_than_a_name() -> None:
     for _ in range(1000):
         agent_of_datagram(huge)
     assert time.perf_counter() - started < 0.2  # a whole read of each: 0.8 s
+
+
+async def test_a_flood_of_made_up_names_never_crowds_out_a_real_agents_ping() -> None:
+    """Names the watcher does not know are dropped as they come, so however many arrive, a
+    real agent's ping (its only word when the kernel's watches ran out) still goes through."""
+    asked: list[str] = []
+
+    async def on_ping(name: str) -> None:
+        await asyncio.sleep(0.01)
+        asked.append(name)
+
+    pings = PingProtocol(on_ping, known={"worker", "scout"}.__contains__)
+    for n in range(2 * MAX_IN_FLIGHT):
+        pings.datagram_received(f"ghost-{n}".encode(), None)
+    pings.datagram_received(b"worker", None)
+    pings.datagram_received(b"scout", None)
+    while pings.tasks:
+        await asyncio.gather(*pings.tasks)
+    assert sorted(asked) == ["scout", "worker"]
+
+
+async def test_the_watcher_knows_its_agents_and_no_other_name(
+    watched: tuple[RefWatcher, Calls, Path],
+) -> None:
+    watcher, calls, root = watched
+    assert watcher.knows("worker") and watcher.knows("scout")
+    assert not watcher.knows("ghost")
+    make_repo(proposed(root, "fresh"), "worker", upto=1)
+    watcher.add("fresh")
+    assert await calls.next() == "fresh"
+    assert watcher.knows("fresh")
