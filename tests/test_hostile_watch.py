@@ -17,6 +17,7 @@ import pytest
 from inotify_simple import Event, flags
 
 from gitops_hive import watcher as watcher_module
+from gitops_hive.bus import KeyedLocks
 from gitops_hive.hook_pings import MAX_IN_FLIGHT, PingProtocol, agent_of_datagram
 from gitops_hive.layout import HiveLayout
 from gitops_hive.store import queries
@@ -213,3 +214,35 @@ async def test_the_watcher_knows_its_agents_and_no_other_name(
     watcher.add("fresh")
     assert await calls.next() == "fresh"
     assert watcher.knows("fresh")
+
+
+async def test_a_lock_by_name_is_kept_only_while_someone_holds_or_waits_for_it() -> None:
+    """Whatever a name a caller sends (a push, a draft refused, a ping), the per-agent lock
+    is gone once nobody holds or waits for it; while one holds it, another waits."""
+    locks = KeyedLocks()
+    for n in range(1000):
+        async with locks(f"ghost-{n}"):
+            pass
+    assert locks._locks == {}
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with locks("worker"):
+            order.append("first in")
+            await release.wait()
+            order.append("first out")
+
+    async def second() -> None:
+        async with locks("worker"):
+            order.append("second in")
+
+    held = asyncio.ensure_future(first())
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(second())
+    await asyncio.sleep(0.01)
+    assert order == ["first in"]
+    release.set()
+    await asyncio.gather(held, waiting)
+    assert order == ["first in", "first out", "second in"]
+    assert locks._locks == {}
