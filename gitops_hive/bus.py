@@ -43,13 +43,25 @@ class EventBus:
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key (agent name), made on first use."""
+    """One asyncio.Lock per key (agent name), kept only while someone holds or waits for it:
+    a name may be whatever a caller sent (a push, a refused draft, a ping), and one never
+    used again costs nothing."""
 
     def __init__(self) -> None:
         self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
 
-    def __call__(self, key: str) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def __call__(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
 
 class CoalescedRuns:

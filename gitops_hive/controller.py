@@ -134,7 +134,7 @@ async def run_controller(
         # in the stack if the start fails half-way; closing a stack twice does nothing.
         watching = contextlib.AsyncExitStack()
         stack.push_async_callback(watching.aclose)
-        pings = await open_ping_socket(layout.notify_socket, refs_moved)
+        pings = await open_ping_socket(layout.notify_socket, refs_moved, watcher.knows)
         watching.callback(pings.close)
         watching.callback(watcher.stop)
         await watcher.start()

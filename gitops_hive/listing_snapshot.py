@@ -15,7 +15,7 @@ from gitops_hive.listing import ListingCache
 from gitops_hive.overrides.note import Effective
 
 log = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2  # 2: a ref file's stamp holds its change time
 APPLIED_FILES = (repos.MAIN, repos.MODEL_NOTES_REF)  # what the deployed commit and model come from
 
 
@@ -78,7 +78,7 @@ def restore(ctx: HiveContext, cache: ListingCache, names: Sequence[str]) -> int:
 
 
 def _stamp(saved: list[list[int] | None]) -> repos.RefStamp:
-    return tuple(None if part is None else (part[0], part[1], part[2]) for part in saved)
+    return tuple(None if part is None else (part[0], part[1], part[2], part[3]) for part in saved)
 
 
 async def restore_saved(ctx: HiveContext, cache: ListingCache) -> None:

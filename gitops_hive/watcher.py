@@ -18,14 +18,19 @@ from gitops_hive.layout import HiveLayout
 log = logging.getLogger(__name__)
 OnChange = Callable[[str], Awaitable[object]]
 SWEEP_AT_ONCE = 16  # agents looked at together when events were lost
+# Seconds between the end of a sweep and the next: a repo that keeps the kernel's queue
+# overflowing (a flood of writes in its watched folders) cannot keep every agent rescanned.
+SWEEP_GAP = 1.0
 
 
 # A ref moves by a rename onto or off it (git's lock files), a write in place, or a removal;
 # a folder appears by mkdir or a rename.
 REF_MOVES = int(flags.MOVED_TO | flags.MOVED_FROM | flags.DELETE | flags.CLOSE_WRITE)
 APPEARS = int(flags.CREATE | flags.MOVED_TO)
-# A watched path is never followed (a planted link is not watched), and must be a folder.
-WATCH_FLAGS = int(flags.ONLYDIR | flags.DONT_FOLLOW | flags.EXCL_UNLINK)
+# A watched folder is reached one O_NOFOLLOW step at a time from the agent's proposed/ (no
+# link on the way is followed, whatever a race swaps in) and watched through its fd.
+WATCH_FLAGS = int(flags.ONLYDIR | flags.EXCL_UNLINK)
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,10 @@ class RefWatcher:
         self._sweep_again = False
         self._tasks: set[asyncio.Task[object]] = set()
 
+    def knows(self, name: str) -> bool:
+        """Whether `name` is an agent watched (or refused a watch): what a ping may name."""
+        return name in self._agents
+
     @property
     def watches(self) -> int:
         """How many folders are watched now."""
@@ -124,30 +133,62 @@ class RefWatcher:
                 ", ..." if len(self._full) > 5 else "",
             )
 
-    def _watch_tree(self, agent: str, rel: str) -> None:
-        """Watch `rel` of the agent's proposed/ and whichever of its watched folders exist."""
-        if self._watch(agent, rel):
-            for folder in WATCHED[rel].folders:
-                self._watch_tree(agent, _folder_of(rel, folder))
+    def _watch_tree(self, agent: str, rel: str, parent: int | None = None) -> None:
+        """Watch `rel` of the agent's proposed/ and whichever of its watched folders exist
+        (`parent`: an fd of the folder holding it, else it is reached from proposed/)."""
+        fd = self._open(agent, rel, parent)
+        if fd is None:
+            return
+        try:
+            if self._watch(agent, rel, fd):
+                for folder in WATCHED[rel].folders:
+                    self._watch_tree(agent, _folder_of(rel, folder), fd)
+        finally:
+            os.close(fd)
 
-    def _watch(self, agent: str, rel: str) -> bool:
+    def _open(self, agent: str, rel: str, parent: int | None) -> int | None:
+        """An fd of the folder `rel`, each step O_NOFOLLOW: None when a step is missing, not
+        a folder, or a link (a .git swapped for a link to another agent's, or to /etc)."""
+        steps = [rel.rsplit("/", 1)[-1]] if parent is not None else rel.split("/") if rel else []
+        try:
+            fd = (
+                os.dup(parent)
+                if parent is not None
+                else os.open(self.layout.agent(agent).proposed, DIR_FLAGS)
+            )
+        except OSError:
+            return None
+        for step in steps:
+            try:
+                inner = os.open(step, DIR_FLAGS, dir_fd=fd)
+            except OSError:
+                os.close(fd)
+                return None
+            os.close(fd)
+            fd = inner
+        return fd
+
+    def _watch(self, agent: str, rel: str, fd: int) -> bool:
         inotify = self._inotify
         if inotify is None:
             return False
-        path = os.path.join(self.layout.agent(agent).proposed, rel)
-        try:
-            wd = inotify.add_watch(path, WATCHED[rel].mask)
-        except OSError as exc:  # not there (yet), not a folder, a link, or no watches left
+        key = (agent, rel)
+        try:  # the fd's own folder: /proc's link to it is the one link followed
+            wd = inotify.add_watch(f"/proc/self/fd/{fd}", WATCHED[rel].mask)
+        except OSError as exc:  # gone meanwhile, or no watches left
             if exc.errno == errno.ENOSPC:
                 self._full.add(agent)
             return False
-        old = self._wd_of.get((agent, rel))
+        owner = self._by_wd.get(wd)
+        if owner is not None and owner != key and self._wd_of.get(owner) == wd:
+            del self._wd_of[owner]  # moved here from where it was watched: watched as this now
+        old = self._wd_of.get(key)
         if old is not None and old != wd:  # made again: the old folder is not ours to follow
             self._by_wd.pop(old, None)
             with contextlib.suppress(OSError):
                 inotify.rm_watch(old)
-        self._wd_of[(agent, rel)] = wd
-        self._by_wd[wd] = (agent, rel)
+        self._wd_of[key] = wd
+        self._by_wd[wd] = key
         return True
 
     def _readable(self) -> None:
@@ -184,7 +225,8 @@ class RefWatcher:
 
     def _sweep(self) -> None:
         """Events were lost (the kernel's queue overflowed): look at every agent, a few at a
-        time; another overflow meanwhile makes one more sweep after it, not one more each."""
+        time; another overflow meanwhile makes one more sweep SWEEP_GAP after it, not one
+        more each."""
         if self._sweeping is not None and not self._sweeping.done():
             self._sweep_again = True
             return
@@ -202,6 +244,7 @@ class RefWatcher:
                 await asyncio.gather(*(self.on_change(n) for n in batch), return_exceptions=True)
             if not self._sweep_again:
                 return
+            await asyncio.sleep(SWEEP_GAP)  # a flood's overflows: one sweep a gap at most
 
     def _changed(self, agent: str) -> None:
         task = asyncio.ensure_future(self.on_change(agent))

@@ -187,6 +187,7 @@ async def test_lost_events_look_at_every_agent_and_overflows_meanwhile_make_one_
     """The kernel's queue overflowing (IN_Q_OVERFLOW) is stood in for: the descriptor's
     read says events were lost."""
     watcher, calls, _ = watched
+    monkeypatch.setattr(watcher_module, "SWEEP_GAP", 0)  # tests/test_hostile_watch.py: the gap
     lost = Event(wd=-1, mask=flags.Q_OVERFLOW, cookie=0, name="")
     monkeypatch.setattr(watcher._inotify, "read", lambda timeout=0: [lost])
     for _ in range(3):  # before the sweep starts: it covers them all

@@ -40,10 +40,10 @@ class _Facts:
 
 
 async def _rescan(ctx: HiveContext, name: str, moved_only: bool) -> Approval | None:
+    record = await queries.get_agent(ctx.db, name)
+    if record is None:  # a ping may name anything: nothing is read, locked or kept for it
+        return None
     async with ctx.submit_locks(name):
-        record = await queries.get_agent(ctx.db, name)
-        if record is None:  # a ping may name anything: only an agent's repo is read
-            return None
         applied = ctx.layout.agent(name).applied
         known = ctx.rescanned.get(name) if moved_only else None
         try:

@@ -18,7 +18,7 @@ from gitops_hive.repos.ref_writes import ref_written
 HEX_PREFIX = re.compile("[0-9a-f]{4,40}")
 # What an agent listing reads of proposed/: its main (applied.git's writes are counted instead).
 PROPOSED_REFS = (MAIN,)  # read_head reads main, whatever HEAD names
-RefStamp = tuple[tuple[int, int, int] | None, ...]
+RefStamp = tuple[tuple[int, int, int, int] | None, ...]
 
 
 def proposal_ref(approval_id: int) -> str:
@@ -113,17 +113,18 @@ def write_tag_ref(repo_path: Path, name: str, sha: str, tag: str, message: str) 
 def ref_stamps(git_dirs: list[str], names: tuple[str, ...]) -> list[RefStamp]:
     """For each repo, a value that changes whenever one of the ref files `names` (or
     packed-refs) moves: those files lstat'ed, no libgit2 and nothing followed, so it is cheap
-    for a thousand repos and harmless on an untrusted one."""
+    for a thousand repos and harmless on an untrusted one. The change time is in it: a file
+    written in place with its old size and its mtime set back still changes it."""
     stamps: list[RefStamp] = []
     files = (*names, "packed-refs")
     for git_dir in git_dirs:
-        stamp: list[tuple[int, int, int] | None] = []
+        stamp: list[tuple[int, int, int, int] | None] = []
         for name in files:
             try:
                 found = os.lstat(f"{git_dir}/{name}")  # a str: a thousand repos, no Path joins
             except OSError:
                 stamp.append(None)
             else:
-                stamp.append((found.st_mtime_ns, found.st_ino, found.st_size))
+                stamp.append((found.st_mtime_ns, found.st_ctime_ns, found.st_ino, found.st_size))
         stamps.append(tuple(stamp))
     return stamps
