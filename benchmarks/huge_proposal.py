@@ -43,6 +43,7 @@ from gitops_hive.web.render import PageDiff, file_view
 SCRIPTED = {'"gitops_hive.agent.harness"]': '"gitops_hive.agent.scripted"]'}
 SIGNATURE = pygit2.Signature("bench manager", "manager@hive.bench", 1_700_000_000, 0)
 POLL_EVERY = 0.01
+HEALTH_TIMEOUT = 30.0  # seconds one /api/health may take before it counts as failed
 
 
 def commit_files(proposed_git: Path, folders: int, files: int) -> str:
@@ -72,21 +73,36 @@ class HealthPoller:
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.host, self.port, self.headers = host, port, headers
         self.samples: list[float] = []
+        self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=HEALTH_TIMEOUT)
         while not self._stop.is_set():
             started = time.perf_counter()
-            conn.request("GET", "/api/health", headers=self.headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise RuntimeError(f"/api/health: HTTP {response.status}")
-            self.samples.append((time.perf_counter() - started) * 1000)
+            try:
+                conn.request("GET", "/api/health", headers=self.headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}")
+            except (OSError, http.client.HTTPException, RuntimeError) as exc:
+                # Counted and said, not a dead thread: a new connection for the next one.
+                self.failures.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=HEALTH_TIMEOUT)
+            else:
+                self.samples.append((time.perf_counter() - started) * 1000)
             time.sleep(POLL_EVERY)
         conn.close()
+
+    def report(self) -> str:
+        """The samples' summary, and what failed if anything did."""
+        line = summary("  /api/health meanwhile", self.samples)
+        if self.failures:
+            line += f"\n  /api/health failed {len(self.failures)} times: {self.failures[0]}"
+        return line
 
     def __enter__(self) -> HealthPoller:
         self._thread.start()
@@ -127,7 +143,7 @@ async def served_page(hive: BenchHive, approval: int, rounds: int) -> None:
                 later += [ms for ms, _ in results]
     print(summary("capped page, first view", [first]))
     print(summary("capped page, later views (2 at once)", later))
-    print(summary("  /api/health meanwhile", poller.samples))
+    print(poller.report())
     print(f"capped page weight: {len(page):>12,} bytes")
 
 
@@ -189,7 +205,7 @@ async def baseline_page(hive: BenchHive, approval: int) -> None:
     finally:
         await runner.cleanup()
     print(summary("baseline: old path, one view", [ms]))
-    print(summary("  /api/health meanwhile", poller.samples))
+    print(poller.report())
     print(f"baseline page weight: {weights[0]:>10,} bytes")
 
 
