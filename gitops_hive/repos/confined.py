@@ -14,16 +14,18 @@ process runtime on macOS gets it too.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gitops_hive.errors import NotFound
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 UNSAFE_ADVICE = (
     "remove that entry: only plain files and folders of the repo's own are read "
     "(`git repack -a -d` undoes a local clone's hard links)"
@@ -241,3 +243,28 @@ def read_at(fd: int, offset: int, size: int) -> bytes:
         offset += len(chunk)
         size -= len(chunk)
     return b"".join(chunks)
+
+
+def put_at(
+    dir_fd: int, name: str, data: bytes, mode: int, own: Callable[[int], None], temp: str
+) -> None:
+    """`name` in the folder `dir_fd` becomes a new plain file holding `data`, whole or not at
+    all: written as `temp` beside it (made new, no link followed), handed to `own`, given
+    `mode`, synced, then renamed over whatever was there (a symlink is replaced, never
+    written through)."""
+    fd = os.open(temp, NEW_FILE_FLAGS, mode, dir_fd=dir_fd)
+    try:
+        try:
+            left = memoryview(data)
+            while left:
+                left = left[os.write(fd, left) :]
+            own(fd)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp, dir_fd=dir_fd)
+        raise

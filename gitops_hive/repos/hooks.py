@@ -19,13 +19,19 @@ from pathlib import Path
 
 import pygit2
 
-from gitops_hive.repos.confined import DIR_FLAGS, FILE_FLAGS, ConfinedDir, UnsafeEntry, read_at
+from gitops_hive.repos.confined import (
+    DIR_FLAGS,
+    FILE_FLAGS,
+    ConfinedDir,
+    UnsafeEntry,
+    put_at,
+    read_at,
+)
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
 from gitops_hive.resources import HOOK_NAMES, RETIRED_HOOK_NAMES, hooks_dir
 
 OUR_MARK = b"# gitops-hive:"  # the second line of every hook we ship
 MAX_CONFIG_BYTES = 1024 * 1024
-NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -51,21 +57,7 @@ def _replace(dir_fd: int, name: str, data: bytes, mode: int) -> None:
     """`name` in the folder `dir_fd` becomes a new plain file holding `data`; whatever was
     there (a symlink included) is replaced, never written through."""
     temp = f".{name}.hive-{secrets.token_hex(6)}"
-    fd = os.open(temp, NEW_FLAGS, mode, dir_fd=dir_fd)
-    try:
-        try:
-            left = memoryview(data)
-            while left:
-                left = left[os.write(fd, left) :]
-            _hand_over(fd, dir_fd)
-            os.fchmod(fd, mode)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except OSError:
-        os.unlink(temp, dir_fd=dir_fd)
-        raise
+    put_at(dir_fd, name, data, mode, lambda fd: _hand_over(fd, dir_fd), temp)
 
 
 def _hooks_fd(git: ConfinedDir) -> tuple[int, str]:

@@ -4,7 +4,6 @@ reads (a manager that only pushes never runs the `git gc --auto` that folds them
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -14,9 +13,8 @@ import zlib
 from collections.abc import Callable, Iterable
 
 from gitops_hive.errors import HiveError
-from gitops_hive.repos.confined import DIR_FLAGS
+from gitops_hive.repos.confined import DIR_FLAGS, put_at
 
-NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 KIND_NAMES = {1: b"commit", 2: b"tree", 3: b"blob", 4: b"tag"}
 # Give what the controller made the owner of the folder it lands in.
 OwnLike = Callable[[int, os.stat_result], None]
@@ -43,29 +41,15 @@ def _fan_out(objects: int, name: str, own_like: OwnLike) -> int:
 
 
 def _write_one(folder: int, name: str, data: bytes, own_like: OwnLike) -> None:
-    """objects/xx/NAME, whole or not at all: a new file renamed into place (an object already
-    there, which has the same bytes, is kept)."""
+    """objects/xx/NAME, whole or not at all (an object already there, which has the same
+    bytes, is kept)."""
     try:
         if stat.S_ISREG(os.lstat(name, dir_fd=folder).st_mode):
             return
     except FileNotFoundError:
         pass
     temp = f"tmp_obj_hive_{secrets.token_hex(6)}"
-    fd = os.open(temp, NEW_FILE, 0o444, dir_fd=folder)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            own_like(fd, os.fstat(folder))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp, dir_fd=folder)
-        raise
+    put_at(folder, name, data, 0o444, lambda fd: own_like(fd, os.fstat(folder)), temp)
 
 
 def write_loose(objects: int, found: Iterable[tuple[int, bytes]], own_like: OwnLike) -> int:

@@ -14,14 +14,13 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, SortMode
 
 from gitops_hive.errors import Conflict, HiveError
-from gitops_hive.repos.confined import ConfinedDir
+from gitops_hive.repos.confined import NEW_FILE_FLAGS, ConfinedDir
 from gitops_hive.repos.failures import PROPOSED_ADVICE, translated
 from gitops_hive.repos.loose_writes import write_loose
 from gitops_hive.repos.opening import open_applied
 from gitops_hive.repos.proposed_odb import MAX_PACKS, PACK_STEM
 from gitops_hive.repos.refs import read_head
 
-LOCK_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # Past this many packs a push is added as loose objects: git's own `gc --auto` folds packs
 # past 50, but a manager that only pushes never runs it, and the controller reads at most
 # MAX_PACKS.
@@ -143,7 +142,7 @@ def _move_pack_in(packing: Path, packs: int) -> None:
 def _move_main(git_dir: Path, heads: int, sha: str, expected: str | None) -> None:
     folder = os.fstat(heads)
     try:
-        lock = os.open("main.lock", LOCK_FLAGS, 0o644, dir_fd=heads)
+        lock = os.open("main.lock", NEW_FILE_FLAGS, 0o644, dir_fd=heads)
     except FileExistsError:
         raise Conflict(
             f"{git_dir.parent}: main is locked (refs/heads/main.lock): a commit is under way "
