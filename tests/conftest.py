@@ -26,8 +26,10 @@ from gitops_hive.hive import Hive
 from gitops_hive.layout import HiveLayout
 from gitops_hive.runtime import debian
 from gitops_hive.runtime.images import ImageCache
+from gitops_hive.watcher import RefWatcher
 from gitops_hive.web.app import make_web_app
 from gitops_hive.web.security import Guard, allowed_hosts_for, read_token
+from tests.ref_watching import Calls, watching_two
 
 HIVECTL = [sys.executable, "-m", "gitops_hive"]
 IMAGE_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "images"
@@ -208,6 +210,13 @@ class ServedHive:
 @pytest.fixture
 def hive_root(tmp_path: Path) -> Path:
     return make_root(tmp_path / "hive")
+
+
+@pytest.fixture
+async def watched(tmp_path: Path) -> AsyncIterator[tuple[RefWatcher, Calls, Path]]:
+    """A ref watcher over two real agents' repos, its calls recorded (tests/ref_watching.py)."""
+    async for found in watching_two(tmp_path / "hive"):
+        yield found
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import functools
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,8 @@ from gitops_hive.layout import HiveLayout
 from gitops_hive.store import queries
 from gitops_hive.watcher import RefWatcher
 from tests.conftest import make_root, started_hive
+from tests.ref_watching import Calls, commit, proposed
 from tests.repo_factory import git, make_repo
-from tests.test_ref_watcher import Calls, commit, proposed
-
-
-@pytest.fixture
-async def watched(tmp_path: Path) -> AsyncIterator[tuple[RefWatcher, Calls, Path]]:
-    root = tmp_path / "hive"
-    for name in ("scout", "worker"):
-        make_repo(proposed(root, name), "worker", upto=1)
-    calls = Calls()
-    watcher = RefWatcher(HiveLayout(root), calls)
-    await watcher.start()
-    try:
-        yield watcher, calls, root
-    finally:
-        watcher.stop()
 
 
 async def test_a_git_folder_swapped_for_a_link_mid_watch_is_not_followed(

@@ -4,10 +4,8 @@ nothing; folders made later are watched; a planted link is never followed."""
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,59 +14,8 @@ from inotify_simple import Event, flags
 from gitops_hive import watcher as watcher_module
 from gitops_hive.layout import HiveLayout
 from gitops_hive.watcher import WATCHED, RefWatcher
+from tests.ref_watching import Calls, commit, proposed
 from tests.repo_factory import git, make_repo
-
-QUIET = 0.3  # seconds with no call: what a write that must wake nothing is given
-
-
-class Calls:
-    """on_change as the watcher calls it, awaitable by agent."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self._changed = asyncio.Event()
-
-    async def __call__(self, name: str) -> None:
-        self.names.append(name)
-        self._changed.set()
-
-    async def next(self) -> str:
-        """The next agent called for (or the one already called and not yet taken)."""
-        async with asyncio.timeout(10):
-            while not self.names:
-                self._changed.clear()
-                await self._changed.wait()
-        return self.names.pop(0)
-
-    async def none_within(self, seconds: float = QUIET) -> list[str]:
-        """What was called for within `seconds` (should be nothing)."""
-        await asyncio.sleep(seconds)
-        called, self.names = self.names, []
-        return called
-
-
-def proposed(root: Path, name: str) -> Path:
-    return HiveLayout(root).agent(name).proposed
-
-
-@pytest.fixture
-async def watched(tmp_path: Path) -> AsyncIterator[tuple[RefWatcher, Calls, Path]]:
-    root = tmp_path / "hive"
-    for name in ("scout", "worker"):
-        make_repo(proposed(root, name), "worker", upto=1)
-    calls = Calls()
-    watcher = RefWatcher(HiveLayout(root), calls)
-    await watcher.start()
-    try:
-        yield watcher, calls, root
-    finally:
-        watcher.stop()
-
-
-def commit(repo: Path, text: str = "A new line.\n") -> None:
-    with (repo / "prompt.md").open("a") as handle:
-        handle.write(text)
-    git(repo, "commit", "-qam", "change")
 
 
 async def test_a_commit_to_main_is_seen_once_and_for_its_agent_only(
